@@ -1,0 +1,191 @@
+"""``configure()``: the one place the logging configuration of a process is decided.
+
+It builds a :class:`~flext_logging._pipeline.Pipeline` from explicit arguments,
+``FLEXT_*`` environment variables and the environment's preset (in that order of
+precedence), makes it active, and routes the standard ``logging`` module through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, Final
+
+from flext_logging import _pipeline, context, processors, renderers, stdlib
+from flext_logging.exceptions import ErrorHandlingConfig, FlextExceptions
+from flext_logging.result import FlextResult
+
+__all__ = ["FORMATS", "configure", "default_pipeline", "environment_settings", "reset"]
+
+FORMATS: Final = ("auto", "json", "console", "logfmt")
+ENV_FORMAT: Final = "FLEXT_LOG_FORMAT"
+ENV_LEVEL: Final = "FLEXT_LOG_LEVEL"
+ENV_SERVICE_NAME: Final = "FLEXT_SERVICE_NAME"
+ENV_SERVICE_VERSION: Final = "FLEXT_SERVICE_VERSION"
+ENV_ENVIRONMENT: Final = "FLEXT_ENVIRONMENT"
+
+# What each deployment environment changes; error handling comes from FlextExceptions.
+_ENVIRONMENT_PRESETS: Final[dict[str, dict[str, Any]]] = {
+    "development": {"format": "console", "level": "DEBUG", "redaction": True},
+    "test": {"format": "json", "level": "DEBUG", "redaction": True},
+    "staging": {"format": "json", "level": "INFO", "redaction": True},
+    "production": {"format": "json", "level": "INFO", "redaction": True},
+}
+_BUILTIN: Final[dict[str, Any]] = {"format": "auto", "level": "INFO", "redaction": True}
+
+
+def environment_settings(environment: str) -> FlextResult[dict[str, Any]]:
+    """Return the settings ``configure(environment=...)`` applies for *environment*.
+
+    The result holds ``format``, ``level``, ``redaction`` and ``error_handling`` (the
+    traceback detail, see :class:`~flext_logging.exceptions.ErrorHandlingConfig`).
+    """
+    preset = _ENVIRONMENT_PRESETS.get(environment) if isinstance(environment, str) else None
+    if preset is None:
+        known = ", ".join(sorted(_ENVIRONMENT_PRESETS))
+        return FlextResult.fail(f"unknown environment {environment!r}; expected one of {known}")
+    error_handling = FlextExceptions.create_environment_specific_config(environment).value
+    return FlextResult.ok({"environment": environment, **preset, "error_handling": error_handling})
+
+
+def configure(
+    *,
+    format: str | None = None,  # noqa: A002 - the natural name of the option
+    level: int | str | None = None,
+    stream: IO[Any] | None = None,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    log_operations: bool = True,
+    redaction: bool | None = None,
+    redact_keys: Iterable[str] | None = None,
+    processors: Sequence[_pipeline.Processor] = (),
+    capture_stdlib: bool = True,
+    console_width: int | None = None,
+) -> None:
+    """Configure logging for the whole process; calling it again replaces the configuration.
+
+    Each option falls back to its ``FLEXT_*`` environment variable, then to the preset
+    of *environment* (see ``environment_settings``), then to a built-in default:
+    ``format="auto"`` (console on a terminal, JSON otherwise), ``level="INFO"``,
+    ``redaction=True``. *stream* defaults to ``sys.stdout``, looked up per record.
+    *processors* run after the built-in enrichers, before rendering. With
+    *capture_stdlib*, records of the ``logging`` module (root and libraries) go through
+    the same pipeline; console handlers already attached to loggers are removed so no
+    line is written twice.
+    """
+    environment = environment or os.environ.get(ENV_ENVIRONMENT) or None
+    preset = _ENVIRONMENT_PRESETS.get(environment or "", _BUILTIN)
+    chosen_format = (format or os.environ.get(ENV_FORMAT) or preset["format"]).lower()
+    if chosen_format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {chosen_format!r}")
+    min_level = _level_number(
+        level if level is not None else os.environ.get(ENV_LEVEL) or preset["level"]
+    )
+    if environment in _ENVIRONMENT_PRESETS:
+        FlextExceptions.configure_error_handling({"environment": environment})
+    context.set_process_defaults(
+        service_name=service_name or os.environ.get(ENV_SERVICE_NAME) or None,
+        service_version=service_version or os.environ.get(ENV_SERVICE_VERSION) or None,
+        environment=environment,
+    )
+    pipeline = build_pipeline(
+        format=chosen_format,
+        stream=stream,
+        min_level=min_level,
+        log_operations=log_operations,
+        redaction=preset["redaction"] if redaction is None else redaction,
+        redact_keys=redact_keys,
+        extra_processors=processors,
+        console_width=console_width,
+    )
+    _pipeline.install(pipeline)
+    if capture_stdlib:
+        stdlib.route_to_pipeline(min_level)
+
+
+def build_pipeline(
+    *,
+    format: str = "auto",  # noqa: A002 - mirrors configure()
+    stream: IO[Any] | None = None,
+    min_level: int = logging.INFO,
+    log_operations: bool = True,
+    redaction: bool = True,
+    redact_keys: Iterable[str] | None = None,
+    extra_processors: Sequence[_pipeline.Processor] = (),
+    console_width: int | None = None,
+) -> _pipeline.Pipeline:
+    """Assemble the processor chain and renderer for one configuration."""
+    if format == "auto":
+        format = "console" if _is_terminal(stream) else "json"  # noqa: A001
+    chain: list[_pipeline.Processor] = [processors.add_context]
+    chain.append(processors.add_exception if format == "console" else processors.add_error)
+    chain.append(processors.add_stack)
+    if redaction:
+        keys_to_redact = processors.DEFAULT_REDACT_KEYS if redact_keys is None else redact_keys
+        chain.append(processors.Redactor(keys_to_redact))
+    chain.extend(extra_processors)
+    renderer: _pipeline.Processor
+    if format == "console":
+        renderer = renderers.ConsoleRenderer(stream, width=console_width)
+    elif format == "logfmt":
+        renderer = renderers.LogfmtRenderer()
+    else:
+        renderer = renderers.JSONRenderer()
+    return _pipeline.Pipeline(
+        chain,
+        renderer,
+        _pipeline.StreamWriter(stream),
+        min_level=min_level,
+        log_operations=log_operations,
+    )
+
+
+def default_pipeline() -> _pipeline.Pipeline:
+    """The pipeline in force before ``configure()``: environment variables, else defaults."""
+    environment = os.environ.get(ENV_ENVIRONMENT) or ""
+    preset = _ENVIRONMENT_PRESETS.get(environment, _BUILTIN)
+    chosen_format = (os.environ.get(ENV_FORMAT) or preset["format"]).lower()
+    try:
+        min_level = _level_number(os.environ.get(ENV_LEVEL) or preset["level"])
+    except ValueError:
+        min_level = logging.INFO  # a bad variable must not stop the first log line
+    return build_pipeline(
+        format=chosen_format if chosen_format in FORMATS else "json",
+        min_level=min_level,
+    )
+
+
+def reset() -> None:
+    """Undo ``configure()``: default pipeline, stdlib handlers restored, defaults cleared."""
+    _pipeline.install(None)
+    context.set_process_defaults()
+    FlextExceptions.configure_error_handling(ErrorHandlingConfig().to_dict())
+    stdlib.restore_stdlib()
+
+
+def _level_number(level: int | str) -> int:
+    if isinstance(level, bool):
+        raise TypeError("level must be a level name or number, not a bool")
+    if isinstance(level, int):
+        return level
+    if isinstance(level, str):
+        name = level.strip().upper()
+        if name.isdigit():
+            return int(name)
+        number = logging.getLevelName(name)
+        if name == "WARN":
+            return logging.WARNING
+        if isinstance(number, int):
+            return number
+    raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+def _is_terminal(stream: IO[Any] | None) -> bool:
+    target = stream if stream is not None else sys.stdout
+    try:
+        return bool(target.isatty())
+    except (AttributeError, ValueError):
+        return False

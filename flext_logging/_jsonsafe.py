@@ -1,0 +1,111 @@
+"""Turn any Python value into JSON-safe data without ever raising.
+
+Used wherever a value leaves the process as JSON: the renderer's fallback, exception
+context, ``get_full_context()``. Containers are walked with a depth bound and cycle
+detection; everything unknown becomes a bounded ``repr``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+MAX_DEPTH: Final = 20
+MAX_STRING: Final = 8192
+MAX_ITEMS: Final = 1000
+TRUNCATION_MARK: Final = "...[truncated]"
+
+_SCALARS: Final = (str, int, float, bool, type(None))
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64 - 1
+
+
+def truncate(text: str, limit: int = MAX_STRING) -> str:
+    """Cut *text* to at most *limit* characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(TRUNCATION_MARK), 0)
+    return text[:keep] + TRUNCATION_MARK
+
+
+def safe_repr(value: object, limit: int = MAX_STRING) -> str:
+    """Return ``repr(value)``, bounded, or a placeholder if ``__repr__`` itself fails."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not lose the record
+        return f"<unrepresentable {type(value).__qualname__}: {type(exc).__qualname__}>"
+    return truncate(text, limit)
+
+
+def to_json_safe(value: object, *, max_string: int = MAX_STRING) -> Any:
+    """Return a copy of *value* made only of dicts, lists, str, int, float, bool and None."""
+    return _convert(value, max_string, MAX_DEPTH, set())
+
+
+def _convert(value: object, max_string: int, depth: int, seen: set[int]) -> Any:
+    if isinstance(value, str):
+        return truncate(value, max_string)
+    if isinstance(value, _SCALARS):
+        if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+            return str(value)  # JSON encoders reject integers wider than 64 bits
+        if isinstance(value, float) and math.isnan(value):  # NaN is not JSON
+            return "NaN"
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            return str(value)
+        return value
+    if depth <= 0:
+        return safe_repr(value, 200)
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        marker = id(value)
+        if marker in seen:
+            return f"<cycle {type(value).__qualname__}>"
+        seen.add(marker)
+        try:
+            if isinstance(value, Mapping):
+                return {
+                    _key(k): _convert(v, max_string, depth - 1, seen)
+                    for k, v in _bounded(value.items())
+                }
+            items = sorted(value, key=safe_repr) if isinstance(value, (set, frozenset)) else value
+            return [_convert(v, max_string, depth - 1, seen) for v in _bounded(items)]
+        except Exception:  # noqa: BLE001 - a container that fails to iterate is shown as text
+            return safe_repr(value, max_string)
+        finally:
+            seen.discard(marker)
+    return _leaf(value, max_string)
+
+
+def _bounded(items: Any) -> list[Any]:
+    out = []
+    for index, item in enumerate(items):
+        if index >= MAX_ITEMS:
+            break
+        out.append(item)
+    return out
+
+
+def _key(key: object) -> str:
+    return key if isinstance(key, str) else safe_repr(key, 200)
+
+
+def _leaf(value: object, max_string: int) -> Any:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc)
+            return value.isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return truncate(bytes(value).decode("utf-8", "backslashreplace"), max_string)
+    if isinstance(value, enum.Enum):
+        return _convert(value.value, max_string, 1, set())
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseException):
+        return f"{type(value).__qualname__}: {safe_repr(str(value), max_string)}"
+    return safe_repr(value, max_string)

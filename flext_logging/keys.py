@@ -1,0 +1,106 @@
+"""The record schema: every field name a flext-logging record can carry, in order.
+
+This module is the contract with log aggregators and with the ``flext-logging`` CLI.
+Every other module refers to these constants, never to string literals; changing a
+name or the order is a breaking change recorded in ``CHANGELOG.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- The head of every record, always present, in this order. -------------------------
+TIMESTAMP: Final = "timestamp"
+"""RFC 3339 UTC time the record was made, with a ``Z`` suffix."""
+LEVEL: Final = "level"
+"""Lower-case level name: ``debug``, ``info``, ``warning``, ``error``, ``critical``."""
+LOGGER: Final = "logger"
+"""Name of the logger that made the record."""
+MESSAGE: Final = "message"
+"""The event text, with ``%``-arguments already applied."""
+
+# -- Context, read from FlextContext; present only when set, in this order. -----------
+CORRELATION_ID: Final = "correlation_id"
+PARENT_CORRELATION_ID: Final = "parent_correlation_id"
+REQUEST_ID: Final = "request_id"
+SERVICE_NAME: Final = "service_name"
+SERVICE_VERSION: Final = "service_version"
+ENVIRONMENT: Final = "environment"
+USER_ID: Final = "user_id"
+OPERATION_NAME: Final = "operation_name"
+OPERATION: Final = "operation"
+"""Name of the innermost ``timed_operation`` the record was made in."""
+
+HEAD_KEYS: Final = (TIMESTAMP, LEVEL, LOGGER, MESSAGE)
+CONTEXT_KEYS: Final = (
+    CORRELATION_ID,
+    PARENT_CORRELATION_ID,
+    REQUEST_ID,
+    SERVICE_NAME,
+    SERVICE_VERSION,
+    ENVIRONMENT,
+    USER_ID,
+    OPERATION_NAME,
+    OPERATION,
+)
+RECORD_KEYS: Final = HEAD_KEYS + CONTEXT_KEYS
+"""Every key whose position is fixed; a call's own fields follow them."""
+
+# -- Fields written by operations and errors. ----------------------------------------
+DURATION_MS: Final = "duration_ms"
+STATUS: Final = "status"
+ERROR_TYPE: Final = "error_type"
+METADATA: Final = "metadata"
+"""The metadata an operation gathered, on its ``operation_finished`` record."""
+ERROR_CODE_FIELD: Final = "error_code"
+"""The code of a FlextExceptions error, on an ``operation_failed`` record."""
+STACK: Final = "stack"
+"""The call stack of a record logged with ``stack_info=True``."""
+
+ERROR: Final = "error"
+"""An exception rendered as data; its members are the ``ERROR_*`` keys below."""
+ERROR_TYPE_NAME: Final = "type"
+ERROR_MESSAGE: Final = "message"
+ERROR_STACK: Final = "stack"
+ERROR_CODE: Final = "code"
+ERROR_CONTEXT: Final = "context"
+ERROR_CORRELATION_ID: Final = "correlation_id"
+ERROR_CAUSE: Final = "cause"
+"""The exception this one was raised ``from`` (``__cause__``), rendered the same way."""
+ERROR_CONTEXT_EXCEPTION: Final = "during"
+"""The exception being handled when this one was raised (``__context__``)."""
+ERROR_TRUNCATED_FRAMES: Final = "frames_omitted"
+ERROR_GROUP: Final = "exceptions"
+"""The members of an ``ExceptionGroup``, each rendered the same way."""
+
+FRAME_FILE: Final = "file"
+FRAME_LINE: Final = "line"
+FRAME_FUNCTION: Final = "function"
+FRAME_LOCALS: Final = "locals"
+
+# -- Values of STATUS and the events the library itself emits. -----------------------
+STATUS_SUCCEEDED: Final = "succeeded"
+STATUS_FAILED: Final = "failed"
+EVENT_OPERATION_FINISHED: Final = "operation_finished"
+EVENT_OPERATION_FAILED: Final = "operation_failed"
+EVENT_INVALID_ID_DROPPED: Final = "invalid_context_id_dropped"
+
+# -- The wire form of the context: HTTP headers (also gRPC/queue metadata). -----------
+HEADER_CORRELATION_ID: Final = "X-Correlation-Id"
+HEADER_PARENT_CORRELATION_ID: Final = "X-Parent-Correlation-Id"
+HEADER_REQUEST_ID: Final = "X-Request-Id"
+HEADER_SERVICE_NAME: Final = "X-Service-Name"
+HEADER_SERVICE_VERSION: Final = "X-Service-Version"
+HEADER_USER_ID: Final = "X-User-Id"
+HEADER_OPERATION_NAME: Final = "X-Operation-Name"
+
+HEADERS: Final = {
+    CORRELATION_ID: HEADER_CORRELATION_ID,
+    PARENT_CORRELATION_ID: HEADER_PARENT_CORRELATION_ID,
+    REQUEST_ID: HEADER_REQUEST_ID,
+    SERVICE_NAME: HEADER_SERVICE_NAME,
+    SERVICE_VERSION: HEADER_SERVICE_VERSION,
+    USER_ID: HEADER_USER_ID,
+    OPERATION_NAME: HEADER_OPERATION_NAME,
+}
+"""Context key -> header name, in the order headers are emitted."""

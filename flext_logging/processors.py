@@ -1,0 +1,211 @@
+"""Enrichers: small callables with structlog's processor signature.
+
+Each takes ``(logger, method_name, event_dict)`` and returns the event dict, so any
+structlog processor can run beside them. Each docstring names the keys it reads and
+writes (constants of :mod:`flext_logging.keys`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from flext_logging import keys
+from flext_logging.context import current_fields
+from flext_logging.exceptions import current_error_handling
+from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
+
+__all__ = [
+    "DEFAULT_REDACT_KEYS",
+    "REDACTED",
+    "Redactor",
+    "add_context",
+    "add_error",
+    "add_exception",
+    "add_stack",
+    "level_name",
+]
+
+EXC_INFO: Final = "exc_info"
+"""Where a logger call's ``exc_info=`` waits for :func:`add_error` / :func:`add_exception`."""
+STACK_INFO: Final = "stack_info"
+"""Where a logger call's ``stack_info=True`` waits for :func:`add_stack`."""
+EVENT: Final = "event"
+"""structlog's name for the message; :func:`add_context` moves it to ``message``."""
+
+_LEVEL_ALIASES: Final = {
+    "exception": "error",
+    "warn": "warning",
+    "fatal": "critical",
+    "msg": "info",
+    "log": "info",
+}
+_UTC: Final = datetime.timezone.utc
+
+
+def level_name(method_name: str) -> str:
+    """Return the record level for a logger method name (``exception`` -> ``error``)."""
+    return _LEVEL_ALIASES.get(method_name, method_name)
+
+
+def add_context(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Build the record head and merge the current FlextContext, in schema order.
+
+    Reads ``event`` (or ``message``), ``timestamp`` and ``logger`` when a caller
+    supplied them; writes ``timestamp``, ``level``, ``logger``, ``message`` and every
+    context key with a value, followed by the call's own fields. A call's field with
+    a context key's name overrides the context value in place.
+    """
+    timestamp = event_dict.pop(keys.TIMESTAMP, None) or datetime.datetime.now(_UTC)
+    name = event_dict.pop(keys.LOGGER, None)
+    if name is None:
+        name = getattr(logger, "name", None) or ""
+    message = event_dict.pop(EVENT, None)
+    if message is None:
+        message = event_dict.pop(keys.MESSAGE, "")
+    record = {
+        keys.TIMESTAMP: timestamp,
+        keys.LEVEL: level_name(method_name),
+        keys.LOGGER: name,
+        keys.MESSAGE: message,
+    }
+    record.update(current_fields())
+    record.update(event_dict)
+    return record
+
+
+def add_error(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Render the exception named by ``exc_info`` as data under ``error``.
+
+    Reads and removes ``exc_info``; writes ``error`` (see :mod:`flext_logging.tracebacks`)
+    following the error-handling settings in force.
+    """
+    exc = resolve_exc_info(event_dict.pop(EXC_INFO, None))
+    if exc is not None:
+        event_dict[keys.ERROR] = exception_data(exc, current_error_handling())
+    return event_dict
+
+
+def add_exception(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Resolve ``exc_info`` to the exception itself, for renderers that draw tracebacks.
+
+    Reads ``exc_info``; leaves the exception instance there (or removes the key when
+    it names none). The console renderer uses it; JSON pipelines use :func:`add_error`.
+    """
+    exc = resolve_exc_info(event_dict.pop(EXC_INFO, None))
+    if exc is not None:
+        event_dict[EXC_INFO] = exc
+    return event_dict
+
+
+_OWN_MODULES: Final = ("flext_logging", "logging", "structlog")
+
+
+def add_stack(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Add the caller's stack when the call passed ``stack_info=True``.
+
+    Reads and removes ``stack_info``; writes ``stack``: the formatted call stack up to
+    the application code that made the call, as the standard library formats it.
+    """
+    if event_dict.pop(STACK_INFO, False):
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(_OWN_MODULES):
+            frame = frame.f_back  # type: ignore[assignment]  # loop ends on None
+        event_dict[keys.STACK] = stack_text(frame, current_error_handling().max_frames)
+    return event_dict
+
+
+REDACTED: Final = "[REDACTED]"
+DEFAULT_REDACT_KEYS: Final = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "*_token",
+    "*-token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "x-api-key",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "session",
+    "sessionid",
+    "session_id",
+    "private_key",
+    "client_secret",
+    "credit_card",
+    "card_number",
+)
+_MAX_REDACT_DEPTH: Final = 20
+
+
+class Redactor:
+    """Replace the values of secret-looking keys with ``[REDACTED]``, at any depth.
+
+    Keys match exactly or by glob (``*_token``), ignoring letter case; look-alikes
+    (``author``, ``tokens_used``) do not match. Walks nested dicts, lists and tuples
+    in every field except the record head, copying containers it changes so the
+    caller's objects are never modified.
+    """
+
+    __slots__ = ("_exact", "_globs", "_memo")
+
+    def __init__(self, redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
+        patterns = {str(key).lower() for key in redact_keys}
+        self._exact = frozenset(p for p in patterns if not _is_glob(p))
+        globs = [fnmatch.translate(p) for p in sorted(patterns) if _is_glob(p)]
+        self._globs = re.compile("|".join(globs)) if globs else None
+        self._memo: dict[str, bool] = {}
+
+    def is_secret(self, key: object) -> bool:
+        """Tell whether a field called *key* holds a secret."""
+        if not isinstance(key, str):
+            return False
+        known = self._memo.get(key)
+        if known is None:
+            lowered = key.lower()
+            known = lowered in self._exact or (
+                self._globs is not None and self._globs.fullmatch(lowered) is not None
+            )
+            if len(self._memo) < 4096:  # field names are few; bound it for odd callers
+                self._memo[key] = known
+        return known
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        for key, value in event_dict.items():
+            if key in keys.HEAD_KEYS:
+                continue
+            if self.is_secret(key):
+                event_dict[key] = REDACTED
+            elif isinstance(value, (Mapping, list, tuple)):
+                event_dict[key] = self._clean(value, _MAX_REDACT_DEPTH)
+        return event_dict
+
+    def _clean(self, value: Any, depth: int) -> Any:
+        if depth <= 0:
+            return value
+        if isinstance(value, Mapping):
+            changed = {
+                k: REDACTED if self.is_secret(k) else self._clean(v, depth - 1)
+                for k, v in value.items()
+            }
+            same = all(changed[k] is v for k, v in value.items())
+            return value if same else changed
+        if isinstance(value, (list, tuple)):
+            cleaned = [self._clean(item, depth - 1) for item in value]
+            if all(a is b for a, b in zip(cleaned, value, strict=True)):
+                return value
+            return cleaned if isinstance(value, list) else tuple(cleaned)
+        return value
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")

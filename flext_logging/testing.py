@@ -1,0 +1,63 @@
+"""Helpers for testing code that logs: capture the processed records as dicts.
+
+``capture_logs()`` works anywhere; under pytest the ``flext_logs`` fixture (registered
+by the package's ``pytest11`` entry point) does the same and also clears the
+FlextContext before and after each test that uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flext_logging import _config, _pipeline, stdlib
+
+__all__ = ["capture_logs"]
+
+
+class _Collector:
+    """A renderer that keeps records instead of writing them."""
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> None:
+        self.records.append(event_dict)
+
+
+@contextmanager
+def capture_logs(level: int | str = logging.DEBUG) -> Iterator[list[dict[str, Any]]]:
+    """Collect every record made in the block, processed but not rendered.
+
+    Records of ``get_logger()`` loggers and of the ``logging`` module are collected,
+    as dicts in schema order (``timestamp`` is a ``datetime``, errors are data under
+    ``error``). The configuration in force before the block is restored after it.
+    """
+    previous = _pipeline.active()
+    collector = _Collector()
+    template = _config.build_pipeline(format="json", log_operations=previous.log_operations)
+    min_level = _config._level_number(level)
+    _pipeline.install(
+        _pipeline.Pipeline(
+            template.enrichers,
+            collector,
+            template.writer,
+            min_level=min_level,
+            log_operations=previous.log_operations,
+        )
+    )
+    root = logging.getLogger()
+    added = stdlib.FlextHandler()
+    root_level = root.level
+    root.addHandler(added)
+    root.setLevel(min_level)
+    try:
+        yield collector.records
+    finally:
+        root.removeHandler(added)
+        root.setLevel(root_level)
+        _pipeline.install(previous)

@@ -1,0 +1,50 @@
+"""Shared fixtures: every test starts from the default configuration and an empty context."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from flext_logging import FlextContext, FlextExceptions, _config
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Reset configuration, context, error metrics and the root logger around each test."""
+    for name in (
+        "FLEXT_LOG_FORMAT",
+        "FLEXT_LOG_LEVEL",
+        "FLEXT_SERVICE_NAME",
+        "FLEXT_SERVICE_VERSION",
+        "FLEXT_ENVIRONMENT",
+        "NO_COLOR",
+        "FORCE_COLOR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    _config.reset()
+    FlextContext.Utilities.clear_context()
+    FlextExceptions.clear_metrics()
+    yield
+    _config.reset()
+    FlextContext.Utilities.clear_context()
+    FlextExceptions.clear_metrics()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def json_stream() -> tuple[io.StringIO, Callable[[], list[dict[str, Any]]]]:
+    """A stream to configure() with, and a function returning its lines parsed as JSON."""
+    stream = io.StringIO()
+
+    def records() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    return stream, records
