@@ -28,7 +28,9 @@ def truncate(text: str, limit: int = MAX_STRING) -> str:
     """Cut *text* to at most *limit* characters, marking the cut."""
     if len(text) <= limit:
         return text
-    keep = max(limit - len(TRUNCATION_MARK), 0)
+    if limit <= len(TRUNCATION_MARK):  # no room for the mark: a plain cut keeps the bound
+        return text[: max(limit, 0)]
+    keep = limit - len(TRUNCATION_MARK)
     return text[:keep] + TRUNCATION_MARK
 
 
@@ -76,7 +78,10 @@ def _convert(value: object, max_string: int, depth: int, seen: set[int]) -> Any:
             return safe_repr(value, max_string)
         finally:
             seen.discard(marker)
-    return _leaf(value, max_string)
+    try:
+        return _leaf(value, max_string)
+    except Exception:  # noqa: BLE001 - e.g. an exception whose __str__ raises
+        return safe_repr(value, max_string)
 
 
 def _bounded(items: Any) -> list[Any]:

@@ -19,7 +19,7 @@ from typing import IO, Any, Final
 import structlog
 
 from flext_logging import keys
-from flext_logging._jsonsafe import safe_repr
+from flext_logging._jsonsafe import safe_repr, truncate
 
 __all__ = ["Pipeline", "StreamWriter", "active", "install"]
 
@@ -99,6 +99,10 @@ class Pipeline:
         fails, a minimal record naming the failure is written instead, so the line is
         not lost and the application never sees the error.
         """
+        # Processors take the name and message out of the dict they are given; keep
+        # them for the fallback record.
+        name = event_dict.get(keys.LOGGER)
+        message = event_dict.get("event") or event_dict.get(keys.MESSAGE)
         result: Any = event_dict
         try:
             for processor in self.processors:
@@ -108,19 +112,19 @@ class Pipeline:
         except structlog.DropEvent:
             return
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
-            _write_fallback(self.writer, method_name, event_dict, exc)
+            _write_fallback(self.writer, method_name, name, message, exc)
 
 
 def _write_fallback(
-    writer: StreamWriter, method_name: str, event_dict: dict[str, Any], exc: Exception
+    writer: StreamWriter, method_name: str, name: object, message: object, exc: Exception
 ) -> None:
     from flext_logging.processors import level_name
 
     record = {
         keys.TIMESTAMP: _now_text(),
         keys.LEVEL: level_name(method_name),
-        keys.LOGGER: safe_repr(event_dict.get(keys.LOGGER, ""), 200),
-        keys.MESSAGE: safe_repr(event_dict.get("event", event_dict.get(keys.MESSAGE, "")), 2000),
+        keys.LOGGER: _text(name, 200),
+        keys.MESSAGE: _text(message, 2000),
         "logging_error": f"{type(exc).__qualname__}: {safe_repr(exc, 500)}",
     }
     line = json.dumps(record, ensure_ascii=True) + "\n"
@@ -128,6 +132,12 @@ def _write_fallback(
         writer.write(line)
     except Exception:  # noqa: BLE001 - the destination itself is broken: say so on stderr
         _report_broken_destination(line)
+
+
+def _text(value: object, limit: int) -> str:
+    if value is None:
+        return ""
+    return truncate(value, limit) if isinstance(value, str) else safe_repr(value, limit)
 
 
 def _now_text() -> str:

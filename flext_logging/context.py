@@ -51,7 +51,8 @@ class _Snapshot:
 def _merge(explicit: Mapping[str, str], defaults: Mapping[str, str]) -> Mapping[str, str]:
     merged = {}
     for key in keys.CONTEXT_KEYS:
-        value = explicit.get(key) or defaults.get(key)
+        # An explicit "" hides the process default (see Service.service_context).
+        value = explicit[key] if key in explicit else defaults.get(key)
         if value:
             merged[key] = value
     return MappingProxyType(merged)
@@ -80,15 +81,22 @@ def set_process_defaults(
     service_version: str | None = None,
     environment: str | None = None,
 ) -> None:
-    """Set the process-wide service identity (``configure()`` calls this)."""
+    """Set the process-wide service identity (``configure()`` calls this).
+
+    Raises ``ValueError`` for a value that could not appear in a record (too long,
+    control characters), so a bad setting fails at start-up, not silently.
+    """
     global _process_defaults  # noqa: PLW0603 - process-wide by design, replaced atomically
     values = {
         keys.SERVICE_NAME: service_name,
         keys.SERVICE_VERSION: service_version,
         keys.ENVIRONMENT: environment,
     }
+    for key, value in values.items():
+        if value is not None and not _usable(key, value):
+            raise ValueError(f"{key} {value!r} is unusable: {_rejection_reason(key, value)}")
     _process_defaults = MappingProxyType(
-        {key: value for key, value in values.items() if value is not None and _usable(key, value)}
+        {key: value for key, value in values.items() if value is not None}
     )
 
 
@@ -202,7 +210,7 @@ def _inbound(mapping: Mapping[str, Any]) -> tuple[dict[str, str | None], Mapping
             metadata = value
             continue
         key = _INBOUND_NAMES.get(lowered) or _INBOUND_NAMES.get(lowered.replace("_", "-"))
-        if key is not None and key != keys.OPERATION:
+        if key is not None and key != keys.OPERATION and value is not None:
             changes[key] = value
     return _validated(changes, "inbound"), metadata
 
@@ -310,10 +318,16 @@ class FlextContext:
         @staticmethod
         @contextmanager
         def service_context(name: str, version: str | None = None) -> Iterator[None]:
-            """Name the service (and version) for the duration of the block."""
-            changes = _validated(
+            """Name the service (and version) for the duration of the block.
+
+            Without a version, no version is reported in the block: the configured
+            one belongs to the configured service, not to *name*.
+            """
+            changes: dict[str, str | None] = _validated(
                 {keys.SERVICE_NAME: name, keys.SERVICE_VERSION: version}, "service_context"
             )
+            if changes.get(keys.SERVICE_VERSION) is None:
+                changes[keys.SERVICE_VERSION] = ""
             with _scoped(changes):
                 yield
 

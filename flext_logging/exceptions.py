@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeAlias
 
 from flext_logging import context as _context
 from flext_logging.result import FlextResult
@@ -103,7 +103,7 @@ def current_error_handling() -> ErrorHandlingConfig:
 
 def _coerce_error_handling(config: Mapping[str, Any]) -> ErrorHandlingConfig:
     fields = ErrorHandlingConfig.__dataclass_fields__
-    unknown = sorted(set(config) - set(fields))
+    unknown = sorted(str(name) for name in set(config) - set(fields))
     if unknown:
         raise ValueError(f"unknown error-handling settings: {', '.join(unknown)}")
     base = _ERROR_HANDLING_PRESETS.get(str(config.get("environment", "")), _error_handling)
@@ -165,7 +165,7 @@ class BaseError(Exception):
         # Keywords this class does not know are kept in the context, never lost.
         self.context.update(fields)
         self.correlation_id = (
-            correlation_id
+            (correlation_id if _context.is_valid_id(correlation_id) else None)
             or _context.FlextContext.Correlation.get_correlation_id()
             or f"flext_{os.urandom(8).hex()}"
         )
@@ -309,20 +309,7 @@ SELECTION_ORDER: Final[tuple[tuple[tuple[str, ...], type[BaseError]], ...]] = (
 )
 
 
-class _FlextExceptionsType(type):
-    """Makes ``FlextExceptions(...)`` build the error its keywords call for."""
-
-    def __call__(cls, message: str = "", **kwargs: Any) -> BaseError:
-        chosen: type[BaseError] = Error
-        for keywords, error_class in SELECTION_ORDER:
-            if any(name in kwargs for name in keywords):
-                chosen = error_class
-                break
-        # Keywords the chosen class does not specialise go into context (see BaseError).
-        return chosen(message, **kwargs)
-
-
-class FlextExceptions(metaclass=_FlextExceptionsType):
+class FlextExceptions:
     """Namespace of the flext error classes; calling it picks a class by keyword.
 
     ``field``/``value``/``validation_details`` -> ``ValidationError``;
@@ -334,20 +321,30 @@ class FlextExceptions(metaclass=_FlextExceptionsType):
     match in that order wins; other keywords land in the error's ``context``.
     """
 
-    ErrorCodes = ErrorCodes
-    BaseError = BaseError
-    Error = Error
-    ValidationError = ValidationError
-    ConfigurationError = ConfigurationError
-    ConnectionError = ConnectionError
-    AuthenticationError = AuthenticationError
-    PermissionError = PermissionError
-    NotFoundError = NotFoundError
-    AlreadyExistsError = AlreadyExistsError
-    TimeoutError = TimeoutError
-    ProcessingError = ProcessingError
-    OperationError = OperationError
-    CriticalError = CriticalError
+    # __new__ returns an error instance, not a FlextExceptions: the namespace is never
+    # instantiated, and type checkers take the annotated return type at call sites.
+    def __new__(cls, message: str = "", **kwargs: Any) -> BaseError:  # type: ignore[misc]
+        chosen: type[BaseError] = Error
+        for keywords, error_class in SELECTION_ORDER:
+            if any(name in kwargs for name in keywords):
+                chosen = error_class
+                break
+        return chosen(message, **kwargs)
+
+    ErrorCodes: TypeAlias = ErrorCodes
+    BaseError: TypeAlias = BaseError
+    Error: TypeAlias = Error
+    ValidationError: TypeAlias = ValidationError
+    ConfigurationError: TypeAlias = ConfigurationError
+    ConnectionError: TypeAlias = ConnectionError
+    AuthenticationError: TypeAlias = AuthenticationError
+    PermissionError: TypeAlias = PermissionError
+    NotFoundError: TypeAlias = NotFoundError
+    AlreadyExistsError: TypeAlias = AlreadyExistsError
+    TimeoutError: TypeAlias = TimeoutError
+    ProcessingError: TypeAlias = ProcessingError
+    OperationError: TypeAlias = OperationError
+    CriticalError: TypeAlias = CriticalError
 
     @staticmethod
     def get_metrics() -> dict[str, int]:
@@ -386,7 +383,7 @@ class FlextExceptions(metaclass=_FlextExceptionsType):
     @staticmethod
     def create_environment_specific_config(environment: str) -> FlextResult[dict[str, Any]]:
         """Return the error-handling preset of *environment*, without applying it."""
-        preset = _ERROR_HANDLING_PRESETS.get(environment)
+        preset = _ERROR_HANDLING_PRESETS.get(environment) if isinstance(environment, str) else None
         if preset is None:
             known = ", ".join(sorted(_ERROR_HANDLING_PRESETS))
             return FlextResult.fail(f"unknown environment {environment!r}; expected one of {known}")

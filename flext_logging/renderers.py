@@ -118,10 +118,13 @@ class ConsoleRenderer:
 
     def __init__(self, stream: IO[str] | None = None, *, width: int | None = None) -> None:
         self._stream = stream
+        no_color = bool(os.environ.get("NO_COLOR"))
         self._console = Console(
             file=stream,
             width=width,
-            no_color=bool(os.environ.get("NO_COLOR")) or None,
+            # rich's no_color keeps bold and dim codes; NO_COLOR here means plain text.
+            color_system=None if no_color else "auto",
+            no_color=no_color or None,
             highlight=False,
             soft_wrap=True,
         )

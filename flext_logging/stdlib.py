@@ -18,7 +18,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from flext_logging import _pipeline, keys
-from flext_logging._jsonsafe import safe_repr, to_json_safe
+from flext_logging._jsonsafe import safe_repr, to_json_safe, truncate
 from flext_logging.context import current_fields
 from flext_logging.processors import EVENT, EXC_INFO, add_error
 
@@ -63,7 +63,10 @@ def _record_message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
     except Exception:  # noqa: BLE001 - a bad %-format must not lose the record
-        return f"{safe_repr(record.msg, 2000)} {safe_repr(record.args, 2000)}"
+        # As FlextLogger does: the format text as written, then the arguments' repr.
+        msg = record.msg
+        text = truncate(msg, 2000) if isinstance(msg, str) else safe_repr(msg, 2000)
+        return f"{text} {safe_repr(record.args, 2000)}"
 
 
 def _method_name(record: logging.LogRecord) -> str:
@@ -121,6 +124,9 @@ class JsonFormatter(OrjsonFormatter):
         try:
             fields: dict[str, Any] = {}
             self.add_fields(fields, record, {})
+            # add_fields copies "message" from the record before anything has set it
+            # (None); the message comes from event_dict_from_record instead.
+            fields.pop(keys.MESSAGE, None)
             event_dict: Any = event_dict_from_record(record, fields)
             pipeline = _pipeline.active()
             method_name = _method_name(record)
@@ -181,10 +187,13 @@ def restore_stdlib() -> None:
     for handler in list(root.handlers):
         if isinstance(handler, FlextHandler):
             root.removeHandler(handler)
-    while _removed:
-        logger, handler, propagate = _removed.pop()
+    # Handlers go back in their original order; the earliest record of a logger holds
+    # the propagate value it had before route_to_pipeline changed it.
+    for logger, handler, _ in _removed:
         logger.addHandler(handler)
+    for logger, _, propagate in reversed(_removed):
         logger.propagate = propagate
+    _removed.clear()
     if _root_level_before:
         root.setLevel(_root_level_before.pop())
 

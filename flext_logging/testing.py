@@ -51,13 +51,17 @@ def capture_logs(level: int | str = logging.DEBUG) -> Iterator[list[dict[str, An
         )
     )
     root = logging.getLogger()
-    added = stdlib.FlextHandler()
     root_level = root.level
-    root.addHandler(added)
+    # One bridge handler is enough: configure() may have installed it already.
+    routed = any(isinstance(handler, stdlib.FlextHandler) for handler in root.handlers)
+    added = None if routed else stdlib.FlextHandler()
+    if added is not None:
+        root.addHandler(added)
     root.setLevel(min_level)
     try:
         yield collector.records
     finally:
-        root.removeHandler(added)
+        if added is not None:
+            root.removeHandler(added)
         root.setLevel(root_level)
         _pipeline.install(previous)
