@@ -24,6 +24,17 @@ _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
 
 
+def rfc3339(moment: datetime.datetime) -> str:
+    """Format *moment* as RFC 3339 UTC with microseconds and a ``Z``: a fixed width.
+
+    A naive datetime is taken to be UTC already.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    text = moment.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds")
+    return text.replace("+00:00", "Z")
+
+
 def truncate(text: str, limit: int = MAX_STRING) -> str:
     """Cut *text* to at most *limit* characters, marking the cut."""
     if len(text) <= limit:
@@ -99,10 +110,7 @@ def _key(key: object) -> str:
 
 def _leaf(value: object, max_string: int) -> Any:
     if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(datetime.timezone.utc)
-            return value.isoformat().replace("+00:00", "Z")
-        return value.isoformat()
+        return rfc3339(value) if value.tzinfo is not None else value.isoformat()
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):

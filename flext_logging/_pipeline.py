@@ -8,6 +8,7 @@ replaces it with one assignment, so a record never sees half of an old configura
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ from typing import IO, Any, Final
 import structlog
 
 from flext_logging import keys
-from flext_logging._jsonsafe import safe_repr, truncate
+from flext_logging._jsonsafe import rfc3339, safe_repr, truncate
 
 __all__ = ["Pipeline", "StreamWriter", "active", "install"]
 
@@ -121,7 +122,7 @@ def _write_fallback(
     from flext_logging.processors import level_name
 
     record = {
-        keys.TIMESTAMP: _now_text(),
+        keys.TIMESTAMP: rfc3339(datetime.datetime.now(datetime.timezone.utc)),
         keys.LEVEL: level_name(method_name),
         keys.LOGGER: _text(name, 200),
         keys.MESSAGE: _text(message, 2000),
@@ -138,13 +139,6 @@ def _text(value: object, limit: int) -> str:
     if value is None:
         return ""
     return truncate(value, limit) if isinstance(value, str) else safe_repr(value, limit)
-
-
-def _now_text() -> str:
-    import datetime
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _report_broken_destination(line: str) -> None:

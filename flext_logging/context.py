@@ -199,20 +199,33 @@ _INBOUND_NAMES: Final[dict[str, str]] = {
 _METADATA_KEY: Final = "metadata"
 
 
-def _inbound(mapping: Mapping[str, Any]) -> tuple[dict[str, str | None], Mapping[str, Any] | None]:
+# Inbound service identity describes the caller; the receiver keeps its own identity
+# and records the caller's under these metadata names.
+_CALLER_METADATA: Final = {
+    keys.SERVICE_NAME: "caller_service",
+    keys.SERVICE_VERSION: "caller_service_version",
+}
+
+
+def _inbound(mapping: Mapping[str, Any]) -> tuple[dict[str, str | None], dict[str, Any]]:
     changes: dict[str, object] = {}
-    metadata: Mapping[str, Any] | None = None
+    metadata: dict[str, Any] = {}
     for name, value in mapping.items():
         if not isinstance(name, str):
             continue
         lowered = name.lower()
         if lowered == _METADATA_KEY and isinstance(value, Mapping):
-            metadata = value
+            metadata.update(value)
             continue
         key = _INBOUND_NAMES.get(lowered) or _INBOUND_NAMES.get(lowered.replace("_", "-"))
         if key is not None and key != keys.OPERATION and value is not None:
             changes[key] = value
-    return _validated(changes, "inbound"), metadata
+    valid = _validated(changes, "inbound")
+    for key, metadata_key in _CALLER_METADATA.items():
+        caller_value = valid.pop(key, None)
+        if caller_value is not None:
+            metadata[metadata_key] = caller_value
+    return valid, metadata
 
 
 class _TimedOperation:
@@ -462,7 +475,10 @@ class FlextContext:
             """Adopt values from headers (any letter case) or ``get_full_context()`` keys.
 
             Invalid values are dropped and reported; the values adopted are returned.
-            The values stay set in the current context: prefer ``context_from``.
+            A service name or version received describes the caller: it is kept as
+            metadata (``caller_service``, ``caller_service_version``) and never
+            replaces this service's identity. The values stay set in the current
+            context: prefer ``context_from``.
             """
             changes, metadata = _inbound(mapping)
             _apply(changes)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeAlias
 
 from flext_logging import context as _context
+from flext_logging._jsonsafe import rfc3339
 from flext_logging.result import FlextResult
 
 __all__ = [
@@ -169,11 +170,7 @@ class BaseError(Exception):
             or _context.FlextContext.Correlation.get_correlation_id()
             or f"flext_{os.urandom(8).hex()}"
         )
-        self.timestamp = (
-            datetime.datetime.now(datetime.timezone.utc)
-            .isoformat(timespec="microseconds")
-            .replace("+00:00", "Z")
-        )
+        self.timestamp = rfc3339(datetime.datetime.now(datetime.timezone.utc))
         if _error_handling.enable_metrics:
             with _metrics_lock:
                 _metrics[type(self).__name__] += 1

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from flext_logging import keys
+from flext_logging._jsonsafe import rfc3339
 from flext_logging.context import current_fields
 from flext_logging.exceptions import current_error_handling
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
@@ -61,6 +62,9 @@ def add_context(logger: Any, method_name: str, event_dict: dict[str, Any]) -> di
     a context key's name overrides the context value in place.
     """
     timestamp = event_dict.pop(keys.TIMESTAMP, None) or datetime.datetime.now(_UTC)
+    if isinstance(timestamp, datetime.datetime) and not timestamp.microsecond:
+        # orjson drops a zero fraction; a fixed width keeps log lines sortable as text.
+        timestamp = rfc3339(timestamp)
     name = event_dict.pop(keys.LOGGER, None)
     if name is None:
         name = getattr(logger, "name", None) or ""

@@ -633,7 +633,7 @@ def test_full_context_is_json_serialisable_with_odd_metadata() -> None:
             "tags": ["a", "b"],
             "object": "<Opaque>",
             "raw": "bytes",
-            "when": "2024-05-01T12:00:00Z",
+            "when": "2024-05-01T12:00:00.000000Z",
             "nested": {"1": [1, 2]},
         },
     }
@@ -685,9 +685,6 @@ INBOUND_NAMES = [
     ("X-Request-ID", Request.get_request_id),
     ("x-request-id", Request.get_request_id),
     ("request_id", Request.get_request_id),
-    ("X-Service-Name", Service.get_service_name),
-    ("service_name", Service.get_service_name),
-    ("X-Service-Version", Service.get_service_version),
     ("x-user-id", Request.get_user_id),
     ("user_id", Request.get_user_id),
     ("X-Operation-Name", Request.get_operation_name),
@@ -716,14 +713,20 @@ def test_set_from_context_ignores_unrelated_headers() -> None:
 
 
 def test_full_context_round_trips_through_set_from_context() -> None:
-    """get_full_context fed to set_from_context in a fresh context reproduces it."""
+    """get_full_context fed to set_from_context reproduces it; the sender's service is metadata."""
     _set_everything()
     Performance.add_operation_metadata("tenant", "acme")
     full = Serialization.get_full_context()
     Utilities.clear_context()
     assert Serialization.get_full_context() == {}
     Serialization.set_from_context(json.loads(json.dumps(full)))
-    assert Serialization.get_full_context() == full
+    expected = {k: v for k, v in full.items() if k not in ("service_name", "service_version")}
+    expected["metadata"] = {
+        "tenant": "acme",
+        "caller_service": "billing",
+        "caller_service_version": "2.0.1",
+    }
+    assert Serialization.get_full_context() == expected
 
 
 def test_headers_round_trip_through_set_from_context() -> None:
@@ -731,8 +734,27 @@ def test_headers_round_trip_through_set_from_context() -> None:
     _set_everything()
     headers = Serialization.get_correlation_context()
     Utilities.clear_context()
-    Serialization.set_from_context(headers)
-    assert Serialization.get_correlation_context() == headers
+    with Service.service_context("billing", "2.0.1"):
+        Serialization.set_from_context(headers)
+        assert Serialization.get_correlation_context() == headers
+
+
+@pytest.mark.parametrize("case", [str.title, str.lower, str.upper])
+def test_inbound_service_identity_is_kept_as_caller_metadata(
+    case: Callable[[str], str],
+) -> None:
+    """A caller's X-Service-Name/Version never replace this service's own identity."""
+    set_process_defaults(service_name="receiver", service_version="9.9")
+    with Serialization.context_from(
+        {case("X-Service-Name"): "sender", case("X-Service-Version"): "1.0"}
+    ) as adopted:
+        assert Service.get_service_name() == "receiver"
+        assert Service.get_service_version() == "9.9"
+        assert Performance.get_operation_metadata() == {
+            "caller_service": "sender",
+            "caller_service_version": "1.0",
+        }
+        assert adopted == {}
 
 
 def test_context_from_applies_only_for_the_block() -> None:
@@ -936,8 +958,14 @@ def test_has_correlation_id_tells_whether_one_is_set() -> None:
 )
 def test_context_summary_is_one_readable_line(values: dict[str, str], summary: str) -> None:
     """get_context_summary names correlation, service (with version), user and operation."""
+    service = values.pop("X-Service-Name", None)
+    version = values.pop("X-Service-Version", None)
     with Serialization.context_from(values):
-        assert Utilities.get_context_summary() == summary
+        if service is None:
+            assert Utilities.get_context_summary() == summary
+        else:
+            with Service.service_context(service, version):
+                assert Utilities.get_context_summary() == summary
 
 
 @pytest.mark.parametrize(
