@@ -25,7 +25,13 @@ from flext_logging._jsonsafe import to_json_safe
 if TYPE_CHECKING:
     from flext_logging.result import FlextResult
 
-__all__ = ["FlextContext", "current_fields", "is_valid_id", "set_process_defaults"]
+__all__ = [
+    "FlextContext",
+    "current_fields",
+    "is_valid_id",
+    "process_defaults",
+    "set_process_defaults",
+]
 
 MAX_ID_LENGTH: Final = 128
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -73,6 +79,11 @@ def current_fields() -> Mapping[str, str]:
     if snapshot.defaults is _process_defaults:
         return snapshot.merged
     return _merge(snapshot.explicit, _process_defaults)
+
+
+def process_defaults() -> Mapping[str, str]:
+    """Return the process-wide service identity given to ``configure()`` (read-only)."""
+    return _process_defaults
 
 
 def set_process_defaults(

@@ -38,6 +38,9 @@ STACK_INFO: Final = "stack_info"
 EVENT: Final = "event"
 """structlog's name for the message; :func:`add_context` moves it to ``message``."""
 
+COLLISION_SUFFIX: Final = "_field"
+"""Added to a call field that would overwrite a head key (``level`` -> ``level_field``)."""
+
 _LEVEL_ALIASES: Final = {
     "exception": "error",
     "warn": "warning",
@@ -78,6 +81,11 @@ def add_context(logger: Any, method_name: str, event_dict: dict[str, Any]) -> di
         keys.MESSAGE: message,
     }
     record.update(current_fields())
+    if keys.LEVEL in event_dict or keys.MESSAGE in event_dict:
+        # The head is a contract: a call's own "level" or "message" is kept beside it.
+        for key in (keys.LEVEL, keys.MESSAGE):
+            if key in event_dict:
+                event_dict[key + COLLISION_SUFFIX] = event_dict.pop(key)
     record.update(event_dict)
     return record
 
@@ -106,7 +114,12 @@ def add_exception(logger: Any, method_name: str, event_dict: dict[str, Any]) -> 
     return event_dict
 
 
-_OWN_MODULES: Final = ("flext_logging", "logging", "structlog")
+_OWN_PACKAGES: Final = ("flext_logging", "logging", "structlog")
+_OWN_PREFIXES: Final = tuple(f"{package}." for package in _OWN_PACKAGES)
+
+
+def _is_own_module(name: str) -> bool:
+    return name in _OWN_PACKAGES or name.startswith(_OWN_PREFIXES)
 
 
 def add_stack(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +130,7 @@ def add_stack(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict
     """
     if event_dict.pop(STACK_INFO, False):
         frame = sys._getframe(1)
-        while frame is not None and frame.f_globals.get("__name__", "").startswith(_OWN_MODULES):
+        while frame is not None and _is_own_module(frame.f_globals.get("__name__", "")):
             frame = frame.f_back  # type: ignore[assignment]  # loop ends on None
         event_dict[keys.STACK] = stack_text(frame, current_error_handling().max_frames)
     return event_dict

@@ -7,8 +7,10 @@ a value: what cannot be encoded falls back to a bounded ``repr``.
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
+import sys
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
@@ -19,6 +21,8 @@ from rich.traceback import Traceback
 
 from flext_logging import keys
 from flext_logging._jsonsafe import safe_repr, to_json_safe
+from flext_logging.context import process_defaults
+from flext_logging.exceptions import BaseError
 from flext_logging.processors import EXC_INFO
 
 __all__ = ["ConsoleRenderer", "JSONRenderer", "LogfmtRenderer", "dumps_record"]
@@ -108,23 +112,29 @@ _MESSAGE_WIDTH: Final = 32
 
 
 class ConsoleRenderer:
-    """Render a record for people: coloured level, aligned message, dim context.
+    """Render a record for people: time, coloured level, message, fields, then dim context.
 
-    Colour follows the destination: none when it is not a terminal or ``NO_COLOR``
-    is set (rich's own rules). Exceptions are drawn as rich tracebacks.
+    The message is padded so the call's fields start in one column; the logger name
+    and context follow, dimmed, without the process-wide service identity (it is the
+    same on every line). Colour follows the destination: none when it is not a
+    terminal or ``NO_COLOR`` is set. Exceptions are drawn as rich tracebacks, with a
+    FlextExceptions error's code and context above them.
     """
 
-    __slots__ = ("_console", "_stream")
+    __slots__ = ("_console",)
 
-    def __init__(self, stream: IO[str] | None = None, *, width: int | None = None) -> None:
-        self._stream = stream
-        no_color = bool(os.environ.get("NO_COLOR"))
+    def __init__(self, stream: IO[Any] | None = None, *, width: int | None = None) -> None:
+        terminal = _is_terminal(stream if stream is not None else sys.stdout)
+        colour = (terminal or bool(os.environ.get("FORCE_COLOR"))) and not os.environ.get(
+            "NO_COLOR"
+        )
+        # rich only renders into a private buffer; the pipeline's writer does the output,
+        # so text and binary destinations are handled alike.
         self._console = Console(
-            file=stream,
-            width=width,
-            # rich's no_color keeps bold and dim codes; NO_COLOR here means plain text.
-            color_system=None if no_color else "auto",
-            no_color=no_color or None,
+            file=io.StringIO(),
+            width=width or 100,
+            force_terminal=colour,
+            color_system="auto" if colour else None,
             highlight=False,
             soft_wrap=True,
         )
@@ -134,24 +144,29 @@ class ConsoleRenderer:
         exc = record.pop(EXC_INFO, None)
         line = Text()
         timestamp = record.pop(keys.TIMESTAMP, None)
-        if isinstance(timestamp, datetime.datetime):
-            line.append(timestamp.strftime("%H:%M:%S.%f")[:-3], style="dim")
-            line.append(" ")
+        if timestamp is not None:
+            line.append(_clock(timestamp) + " ", style="dim")
         level = str(record.pop(keys.LEVEL, ""))
-        line.append(f"{level:<8}", style=_LEVEL_STYLES.get(level, ""))
-        line.append(" ")
-        line.append(f"{record.pop(keys.MESSAGE, '')!s:<{_MESSAGE_WIDTH}}", style="bold")
+        line.append(f"{level:<8} ", style=_LEVEL_STYLES.get(level, ""))
+        message = _one_line(record.pop(keys.MESSAGE, ""))
+        line.append(f"{message:<{_MESSAGE_WIDTH}}", style="bold")
         name = record.pop(keys.LOGGER, "")
-        if name:
-            line.append(f" [{name}]", style="cyan")
+        context = {key: record.pop(key) for key in keys.CONTEXT_KEYS if key in record}
         for key, value in record.items():
-            dim = key in keys.CONTEXT_KEYS
-            line.append(" ")
-            line.append(f"{key}=", style="dim cyan" if dim else "cyan")
-            line.append(_console_value(value), style="dim" if dim else "magenta")
+            line.append(f" {_one_line(key)}=", style="cyan")
+            line.append(_console_value(value), style="magenta")
+        if name:
+            line.append(f"  [{_one_line(name)}]", style="dim cyan")
+        defaults = process_defaults()
+        for key, value in context.items():
+            if defaults.get(key) != value:
+                line.append(f" {key}={_console_value(value)}", style="dim")
         console = self._console
         with console.capture() as capture:
             console.print(line)
+            if isinstance(exc, BaseError):
+                code_line = f"{exc.error_code} context={_console_value(exc.context)}"
+                console.print(Text(code_line, style="red"))
             if isinstance(exc, BaseException):
                 console.print(
                     Traceback.from_exception(type(exc), exc, exc.__traceback__, show_locals=False)
@@ -159,11 +174,37 @@ class ConsoleRenderer:
         return capture.get()
 
 
+def _clock(timestamp: object) -> str:
+    """The local wall-clock time of a record, to the millisecond."""
+    if isinstance(timestamp, str):
+        try:
+            timestamp = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            return _one_line(timestamp)
+    if isinstance(timestamp, datetime.datetime):
+        return timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return _one_line(safe_repr(timestamp))
+
+
+def _one_line(value: object) -> str:
+    text = value if isinstance(value, str) else safe_repr(value)
+    # Escape line breaks and other control characters: one record, one line.
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _is_terminal(stream: IO[Any]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def _console_value(value: object) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False) if " " in value or not value else value
+        bare = value and value.isprintable() and not any(char in value for char in ' "=')
+        return value if bare else json.dumps(value, ensure_ascii=False)
     if isinstance(value, datetime.datetime):
         return str(to_json_safe(value))
     if isinstance(value, (Mapping, list, tuple)):
         return dumps_record(value).decode("utf-8").rstrip("\n")
-    return safe_repr(value)
+    return _one_line(safe_repr(value))

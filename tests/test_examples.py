@@ -78,7 +78,8 @@ def test_quickstart_prints_json_lines_then_console_lines() -> None:
     console_lines = console_part.strip().splitlines()
     assert not any(line.startswith("{") for line in console_lines)
     assert re.match(
-        r"\d\d:\d\d:\d\d\.\d{3} info +order received +\[shop.checkout\]", console_lines[0]
+        r"\d\d:\d\d:\d\d\.\d{3} info +order received +order_id=1002 items=3  \[shop.checkout\]",
+        console_lines[0],
     )
     assert "request_id=req-1002" in console_lines[0]
     assert "NotFoundError: coupon not found" in console_lines

@@ -1,0 +1,316 @@
+"""The logging bridge: JsonFormatter, ContextFilter, FlextHandler and record conversion."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import logging
+import logging.config
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from flext_logging import ContextFilter, FlextContext, JsonFormatter, configure, keys
+from flext_logging.processors import REDACTED
+from flext_logging.stdlib import FlextHandler, event_dict_from_record
+
+Records = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def app_logger(request: pytest.FixtureRequest) -> Iterator[logging.Logger]:
+    """A logging logger of the application, not propagating, emptied after the test."""
+    logger = logging.getLogger(f"tests.stdlib.{request.node.name}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    yield logger
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    for log_filter in list(logger.filters):
+        logger.removeFilter(log_filter)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
+def _attach(
+    logger: logging.Logger,
+    formatter: logging.Formatter,
+    *,
+    context_filter: bool = False,
+) -> tuple[io.StringIO, Records]:
+    """Attach a StreamHandler(StringIO) with *formatter*; return the stream and a parser."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    if context_filter:
+        handler.addFilter(ContextFilter())
+    logger.addHandler(handler)
+
+    def records() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    return stream, records
+
+
+# -- JsonFormatter without configure() ---------------------------------------------------------
+
+
+def test_json_formatter_writes_the_record_schema_without_configure(
+    app_logger: logging.Logger,
+) -> None:
+    """JsonFormatter alone writes head, context in schema order, extra fields and redaction."""
+    _, records = _attach(app_logger, JsonFormatter())
+    FlextContext.Correlation.set_correlation_id("corr-7")
+    FlextContext.Request.set_user_id("u1")
+    app_logger.info("order %s placed", "A-1", extra={"amount": 12, "password": "p"})
+    (record,) = records()
+    assert list(record) == [
+        *keys.HEAD_KEYS,
+        keys.CORRELATION_ID,
+        keys.USER_ID,
+        "amount",
+        "password",
+    ]
+    assert record[keys.LEVEL] == "info"
+    assert record[keys.LOGGER] == app_logger.name
+    assert record[keys.MESSAGE] == "order A-1 placed"
+    assert record[keys.CORRELATION_ID] == "corr-7"
+    assert record["amount"] == 12
+    assert record["password"] == REDACTED
+    assert record[keys.TIMESTAMP].endswith("Z")
+    datetime.datetime.fromisoformat(record[keys.TIMESTAMP].replace("Z", "+00:00"))
+
+
+def test_json_formatter_renders_exceptions_as_error_data(app_logger: logging.Logger) -> None:
+    """An exception logged through JsonFormatter is error data, not a traceback string."""
+    _, records = _attach(app_logger, JsonFormatter())
+    try:
+        raise TimeoutError("upstream slow")
+    except TimeoutError:
+        app_logger.exception("call failed")
+    (record,) = records()
+    assert record[keys.LEVEL] == "error"
+    error = record[keys.ERROR]
+    assert error[keys.ERROR_TYPE_NAME] == "TimeoutError"
+    assert error[keys.ERROR_MESSAGE] == "upstream slow"
+    assert error[keys.ERROR_STACK][-1][keys.FRAME_FUNCTION] == (
+        "test_json_formatter_renders_exceptions_as_error_data"
+    )
+    assert "exc_info" not in record
+
+
+def test_json_formatter_writes_stack_info(app_logger: logging.Logger) -> None:
+    """stack_info=True through JsonFormatter writes the stack text under 'stack'."""
+    _, records = _attach(app_logger, JsonFormatter())
+    app_logger.warning("where", stack_info=True)
+    (record,) = records()
+    assert record[keys.STACK].startswith("Stack (most recent call last):")
+    assert "test_json_formatter_writes_stack_info" in record[keys.STACK]
+
+
+def test_json_formatter_keeps_a_record_with_a_bad_format() -> None:
+    """A %-format that does not match its arguments still yields a record with both."""
+    # Formatted directly: pytest's own capture handlers would raise on this record.
+    record = logging.LogRecord("lib", logging.ERROR, __file__, 1, "%d items", ("many",), None)
+    formatted = json.loads(JsonFormatter().format(record))
+    assert formatted[keys.MESSAGE] == "%d items ('many',)"
+    assert formatted[keys.LEVEL] == "error"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"static_fields": {"app": "shop"}}, {"app": "shop", "action": "create"}),
+        ({"rename_fields": {"action": "act"}}, {"act": "create"}),
+        (
+            {"static_fields": {"app": "shop"}, "rename_fields": {"action": "act"}},
+            {"app": "shop", "act": "create"},
+        ),
+    ],
+)
+def test_python_json_logger_options_apply_to_extra_fields(
+    app_logger: logging.Logger, options: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """static_fields and rename_fields work as in python-json-logger, after the head."""
+    _, records = _attach(app_logger, JsonFormatter(**options))
+    app_logger.info("saved", extra={"action": "create"})
+    (record,) = records()
+    assert {key: record[key] for key in record if key not in keys.HEAD_KEYS} == expected
+    assert list(record)[:4] == list(keys.HEAD_KEYS)
+
+
+def test_json_formatter_encodes_values_json_rejects(app_logger: logging.Logger) -> None:
+    """Extra values JSON cannot encode still give one valid line."""
+    stream, records = _attach(app_logger, JsonFormatter())
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    app_logger.info("odd", extra={"tags": {"b"}, "raw": b"\xff", "loop": cycle, "big": 2**80})
+    assert stream.getvalue().count("\n") == 1
+    (record,) = records()
+    assert record["tags"] == ["b"]
+    assert record["big"] == str(2**80)
+    assert record["loop"] == {"self": "<cycle dict>"}
+
+
+def test_json_formatter_follows_the_configured_enrichers(app_logger: logging.Logger) -> None:
+    """After configure(redaction=False) the formatter no longer redacts either."""
+    configure(format="json", stream=io.StringIO(), redaction=False, capture_stdlib=False)
+    _, records = _attach(app_logger, JsonFormatter())
+    app_logger.info("raw", extra={"password": "visible"})
+    (record,) = records()
+    assert record["password"] == "visible"
+
+
+def test_json_formatter_failing_processor_still_writes_a_record(
+    app_logger: logging.Logger,
+) -> None:
+    """If an enricher raises, the formatter writes name, message and 'logging_error'."""
+
+    def broken(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("enricher bug")
+
+    configure(format="json", stream=io.StringIO(), processors=[broken], capture_stdlib=False)
+    _, records = _attach(app_logger, JsonFormatter())
+    app_logger.warning("kept %s", "anyway")
+    (record,) = records()
+    assert record[keys.LOGGER] == app_logger.name
+    assert record[keys.MESSAGE] == "kept anyway"
+    assert "enricher bug" in record["logging_error"]
+
+
+def test_json_formatter_through_dict_config(
+    app_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dictConfig with '()': 'flext_logging.JsonFormatter' writes the schema to its stream."""
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "json": {
+                    "()": "flext_logging.JsonFormatter",
+                    "static_fields": {"deployment": "blue"},
+                }
+            },
+            "filters": {"context": {"()": "flext_logging.ContextFilter"}},
+            "handlers": {
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "stream": "ext://sys.stdout",
+                    "formatter": "json",
+                    "filters": ["context"],
+                }
+            },
+            "loggers": {
+                app_logger.name: {"handlers": ["stdout"], "level": "INFO", "propagate": False}
+            },
+        }
+    )
+    FlextContext.Request.set_request_id("req-9")
+    try:
+        raise KeyError("sku")
+    except KeyError:
+        app_logger.error("missing %s", "item", exc_info=True, extra={"sku": "A1", "token": "t"})
+    app_logger.debug("below INFO")
+    (line,) = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert list(record) == [
+        *keys.HEAD_KEYS,
+        keys.REQUEST_ID,
+        "deployment",
+        "sku",
+        "token",
+        keys.ERROR,
+    ]
+    assert record[keys.MESSAGE] == "missing item"
+    assert record[keys.REQUEST_ID] == "req-9"
+    assert record["token"] == REDACTED
+    assert record[keys.ERROR][keys.ERROR_TYPE_NAME] == "KeyError"
+
+
+# -- ContextFilter -------------------------------------------------------------------------------
+
+
+def test_context_filter_lets_plain_formatters_use_context_keys(
+    app_logger: logging.Logger,
+) -> None:
+    """A plain Formatter can name context keys: set ones show values, unset ones None."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(correlation_id)s %(user_id)s %(message)s"))
+    handler.addFilter(ContextFilter())
+    app_logger.addHandler(handler)
+    app_logger.info("before")
+    FlextContext.Correlation.set_correlation_id("corr-1")
+    app_logger.info("after")
+    assert stream.getvalue() == "None None before\ncorr-1 None after\n"
+
+
+def test_context_filter_sets_every_context_key_and_keeps_the_record() -> None:
+    """The filter keeps every record and sets each context key as an attribute."""
+    FlextContext.Request.set_user_id("u5")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    assert ContextFilter().filter(record) is True
+    values = {key: getattr(record, key) for key in keys.CONTEXT_KEYS}
+    assert values == {key: ("u5" if key == keys.USER_ID else None) for key in keys.CONTEXT_KEYS}
+
+
+def test_context_filter_with_json_formatter_omits_unset_keys(
+    app_logger: logging.Logger,
+) -> None:
+    """With ContextFilter and JsonFormatter together, unset context keys are still omitted."""
+    _, records = _attach(app_logger, JsonFormatter(), context_filter=True)
+    app_logger.info("bare")
+    FlextContext.Correlation.set_correlation_id("corr-2")
+    with FlextContext.Request.request_context(operation_name="checkout"):
+        app_logger.info("with context", extra={"step": 2})
+    bare, with_context = records()
+    assert list(bare) == list(keys.HEAD_KEYS)
+    assert list(with_context) == [
+        *keys.HEAD_KEYS,
+        keys.CORRELATION_ID,
+        keys.OPERATION_NAME,
+        "step",
+    ]
+    assert None not in with_context.values()
+
+
+# -- FlextHandler and record conversion ---------------------------------------------------------
+
+
+def test_flext_handler_sends_records_through_the_active_pipeline(
+    app_logger: logging.Logger,
+) -> None:
+    """A FlextHandler attached by hand writes through whatever configure() set up."""
+    stream = io.StringIO()
+    configure(format="logfmt", stream=stream, capture_stdlib=False)
+    app_logger.addHandler(FlextHandler())
+    app_logger.warning("hand %s", "wired", extra={"n": 1})
+    line = stream.getvalue()
+    assert line.endswith(f' level=warning logger={app_logger.name} message="hand wired" n=1\n')
+
+
+def test_event_dict_from_record_collects_head_extras_exception_and_stack() -> None:
+    """A LogRecord becomes an event dict with its name, message, extras, exc_info and stack."""
+    try:
+        raise ValueError("v")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("lib", logging.ERROR, __file__, 10, "n=%d", (5,), exc_info)
+    record.stack_info = "Stack (most recent call last):\n  here"
+    record.order_id = 3
+    record.correlation_id = None  # as ContextFilter sets an unset key
+    record.user_id = "u1"
+    event_dict = event_dict_from_record(record)
+    assert event_dict == {
+        "order_id": 3,
+        keys.USER_ID: "u1",
+        keys.TIMESTAMP: datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc),
+        keys.LOGGER: "lib",
+        "event": "n=5",
+        "exc_info": exc_info,
+        keys.STACK: "Stack (most recent call last):\n  here",
+    }
