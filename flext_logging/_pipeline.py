@@ -42,11 +42,13 @@ class StreamWriter:
     (and pytest's capture) is honoured. Binary streams receive bytes, text streams str.
     """
 
-    __slots__ = ("_lock", "_stream")
+    __slots__ = ("_binary", "_checked", "_lock", "_stream")
 
     def __init__(self, stream: IO[Any] | None = None) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._checked: object = None  # the stream whose kind _binary describes
+        self._binary = False
 
     @property
     def stream(self) -> IO[Any]:
@@ -55,13 +57,18 @@ class StreamWriter:
 
     def write(self, line: bytes | str) -> None:
         """Write one rendered line (which already ends in a newline)."""
-        stream = self.stream
-        if isinstance(line, bytes) and not _is_binary(stream):
-            line = line.decode("utf-8", "replace")
-        elif isinstance(line, str) and _is_binary(stream):
-            line = line.encode("utf-8", "backslashreplace")
+        stream: IO[Any] = self._stream if self._stream is not None else sys.stdout
+        if stream is not self._checked:
+            self._binary = _is_binary(stream)
+            self._checked = stream
+        data: bytes | str = line
+        if self._binary:
+            if isinstance(line, str):
+                data = line.encode("utf-8", "backslashreplace")
+        elif isinstance(line, bytes):
+            data = line.decode("utf-8", "replace")
         with self._lock:
-            stream.write(line)
+            stream.write(data)
             stream.flush()
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
-from flext_logging.context import current_fields
+from flext_logging.context import _opentelemetry_span, current_fields
 from flext_logging.exceptions import current_error_handling
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
 
@@ -27,6 +27,7 @@ __all__ = [
     "add_context",
     "add_error",
     "add_exception",
+    "add_opentelemetry_ids",
     "add_stack",
     "level_name",
 ]
@@ -164,45 +165,59 @@ DEFAULT_REDACT_KEYS: Final = (
 _MAX_REDACT_DEPTH: Final = 20
 
 
+_PLAIN_TYPES: Final = frozenset({str, int, float, bool, type(None), datetime.datetime})
+"""Value types that cannot hide a secret key: the redactor does not look inside them."""
+_MEMO_LIMIT: Final = 10_000
+
+
 class Redactor:
     """Replace the values of secret-looking keys with ``[REDACTED]``, at any depth.
 
     Keys match exactly or by glob (``*_token``), ignoring letter case; look-alikes
     (``author``, ``tokens_used``) do not match. Walks nested dicts, lists and tuples
     in every field except the record head, copying containers it changes so the
-    caller's objects are never modified.
+    caller's objects are never modified. Each field name is classified once; later
+    records cost two set operations on their keys.
     """
 
-    __slots__ = ("_exact", "_globs", "_memo")
+    __slots__ = ("_exact", "_globs", "_known", "_secret")
 
     def __init__(self, redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
         patterns = {str(key).lower() for key in redact_keys}
         self._exact = frozenset(p for p in patterns if not _is_glob(p))
         globs = [fnmatch.translate(p) for p in sorted(patterns) if _is_glob(p)]
         self._globs = re.compile("|".join(globs)) if globs else None
-        self._memo: dict[str, bool] = {}
+        # Names seen so far, and those of them that are secret. Only ever grown, under
+        # the GIL, so concurrent records see a consistent answer for every name.
+        self._known: set[str] = set(keys.HEAD_KEYS)
+        self._secret: set[str] = set()
 
     def is_secret(self, key: object) -> bool:
         """Tell whether a field called *key* holds a secret."""
-        if not isinstance(key, str):
+        if not isinstance(key, str) or key in keys.HEAD_KEYS:
             return False
-        known = self._memo.get(key)
-        if known is None:
-            lowered = key.lower()
-            known = lowered in self._exact or (
-                self._globs is not None and self._globs.fullmatch(lowered) is not None
-            )
-            if len(self._memo) < 4096:  # field names are few; bound it for odd callers
-                self._memo[key] = known
-        return known
+        if key in self._known:
+            return key in self._secret
+        lowered = key.lower()
+        secret = lowered in self._exact or (
+            self._globs is not None and self._globs.fullmatch(lowered) is not None
+        )
+        if len(self._known) < _MEMO_LIMIT:  # names are few; bound it for odd callers
+            if secret:
+                self._secret.add(key)
+            self._known.add(key)
+        return secret
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        names = event_dict.keys()
+        for key in names - self._known:
+            self.is_secret(key)
+        for key in names & self._secret:
+            event_dict[key] = REDACTED
         for key, value in event_dict.items():
-            if key in keys.HEAD_KEYS:
-                continue
-            if self.is_secret(key):
-                event_dict[key] = REDACTED
-            elif isinstance(value, (Mapping, list, tuple)):
+            if type(value) not in _PLAIN_TYPES and isinstance(value, (Mapping, list, tuple)):
+                if key in keys.HEAD_KEYS or self.is_secret(key):
+                    continue
                 event_dict[key] = self._clean(value, _MAX_REDACT_DEPTH)
         return event_dict
 
@@ -226,3 +241,41 @@ class Redactor:
 
 def _is_glob(pattern: str) -> bool:
     return any(char in pattern for char in "*?[")
+
+
+_TRACE_KEYS: Final = (keys.TRACE_ID, keys.SPAN_ID)
+# The keys a trace id is written after, when a record has no trace id of its own yet.
+_BEFORE_TRACE: Final = frozenset(
+    (*keys.HEAD_KEYS, *keys.CONTEXT_KEYS[: keys.CONTEXT_KEYS.index(keys.TRACE_ID)])
+)
+
+
+def add_opentelemetry_ids(
+    logger: Any, method_name: str, event_dict: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the ids of the active OpenTelemetry span, when there is one.
+
+    Reads nothing of the record; writes ``trace_id`` and ``span_id`` in their schema
+    place, replacing the ids of this library's own span. A no-op, one dictionary
+    lookup, unless the application has imported ``opentelemetry``.
+    """
+    if "opentelemetry.trace" not in sys.modules:
+        return event_dict
+    span = _opentelemetry_span()
+    if span is None:
+        return event_dict
+    if keys.TRACE_ID in event_dict and keys.SPAN_ID in event_dict:
+        event_dict[keys.TRACE_ID] = span.trace_id
+        event_dict[keys.SPAN_ID] = span.span_id
+        return event_dict
+    record: dict[str, Any] = {}
+    for key, value in event_dict.items():
+        if key not in _BEFORE_TRACE and keys.TRACE_ID not in record:
+            record[keys.TRACE_ID] = span.trace_id
+            record[keys.SPAN_ID] = span.span_id
+        if key not in _TRACE_KEYS:
+            record[key] = value
+    if keys.TRACE_ID not in record:
+        record[keys.TRACE_ID] = span.trace_id
+        record[keys.SPAN_ID] = span.span_id
+    return record

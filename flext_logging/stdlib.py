@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any, Final
 
-from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from flext_logging import _pipeline, keys
@@ -34,6 +34,14 @@ __all__ = [
 _RESERVED: Final = frozenset(RESERVED_ATTRS) | {"message", "asctime"}
 _CONTEXT_KEYS: Final = frozenset(keys.CONTEXT_KEYS)
 _UTC: Final = datetime.timezone.utc
+_PLAIN_RECORD_SIZE: Final = len(logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__)
+_METHOD_NAMES: Final = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
 
 
 def event_dict_from_record(
@@ -44,8 +52,22 @@ def event_dict_from_record(
     *fields* replaces the ``extra=`` extraction when a caller (the formatter) already did
     it. Context attributes that a :class:`ContextFilter` set to ``None`` are left out.
     """
+    attributes = record.__dict__
+    if fields is None and len(attributes) == _PLAIN_RECORD_SIZE:
+        fields = {}  # logging only ever adds attributes: same size means no extra=
     if fields is None:
-        fields = merge_record_extra(record, {}, _RESERVED)
+        # The names python-json-logger reserves, removed in one set operation: what is
+        # left came from extra= (or a filter), minus private "_" names as it does.
+        extra_names = attributes.keys() - _RESERVED
+        fields = (
+            {
+                name: value
+                for name, value in attributes.items()  # record order, as extra= gave it
+                if name in extra_names and not (isinstance(name, str) and name.startswith("_"))
+            }
+            if extra_names
+            else {}
+        )
     event_dict = {
         key: value for key, value in fields.items() if not (value is None and key in _CONTEXT_KEYS)
     }
@@ -70,11 +92,21 @@ def _record_message(record: logging.LogRecord) -> str:
 
 
 def _method_name(record: logging.LogRecord) -> str:
-    return record.levelname.lower() if record.levelname else "info"
+    name = _METHOD_NAMES.get(record.levelno)
+    if name is None:
+        name = record.levelname.lower() if record.levelname else "info"
+    return name
 
 
 class FlextHandler(logging.Handler):
     """Send ``logging`` records through flext-logging's active pipeline."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter and emit *record* without the handler lock: the pipeline is thread-safe."""
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Convert *record* and hand it to the pipeline (which never raises)."""

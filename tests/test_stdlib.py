@@ -314,3 +314,15 @@ def test_event_dict_from_record_collects_head_extras_exception_and_stack() -> No
         "exc_info": exc_info,
         keys.STACK: "Stack (most recent call last):\n  here",
     }
+
+
+def test_extra_fields_keep_the_order_they_were_given_in(
+    json_stream: tuple[io.StringIO, Callable[[], list[dict[str, Any]]]],
+) -> None:
+    """Fields passed with extra= come out in the caller's order, after the context."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    names = ["zeta", "alpha", "mid", "beta", "omega", "gamma"]
+    logging.getLogger("lib.order").warning("ordered", extra=dict.fromkeys(names, 1))
+    (record,) = records()
+    assert list(record)[-len(names) :] == names
