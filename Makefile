@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck format clean
+.PHONY: demo test lint typecheck format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench.py
+
 lint: $(STAMP)
-	$(PY) -m ruff check flext_logging tests examples
-	$(PY) -m ruff format --check flext_logging tests examples
+	$(PY) -m ruff check flext_logging tests examples benchmarks
+	$(PY) -m ruff format --check flext_logging tests examples benchmarks
 
 typecheck: $(STAMP)
 	$(PY) -m mypy --strict flext_logging
@@ -32,5 +36,5 @@ clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache
 
 format: $(STAMP)
-	$(PY) -m ruff format flext_logging tests examples
-	$(PY) -m ruff check --fix flext_logging tests examples
+	$(PY) -m ruff format flext_logging tests examples benchmarks
+	$(PY) -m ruff check --fix flext_logging tests examples benchmarks

@@ -24,11 +24,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import orjson
 import structlog
@@ -89,7 +90,10 @@ class Config:
 
 # -- Peers ----------------------------------------------------------------------------
 
-_peer_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("peer", default={})
+_NO_PEER_CONTEXT: Final[Mapping[str, str]] = MappingProxyType({})
+_peer_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "peer", default=_NO_PEER_CONTEXT
+)
 
 
 class _PeerContextFilter(logging.Filter):
@@ -248,7 +252,9 @@ def case_info() -> list[Config]:
     configs = [Config("flext-logging", lambda: ours.info(MESSAGE, **CALL_FIELDS), ours_sink, True)]
     sink = Sink()
     std = stdlib_pjl_logger("bench.stdlib", sink)
-    configs.append(Config("stdlib+python-json-logger", lambda: std.info(MESSAGE, extra=CALL_FIELDS), sink))
+    configs.append(
+        Config("stdlib+python-json-logger", lambda: std.info(MESSAGE, extra=CALL_FIELDS), sink)
+    )
     sink = Sink()
     sl = structlog_logger(use_orjson=False, sink=sink)
     configs.append(Config("structlog+json", lambda: sl.info(MESSAGE, **CALL_FIELDS), sink))
@@ -286,9 +292,16 @@ def case_foreign() -> list[Config]:
     sink = Sink()
     std = stdlib_pjl_logger("lib.peer", sink)
     return [
-        Config("flext-logging (foreign record)", lambda: foreign.info("%s", "x"), ours_sink, True,
-               CONTEXT_FIELDS),
-        Config("stdlib+python-json-logger", lambda: std.info("%s", "x"), sink, False, CONTEXT_FIELDS),
+        Config(
+            "flext-logging (foreign record)",
+            lambda: foreign.info("%s", "x"),
+            ours_sink,
+            True,
+            CONTEXT_FIELDS,
+        ),
+        Config(
+            "stdlib+python-json-logger", lambda: std.info("%s", "x"), sink, False, CONTEXT_FIELDS
+        ),
     ]
 
 
@@ -298,7 +311,12 @@ def case_disabled() -> list[Config]:
     std = logging.getLogger("bench.disabled")
     std.setLevel(logging.INFO)
     return [
-        Config("flext-logging debug (module-level logger)", lambda: module_logger.debug("x"), None, True),
+        Config(
+            "flext-logging debug (module-level logger)",
+            lambda: module_logger.debug("x"),
+            None,
+            True,
+        ),
         Config("stdlib debug", lambda: std.debug("x")),
     ]
 
@@ -328,12 +346,27 @@ def case_exception() -> list[Config]:
     sink2 = Sink()
     std = stdlib_pjl_logger("bench.exc", sink2)
     return [
-        Config("flext-logging exception", lambda: ours.error("failed", exc_info=error), ours_sink,
-               True, CONTEXT_FIELDS),
-        Config("structlog ExceptionDictTransformer+orjson",
-               lambda: sl.error("failed", exc_info=error), sink, False, CONTEXT_FIELDS),
-        Config("stdlib+python-json-logger exception",
-               lambda: std.error("failed", exc_info=error), sink2, False, CONTEXT_FIELDS),
+        Config(
+            "flext-logging exception",
+            lambda: ours.error("failed", exc_info=error),
+            ours_sink,
+            True,
+            CONTEXT_FIELDS,
+        ),
+        Config(
+            "structlog ExceptionDictTransformer+orjson",
+            lambda: sl.error("failed", exc_info=error),
+            sink,
+            False,
+            CONTEXT_FIELDS,
+        ),
+        Config(
+            "stdlib+python-json-logger exception",
+            lambda: std.error("failed", exc_info=error),
+            sink2,
+            False,
+            CONTEXT_FIELDS,
+        ),
     ]
 
 
@@ -342,7 +375,9 @@ def case_scopes() -> list[Config]:
     flext_logging.configure(format="json", stream=Sink(), log_operations=False)  # type: ignore[arg-type]
 
     def request_scope() -> None:
-        with FlextContext.Request.request_context(user_id="u-1", request_id="r-1", operation_name="op"):
+        with FlextContext.Request.request_context(
+            user_id="u-1", request_id="r-1", operation_name="op"
+        ):
             pass
 
     def correlation_scope() -> None:
@@ -418,7 +453,7 @@ def validate(config: Config) -> str | None:
         return f"not JSON: {line!r:.120}"
     if "record" in data and isinstance(data["record"], dict):  # loguru's serialize shape
         data = {**data["record"].get("extra", {}), "message": data["record"].get("message")}
-    missing = [key for key in config.expect_fields if key not in json.dumps(data)]
+    missing = [key for key in config.expect_fields if data.get(key) in (None, "")]
     return f"missing fields: {missing}" if missing else None
 
 
@@ -513,8 +548,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ratio = rows[ours]["median_us"] / rows[peer]["median_us"]
         report["targets"].append(
-            {"case": case, "ours": ours, "peer": peer, "ratio": ratio, "target": limit,
-             "met": ratio <= limit}
+            {
+                "case": case,
+                "ours": ours,
+                "peer": peer,
+                "ratio": ratio,
+                "target": limit,
+                "met": ratio <= limit,
+            }
         )
     print_report(report)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -526,15 +567,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_report(report: dict[str, Any]) -> None:
     """Print the timings and the target ratios as plain tables."""
-    print(f"Python {report['python']} on {report['machine']}, {report['cpus']} CPUs; "
-          f"{report['iterations']} calls x {report['repeats']} rounds, round-robin")
+    print(
+        f"Python {report['python']} on {report['machine']}, {report['cpus']} CPUs; "
+        f"{report['iterations']} calls x {report['repeats']} rounds, round-robin"
+    )
     for case, rows in report["cases"].items():
         print(f"\n{case}")
         print(f"  {'configuration':45s} {'median us':>10s} {'min':>8s} {'max':>8s}")
         for name, row in rows.items():
             if "median_us" in row:
-                print(f"  {name:45s} {row['median_us']:10.2f} {row['min_us']:8.2f} {row['max_us']:8.2f}"
-                      + (f"  !! {row['error']}" if row["error"] else ""))
+                timing = f"{row['median_us']:10.2f} {row['min_us']:8.2f} {row['max_us']:8.2f}"
+                problem = f"  !! {row['error']}" if row["error"] else ""
+                print(f"  {name:45s} {timing}{problem}")
             else:
                 print(f"  {name:45s} {'skipped':>10s}  ({row['error']})")
     print("\nfile throughput (records/s)")
@@ -543,8 +587,10 @@ def print_report(report: dict[str, Any]) -> None:
     print("\ntargets (ratio = ours / peer, lower is faster)")
     for target in report["targets"]:
         verdict = "met" if target["met"] else "MISSED"
-        print(f"  {target['case']:15s} {target['ours']:40s} vs {target['peer']:42s} "
-              f"{target['ratio']:5.2f} (<= {target['target']:.2f}) {verdict}")
+        print(
+            f"  {target['case']:15s} {target['ours']:40s} vs {target['peer']:42s} "
+            f"{target['ratio']:5.2f} (<= {target['target']:.2f}) {verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ configure(service_name="user-service", service_version="1.4.0")
 from __future__ import annotations
 
 from flext_logging._config import configure
+from flext_logging.concurrency import ContextThreadPoolExecutor
 from flext_logging.context import FlextContext
 from flext_logging.exceptions import FlextExceptions
 from flext_logging.logger import FlextLogger, get_logger
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ContextFilter",
+    "ContextThreadPoolExecutor",
     "FlextContext",
     "FlextExceptions",
     "FlextLogger",

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, Final
 
-from flext_logging import _pipeline, context, processors, renderers, stdlib
+from flext_logging import _pipeline, context, keys, processors, renderers, stdlib
 from flext_logging.exceptions import ErrorHandlingConfig, FlextExceptions
 from flext_logging.result import FlextResult
 
@@ -22,9 +22,9 @@ __all__ = ["FORMATS", "configure", "default_pipeline", "environment_settings", "
 FORMATS: Final = ("auto", "json", "console", "logfmt")
 ENV_FORMAT: Final = "FLEXT_LOG_FORMAT"
 ENV_LEVEL: Final = "FLEXT_LOG_LEVEL"
-ENV_SERVICE_NAME: Final = "FLEXT_SERVICE_NAME"
-ENV_SERVICE_VERSION: Final = "FLEXT_SERVICE_VERSION"
-ENV_ENVIRONMENT: Final = "FLEXT_ENVIRONMENT"
+ENV_SERVICE_NAME: Final = keys.ENV_SERVICE_NAME
+ENV_SERVICE_VERSION: Final = keys.ENV_SERVICE_VERSION
+ENV_ENVIRONMENT: Final = keys.ENV_ENVIRONMENT
 
 # What each deployment environment changes; error handling comes from FlextExceptions.
 _ENVIRONMENT_PRESETS: Final[dict[str, dict[str, Any]]] = {
@@ -74,7 +74,8 @@ def configure(
     *processors* run after the built-in enrichers, before rendering. With
     *capture_stdlib*, records of the ``logging`` module (root and libraries) go through
     the same pipeline; console handlers already attached to loggers are removed so no
-    line is written twice.
+    line is written twice. A process started with ``Serialization.to_env()`` variables adopts
+    them: its correlation becomes a child of the parent process's one.
     """
     environment = environment or os.environ.get(ENV_ENVIRONMENT) or None
     preset = _ENVIRONMENT_PRESETS.get(environment or "", _BUILTIN)
@@ -104,6 +105,8 @@ def configure(
     _pipeline.install(pipeline)
     if capture_stdlib:
         stdlib.route_to_pipeline(min_level)
+    # After the pipeline is in place, so an invalid inherited id is reported through it.
+    context.inherit_from_environment(os.environ)
 
 
 def build_pipeline(
@@ -120,7 +123,7 @@ def build_pipeline(
     """Assemble the processor chain and renderer for one configuration."""
     if format == "auto":
         format = "console" if _is_terminal(stream) else "json"  # noqa: A001
-    chain: list[_pipeline.Processor] = [processors.add_context]
+    chain: list[_pipeline.Processor] = [processors.add_context, processors.add_opentelemetry_ids]
     chain.append(processors.add_exception if format == "console" else processors.add_error)
     chain.append(processors.add_stack)
     if redaction:

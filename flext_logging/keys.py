@@ -22,6 +22,10 @@ MESSAGE: Final = "message"
 # -- Context, read from FlextContext; present only when set, in this order. -----------
 CORRELATION_ID: Final = "correlation_id"
 PARENT_CORRELATION_ID: Final = "parent_correlation_id"
+TRACE_ID: Final = "trace_id"
+"""W3C trace id (32 lower-case hex digits) of the trace the record was made in."""
+SPAN_ID: Final = "span_id"
+"""W3C span id (16 lower-case hex digits) of the span the record was made in."""
 REQUEST_ID: Final = "request_id"
 SERVICE_NAME: Final = "service_name"
 SERVICE_VERSION: Final = "service_version"
@@ -35,6 +39,8 @@ HEAD_KEYS: Final = (TIMESTAMP, LEVEL, LOGGER, MESSAGE)
 CONTEXT_KEYS: Final = (
     CORRELATION_ID,
     PARENT_CORRELATION_ID,
+    TRACE_ID,
+    SPAN_ID,
     REQUEST_ID,
     SERVICE_NAME,
     SERVICE_VERSION,
@@ -85,6 +91,27 @@ EVENT_OPERATION_FINISHED: Final = "operation_finished"
 EVENT_OPERATION_FAILED: Final = "operation_failed"
 EVENT_INVALID_ID_DROPPED: Final = "invalid_context_id_dropped"
 
+# -- Events and fields of the web and HTTP-client integrations. -----------------------
+EVENT_REQUEST_STARTED: Final = "request_started"
+EVENT_REQUEST_FINISHED: Final = "request_finished"
+EVENT_REQUEST_FAILED: Final = "request_failed"
+EVENT_HTTP_REQUEST_FINISHED: Final = "http_request_finished"
+"""An outgoing HTTP request got a response (any status)."""
+EVENT_HTTP_REQUEST_FAILED: Final = "http_request_failed"
+"""An outgoing HTTP request got no response (connection error, timeout, ...)."""
+HTTP_METHOD: Final = "method"
+HTTP_PATH: Final = "path"
+"""The request path, control characters removed, without the query string."""
+HTTP_ROUTE: Final = "route"
+"""The route template the framework matched (``/items/{item_id}``), when it exposes it."""
+HTTP_URL: Final = "url"
+"""The URL of an outgoing request without user info, query string or fragment."""
+STATUS_CODE: Final = "status_code"
+CLIENT_IP: Final = "client_ip"
+USER_AGENT: Final = "user_agent"
+PARENT_SPAN_ID: Final = "parent_span_id"
+"""The span a request or outgoing call is a child of (the caller's span)."""
+
 # -- The wire form of the context: HTTP headers (also gRPC/queue metadata). -----------
 HEADER_CORRELATION_ID: Final = "X-Correlation-Id"
 HEADER_PARENT_CORRELATION_ID: Final = "X-Parent-Correlation-Id"
@@ -93,6 +120,10 @@ HEADER_SERVICE_NAME: Final = "X-Service-Name"
 HEADER_SERVICE_VERSION: Final = "X-Service-Version"
 HEADER_USER_ID: Final = "X-User-Id"
 HEADER_OPERATION_NAME: Final = "X-Operation-Name"
+HEADER_TRACEPARENT: Final = "traceparent"
+"""W3C Trace Context: ``00-<trace id>-<parent span id>-<flags>``."""
+HEADER_TRACESTATE: Final = "tracestate"
+"""W3C Trace Context: vendor data, passed along unchanged."""
 
 HEADERS: Final = {
     CORRELATION_ID: HEADER_CORRELATION_ID,
@@ -104,3 +135,49 @@ HEADERS: Final = {
     OPERATION_NAME: HEADER_OPERATION_NAME,
 }
 """Context key -> header name, in the order headers are emitted."""
+
+# -- Message envelopes and child processes. ------------------------------------------
+ENVELOPE: Final = "flext_context"
+"""The message key under which ``Serialization.inject()`` puts the sender's context."""
+
+ENV_CORRELATION_ID: Final = "FLEXT_CORRELATION_ID"
+ENV_REQUEST_ID: Final = "FLEXT_REQUEST_ID"
+ENV_SERVICE_NAME: Final = "FLEXT_SERVICE_NAME"
+ENV_SERVICE_VERSION: Final = "FLEXT_SERVICE_VERSION"
+ENV_ENVIRONMENT: Final = "FLEXT_ENVIRONMENT"
+ENV_USER_ID: Final = "FLEXT_USER_ID"
+ENV_OPERATION_NAME: Final = "FLEXT_OPERATION_NAME"
+
+ENVIRONMENT_VARIABLES: Final = {
+    CORRELATION_ID: ENV_CORRELATION_ID,
+    REQUEST_ID: ENV_REQUEST_ID,
+    SERVICE_NAME: ENV_SERVICE_NAME,
+    SERVICE_VERSION: ENV_SERVICE_VERSION,
+    ENVIRONMENT: ENV_ENVIRONMENT,
+    USER_ID: ENV_USER_ID,
+    OPERATION_NAME: ENV_OPERATION_NAME,
+}
+"""Context key -> the variable ``Serialization.to_env()`` passes it to a child process in.
+
+A child that calls ``configure()`` names itself after the service variables (as for any
+``FLEXT_*`` setting) and adopts the others; the parent's correlation becomes the parent
+of the child's own.
+"""
+
+# -- gRPC: events and fields of the interceptors (integrations/grpc.py). --------------
+EVENT_RPC_STARTED: Final = "rpc_started"
+EVENT_RPC_FINISHED: Final = "rpc_finished"
+EVENT_RPC_FAILED: Final = "rpc_failed"
+RPC_METHOD: Final = "rpc_method"
+"""The full gRPC method name, ``/package.Service/Method``."""
+RPC_CODE: Final = "rpc_code"
+"""The name of the gRPC status code the call ended with, e.g. ``OK``, ``NOT_FOUND``."""
+RPC_DETAILS: Final = "rpc_details"
+"""The status details (message) of a call that did not end ``OK``."""
+
+# -- Celery: events and fields of the task signals (integrations/celery.py). ----------
+EVENT_TASK_STARTED: Final = "task_started"
+EVENT_TASK_SUCCEEDED: Final = "task_succeeded"
+EVENT_TASK_FAILED: Final = "task_failed"
+TASK_ID: Final = "task_id"
+TASK_NAME: Final = "task_name"

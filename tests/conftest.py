@@ -22,6 +22,10 @@ def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "FLEXT_SERVICE_NAME",
         "FLEXT_SERVICE_VERSION",
         "FLEXT_ENVIRONMENT",
+        "FLEXT_CORRELATION_ID",
+        "FLEXT_REQUEST_ID",
+        "FLEXT_USER_ID",
+        "FLEXT_OPERATION_NAME",
         "NO_COLOR",
         "FORCE_COLOR",
     ):

@@ -387,6 +387,10 @@ def test_each_record_is_exactly_one_line(json_stream: JsonStream) -> None:
     assert [record[keys.MESSAGE] for record in records()] == ["first\nline", "second"]
 
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+SPAN_ID = "00f067aa0ba902b7"
+
+
 def test_record_keys_follow_schema_order_then_call_fields(json_stream: JsonStream) -> None:
     """The record is head keys, every set context key in schema order, then call fields."""
     stream, records = json_stream
@@ -405,6 +409,7 @@ def test_record_keys_follow_schema_order_then_call_fields(json_stream: JsonStrea
             user_id="u1", operation_name="signup", request_id="req-1"
         ),
         FlextContext.Performance.timed_operation("db_insert"),
+        FlextContext.Trace.span(trace_id=TRACE_ID, parent_span_id=SPAN_ID),
     ):
         get_logger("tests.json").info("user created", zeta=1, alpha=2)
     record = _only(records)
@@ -416,6 +421,8 @@ def test_record_keys_follow_schema_order_then_call_fields(json_stream: JsonStrea
         keys.MESSAGE: "user created",
         keys.CORRELATION_ID: "corr-1",
         keys.PARENT_CORRELATION_ID: "parent-1",
+        keys.TRACE_ID: TRACE_ID,
+        keys.SPAN_ID: record[keys.SPAN_ID],
         keys.REQUEST_ID: "req-1",
         keys.SERVICE_NAME: "user-service",
         keys.SERVICE_VERSION: "1.4.0",

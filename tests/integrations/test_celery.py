@@ -1,0 +1,236 @@
+"""Celery signals against a real redis-server broker and a real worker thread."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("celery", reason="the celery extra is not installed")
+pytest.importorskip("redis", reason="the celery extra (redis client) is not installed")
+
+from celery import Celery, signals
+from celery.contrib.testing.worker import start_worker
+
+from flext_logging import FlextContext, get_logger
+from flext_logging.integrations.celery import install
+from flext_logging.testing import capture_logs
+
+REDIS_SERVER = shutil.which("redis-server")
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+
+Correlation = FlextContext.Correlation
+Request = FlextContext.Request
+task_logger = get_logger("tests.celery.task")
+TIMEOUT = 20.0
+LOGGING_UID = "tests.celery.leave_logging_alone"
+Records = list[dict[str, Any]]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port, stopped after the module."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; CI does)")
+    port = _free_port()
+    # In memory only: no snapshot, no append-only file left behind.
+    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not _answers_ping(port):
+            assert server.poll() is None, "redis-server exited at start-up"
+            assert time.monotonic() < deadline, "redis-server did not answer PING"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def celery_app(redis_url: str) -> Iterator[Celery]:
+    """A Celery app on that broker with two tasks, served by a real worker thread.
+
+    No result backend: the tests read what the worker logged, which is the point.
+    """
+    app = Celery("flext_tests", broker=redis_url, set_as_current=False)
+    app.conf.update(
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        task_ignore_result=True,
+    )
+    install(app)
+
+    @app.task(name="tests.add")
+    def add(a: int, b: int) -> int:
+        task_logger.info("adding", a=a, b=b)
+        return a + b
+
+    @app.task(name="tests.fail")
+    def fail() -> None:
+        task_logger.info("about to fail")
+        raise ValueError("bad input")
+
+    # A setup_logging receiver makes the worker leave the logging module alone (as the
+    # docs advise); without it, the worker would set the root level for later tests.
+    signals.setup_logging.connect(_leave_logging_alone, weak=False, dispatch_uid=LOGGING_UID)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=TIMEOUT):
+            yield app
+    finally:
+        signals.setup_logging.disconnect(dispatch_uid=LOGGING_UID)
+
+
+def _leave_logging_alone(**_: Any) -> None:
+    """Receiver of Celery's setup_logging: logging is configured by the tests."""
+
+
+def _wait_for(records: Records, message: str, count: int = 1) -> Records:
+    """Records with *message*, waited for: the worker thread writes them (bounded wait)."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        found = [record for record in records if record["message"] == message]
+        if len(found) >= count:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} {message} records")
+
+
+def test_task_records_carry_the_publishers_correlation_as_parent(celery_app: Celery) -> None:
+    """The task runs in a child of the publisher's correlation, with its request id."""
+    with capture_logs() as records:
+        with (
+            Correlation.new_correlation() as publisher_id,
+            Request.request_context(request_id="job-7", user_id="scheduler"),
+        ):
+            result = celery_app.tasks["tests.add"].delay(2, 3)
+        [succeeded] = _wait_for(records, "task_succeeded")
+    [started] = _wait_for(records, "task_started")
+    [adding] = _wait_for(records, "adding")
+    task_correlation = started["correlation_id"]
+    assert task_correlation != publisher_id
+    for record in (started, adding, succeeded):
+        assert record["correlation_id"] == task_correlation
+        assert record["parent_correlation_id"] == publisher_id
+        assert record["request_id"] == "job-7"
+        assert record["user_id"] == "scheduler"
+    assert (started["task_id"], started["task_name"]) == (result.id, "tests.add")
+    assert (succeeded["task_id"], succeeded["task_name"]) == (result.id, "tests.add")
+    assert succeeded["duration_ms"] >= 0
+
+
+def test_failing_task_is_logged_at_error_with_the_error(celery_app: Celery) -> None:
+    """task_failed carries the exception as data and the publisher's correlation."""
+    with capture_logs() as records:
+        with Correlation.new_correlation() as publisher_id:
+            result = celery_app.tasks["tests.fail"].delay()
+        [failed] = _wait_for(records, "task_failed")
+        # task_postrun follows task_failure; it must not add a success record.
+        _wait_for(records, "about to fail")
+    assert failed["level"] == "error"
+    assert failed["parent_correlation_id"] == publisher_id
+    assert (failed["task_id"], failed["task_name"]) == (result.id, "tests.fail")
+    assert failed["error"]["type"] == "ValueError"
+    assert failed["error"]["message"] == "bad input"
+    assert failed["duration_ms"] >= 0
+    assert not [record for record in records if record["message"] == "task_succeeded"]
+
+
+def test_tasks_never_see_another_tasks_context(celery_app: Celery) -> None:
+    """The worker restores its context after each task: nothing bleeds into the next."""
+    add = celery_app.tasks["tests.add"]
+    with capture_logs() as records:
+        for number in range(5):
+            with Request.request_context(request_id=f"req-{number}"):
+                add.delay(number, 1)
+        add.delay(0, 0)  # published without any context
+        _wait_for(records, "task_succeeded", count=6)
+    started = [record for record in records if record["message"] == "task_started"]
+    assert [record.get("request_id") for record in started] == [
+        "req-0",
+        "req-1",
+        "req-2",
+        "req-3",
+        "req-4",
+        None,
+    ]
+    assert "parent_correlation_id" not in started[-1]
+    assert len({record["correlation_id"] for record in started}) == 6
+
+
+def test_eager_task_is_a_child_of_the_callers_correlation(celery_app: Celery) -> None:
+    """task.apply() runs in-process without headers: still a child correlation, logged."""
+    with capture_logs() as records, Correlation.new_correlation() as caller_id:
+        assert celery_app.tasks["tests.add"].apply(args=(1, 1)).get() == 2
+        assert Correlation.get_correlation_id() == caller_id
+    ours = ("flext_logging.celery", "tests.celery.task")
+    messages = [
+        (record["message"], record.get("parent_correlation_id"))
+        for record in records
+        if record["logger"] in ours
+    ]
+    assert messages == [
+        ("task_started", caller_id),
+        ("adding", caller_id),
+        ("task_succeeded", caller_id),
+    ]
+
+
+def test_celery_example_tasks_carry_the_publishers_request() -> None:
+    """examples/celery_tasks.py (in-memory broker): both tasks are children of the request."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "celery_tasks.py")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    records = [json.loads(line) for line in completed.stdout.splitlines()]
+    [queued] = [r for r in records if r["message"] == "invoices queued"]
+    sent = [r for r in records if r["message"] == "invoice sent"]
+    assert sorted(r["invoice_id"] for r in sent) == ["INV-1", "INV-2"]
+    assert {r["parent_correlation_id"] for r in sent} == {queued["correlation_id"]}
+    assert {r["request_id"] for r in sent} == {"req-7f3a"}
+    assert len([r for r in records if r["message"] == "task_succeeded"]) == 2
+
+
+def test_missing_celery_fails_with_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the extra, importing the integration names the pip command to run."""
+    monkeypatch.setitem(sys.modules, "celery", None)
+    monkeypatch.delitem(sys.modules, "flext_logging.integrations.celery")
+    with pytest.raises(ImportError, match=r"pip install 'flext-logging\[celery\]'"):
+        importlib.import_module("flext_logging.integrations.celery")
