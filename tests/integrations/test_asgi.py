@@ -486,3 +486,25 @@ def test_websocket_over_a_real_server_gets_ids_on_the_handshake() -> None:
     assert [r["message"] for r in ours] == ["request_started", "socket open", "request_finished"]
     assert {r[keys.CORRELATION_ID] for r in ours} == {"ws-corr-9"}
     assert ours[-1][keys.STATUS_CODE] == 101
+
+
+def test_custom_header_names_and_id_generator_are_used() -> None:
+    """Ids come from the configured generator and travel under the configured header names."""
+    app = build_app(
+        request_id_header="X-Amzn-Trace",
+        correlation_id_header="X-Flow-Id",
+        id_generator=lambda: "generated-id",
+    )
+    with capture_logs() as records:
+        sent = asyncio.run(
+            _drive(
+                app,
+                _http_scope("/items/1", [(b"x-flow-id", b"flow-7")]),
+                [{"type": "http.request"}],
+            )
+        )
+    echoed = dict(sent[0]["headers"])
+    assert echoed[b"x-flow-id"] == b"flow-7"
+    assert echoed[b"x-amzn-trace"] == b"generated-id"
+    started = by_message(records, "request_started")[0]
+    assert (started[keys.CORRELATION_ID], started[keys.REQUEST_ID]) == ("flow-7", "generated-id")
