@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck format bench clean
+.PHONY: demo test lint typecheck format bench soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/bench.py
+
+# Not part of `make test`: logs for SOAK_SECONDS from threads and tasks, exits 1 on any loss
+# (SOAK_ARGS=--async-output soaks the background writer; see docs/reliability.md).
+SOAK_SECONDS ?= 60
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(PY) benchmarks/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check flext_logging tests examples benchmarks

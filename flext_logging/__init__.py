@@ -9,6 +9,7 @@ configure(service_name="user-service", service_version="1.4.0")
 from __future__ import annotations
 
 from flext_logging._config import configure
+from flext_logging._pipeline import shutdown
 from flext_logging.concurrency import ContextThreadPoolExecutor
 from flext_logging.context import FlextContext
 from flext_logging.exceptions import FlextExceptions
@@ -29,4 +30,5 @@ __all__ = [
     "__version__",
     "configure",
     "get_logger",
+    "shutdown",
 ]

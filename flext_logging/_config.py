@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, Final
@@ -61,9 +62,14 @@ def configure(
     log_operations: bool = True,
     redaction: bool | None = None,
     redact_keys: Iterable[str] | None = None,
+    redact_patterns: Iterable[str | re.Pattern[str]] = (),
     processors: Sequence[_pipeline.Processor] = (),
     capture_stdlib: bool = True,
     console_width: int | None = None,
+    max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
+    async_output: bool = False,
+    queue_size: int = _pipeline.DEFAULT_QUEUE_SIZE,
+    overflow: str = "block",
 ) -> None:
     """Configure logging for the whole process; calling it again replaces the configuration.
 
@@ -76,6 +82,14 @@ def configure(
     the same pipeline; console handlers already attached to loggers are removed so no
     line is written twice. A process started with ``Serialization.to_env()`` variables adopts
     them: its correlation becomes a child of the parent process's one.
+
+    *redact_patterns* are regular expressions whose matches inside string values are
+    replaced, in addition to the built-in shapes (JWTs, bearer tokens, card numbers).
+    A JSON or logfmt line longer than *max_record_bytes* is cut to fit (``None``: no
+    cap). With *async_output*, lines are written by a background thread through a
+    queue of *queue_size* lines; when it is full, *overflow* ``"block"`` waits and
+    ``"drop"`` drops and counts. The writer of the previous configuration is closed
+    (its queued lines written) when this one is installed.
     """
     environment = environment or os.environ.get(ENV_ENVIRONMENT) or None
     preset = _ENVIRONMENT_PRESETS.get(environment or "", _BUILTIN)
@@ -85,6 +99,7 @@ def configure(
     min_level = _level_number(
         level if level is not None else os.environ.get(ENV_LEVEL) or preset["level"]
     )
+    _check_output_options(max_record_bytes, queue_size, overflow)
     if environment in _ENVIRONMENT_PRESETS:
         FlextExceptions.configure_error_handling({"environment": environment})
     context.set_process_defaults(
@@ -99,10 +114,15 @@ def configure(
         log_operations=log_operations,
         redaction=preset["redaction"] if redaction is None else redaction,
         redact_keys=redact_keys,
+        redact_patterns=redact_patterns,
         extra_processors=processors,
         console_width=console_width,
+        max_record_bytes=max_record_bytes,
+        async_output=async_output,
+        queue_size=queue_size,
+        overflow=overflow,
     )
-    _pipeline.install(pipeline)
+    _pipeline.replace(pipeline)
     if capture_stdlib:
         stdlib.route_to_pipeline(min_level)
     # After the pipeline is in place, so an invalid inherited id is reported through it.
@@ -117,30 +137,42 @@ def build_pipeline(
     log_operations: bool = True,
     redaction: bool = True,
     redact_keys: Iterable[str] | None = None,
+    redact_patterns: Iterable[str | re.Pattern[str]] = (),
     extra_processors: Sequence[_pipeline.Processor] = (),
     console_width: int | None = None,
+    max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
+    async_output: bool = False,
+    queue_size: int = _pipeline.DEFAULT_QUEUE_SIZE,
+    overflow: str = "block",
 ) -> _pipeline.Pipeline:
-    """Assemble the processor chain and renderer for one configuration."""
+    """Assemble the processor chain, renderer and writer for one configuration."""
     if format == "auto":
         format = "console" if _is_terminal(stream) else "json"  # noqa: A001
     chain: list[_pipeline.Processor] = [processors.add_context, processors.add_opentelemetry_ids]
     chain.append(processors.add_exception if format == "console" else processors.add_error)
     chain.append(processors.add_stack)
+    redactor = None
     if redaction:
         keys_to_redact = processors.DEFAULT_REDACT_KEYS if redact_keys is None else redact_keys
-        chain.append(processors.Redactor(keys_to_redact))
+        redactor = processors.Redactor(keys_to_redact, redact_patterns=redact_patterns)
+        chain.append(redactor)
     chain.extend(extra_processors)
     renderer: _pipeline.Processor
     if format == "console":
-        renderer = renderers.ConsoleRenderer(stream, width=console_width)
+        renderer = renderers.ConsoleRenderer(stream, width=console_width, redactor=redactor)
     elif format == "logfmt":
-        renderer = renderers.LogfmtRenderer()
+        renderer = renderers.LogfmtRenderer(max_record_bytes=max_record_bytes)
     else:
-        renderer = renderers.JSONRenderer()
+        renderer = renderers.JSONRenderer(max_record_bytes=max_record_bytes)
+    writer: _pipeline.Writer = _pipeline.StreamWriter(stream)
+    if async_output:
+        writer = _pipeline.AsyncWriter(
+            _pipeline.StreamWriter(stream), queue_size=queue_size, overflow=overflow
+        )
     return _pipeline.Pipeline(
         chain,
         renderer,
-        _pipeline.StreamWriter(stream),
+        writer,
         min_level=min_level,
         log_operations=log_operations,
     )
@@ -163,10 +195,27 @@ def default_pipeline() -> _pipeline.Pipeline:
 
 def reset() -> None:
     """Undo ``configure()``: default pipeline, stdlib handlers restored, defaults cleared."""
-    _pipeline.install(None)
+    _pipeline.replace(None)
+    _pipeline.reset_failures()
     context.set_process_defaults()
     FlextExceptions.configure_error_handling(ErrorHandlingConfig().to_dict())
     stdlib.restore_stdlib()
+
+
+def _check_output_options(max_record_bytes: int | None, queue_size: int, overflow: str) -> None:
+    if max_record_bytes is not None and (
+        isinstance(max_record_bytes, bool)
+        or not isinstance(max_record_bytes, int)
+        or max_record_bytes < renderers.MIN_MAX_RECORD_BYTES
+    ):
+        raise ValueError(
+            f"max_record_bytes must be None or at least {renderers.MIN_MAX_RECORD_BYTES}, "
+            f"not {max_record_bytes!r}"
+        )
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        raise ValueError(f"queue_size must be a positive integer, not {queue_size!r}")
+    if overflow not in _pipeline.OVERFLOW_POLICIES:
+        raise ValueError(f"overflow must be 'block' or 'drop', not {overflow!r}")
 
 
 def _level_number(level: int | str) -> int:

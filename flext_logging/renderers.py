@@ -11,23 +11,60 @@ import io
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any, Final
 
 import orjson
 from rich.console import Console
 from rich.text import Text
-from rich.traceback import Traceback
+from rich.traceback import Trace, Traceback
 
 from flext_logging import keys
-from flext_logging._jsonsafe import safe_repr, to_json_safe
+from flext_logging._jsonsafe import TRUNCATION_MARK, safe_repr, to_json_safe, truncate
 from flext_logging.context import process_defaults
 from flext_logging.exceptions import BaseError
-from flext_logging.processors import EXC_INFO
+from flext_logging.processors import EXC_INFO, Redactor
 
-__all__ = ["ConsoleRenderer", "JSONRenderer", "LogfmtRenderer", "dumps_record"]
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "ConsoleRenderer",
+    "JSONRenderer",
+    "LogfmtRenderer",
+    "dumps_record",
+    "fit_record",
+]
 
 _ORJSON_OPTIONS: Final = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+DEFAULT_MAX_RECORD_BYTES: Final = 65_536
+"""The default size cap of one rendered record, newline included (64 KiB)."""
+MIN_MAX_RECORD_BYTES: Final = 1024
+"""The smallest cap accepted: room for the head, the context and the truncation marker."""
+
+# orjson escapes control characters below U+0020 but writes these raw, and they end a
+# line for str.splitlines() and for many log shippers: NEL, LINE and PARAGRAPH SEPARATOR.
+_RAW_BREAKS: Final = (
+    (b"\xc2\x85", b"\\u0085"),
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+)
+_TEXT_BREAKS: Final = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _escape_breaks(line: bytes) -> bytes:
+    # isascii() is a fast scan; the substring tests cost more and run only when needed.
+    if not line.isascii() and (b"\xe2\x80" in line or b"\xc2\x85" in line):
+        for raw, escaped in _RAW_BREAKS:
+            line = line.replace(raw, escaped)
+    return line
+
+
+def _quoted(text: str) -> str:
+    """*text* as a JSON string literal with every line-breaking character escaped."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    if not quoted.isprintable():  # only the three breaks can be left unprintable here
+        for raw, escaped in _TEXT_BREAKS:
+            quoted = quoted.replace(raw, escaped)
+    return quoted
 
 
 def _default(value: Any) -> Any:
@@ -38,23 +75,105 @@ def _default(value: Any) -> Any:
 def dumps_record(record: object) -> bytes:
     """Encode *record* as one JSON line (bytes ending in a newline), whatever it holds."""
     try:
-        return orjson.dumps(record, default=_default, option=_ORJSON_OPTIONS)
+        return _escape_breaks(orjson.dumps(record, default=_default, option=_ORJSON_OPTIONS))
     except Exception:  # noqa: BLE001, S110 - cycles, huge ints, bad keys: take the safe path
         pass
     safe = to_json_safe(record)
     try:
-        return orjson.dumps(safe, option=_ORJSON_OPTIONS)
+        return _escape_breaks(orjson.dumps(safe, option=_ORJSON_OPTIONS))
     except Exception:  # noqa: BLE001 - e.g. lone surrogates, which stdlib json escapes
         return (json.dumps(safe, ensure_ascii=True) + "\n").encode("ascii")
 
 
-class JSONRenderer:
-    """Render a record as one JSON object per line (bytes), timestamps as RFC 3339 ``Z``."""
+_PROTECTED: Final = frozenset((keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, *keys.CONTEXT_KEYS))
+_MARKER_RESERVE: Final = 64  # bytes for "truncated":true and the list's punctuation
+_LAST_RESORT_TEXT: Final = 100  # characters of logger and message in a last-resort record
 
-    __slots__ = ()
+
+def fit_record(
+    record: Mapping[str, Any], limit: int, render: Callable[[dict[str, Any]], bytes | str]
+) -> bytes | str:
+    """Render *record* within *limit* bytes by cutting its largest fields.
+
+    The head and the context ids are kept whole; the largest other fields (the message
+    too, which is shortened but never removed) are cut to a string prefix marked
+    ``...[truncated]``, or removed when too little of them would be left. A record
+    that was cut carries ``truncated: true`` and ``truncated_fields``, the names cut.
+    """
+    sizes = {
+        key: len(dumps_record(value)) + len(str(key))
+        for key, value in record.items()
+        if key not in _PROTECTED
+    }
+    fitted = dict(record)
+    cut: list[str] = []
+    line = render(fitted)
+    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        excess = _size(line) - limit
+        if excess <= 0:
+            break
+        excess += _MARKER_RESERVE + 4 * (len(cut) + 1) + sum(len(str(k)) for k in (*cut, key))
+        value = fitted[key]
+        text = value if isinstance(value, str) else dumps_record(value).decode().rstrip("\n")
+        # Escapes and multi-byte characters make a character cost more than one byte.
+        per_char = max(sizes[key] / max(len(text), 1), 1.0)
+        keep = int((sizes[key] - excess) / per_char) - len(TRUNCATION_MARK)
+        if keep >= _MIN_KEPT or key == keys.MESSAGE:
+            fitted[key] = truncate(text, max(keep, 0) + len(TRUNCATION_MARK))
+        else:
+            del fitted[key]
+        cut.append(str(key))
+        fitted[keys.TRUNCATED] = True
+        fitted[keys.TRUNCATED_FIELDS] = cut
+        line = render(fitted)
+    if _size(line) <= limit:
+        return line
+    # Thousands of small fields, or a huge logger name: keep only what must stay.
+    last: dict[str, Any] = {key: record[key] for key in _PROTECTED if key in record}
+    last[keys.LOGGER] = truncate(str(last.get(keys.LOGGER, "")), _LAST_RESORT_TEXT)
+    last[keys.MESSAGE] = truncate(str(record.get(keys.MESSAGE, "")), _LAST_RESORT_TEXT)
+    last[keys.TRUNCATED] = True
+    last[keys.TRUNCATED_FIELDS] = [str(key) for key in sizes][:20]
+    line = render({key: last[key] for key in (*keys.RECORD_KEYS, *_MARKER) if key in last})
+    if _size(line) <= limit:
+        return line
+    head = (keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, keys.MESSAGE, keys.TRUNCATED)
+    return render({key: last[key] for key in head if key in last})
+
+
+_MIN_KEPT: Final = 256  # a field cut shorter than this is removed instead
+_MARKER: Final = (keys.TRUNCATED, keys.TRUNCATED_FIELDS)
+
+
+def _size(line: bytes | str) -> int:
+    return len(line) if isinstance(line, bytes) else len(line.encode("utf-8", "surrogatepass"))
+
+
+class JSONRenderer:
+    """Render a record as one JSON object per line (bytes), timestamps as RFC 3339 ``Z``.
+
+    A line longer than *max_record_bytes* is cut with :func:`fit_record`, so it is still
+    one valid JSON object; ``None`` turns the cap off.
+    """
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, *, max_record_bytes: int | None = DEFAULT_MAX_RECORD_BYTES) -> None:
+        self._limit = max_record_bytes
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
-        return dumps_record(event_dict)
+        # dumps_record's first step inlined: this is the path of nearly every record.
+        try:
+            line = orjson.dumps(event_dict, default=_default, option=_ORJSON_OPTIONS)
+        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
+            line = dumps_record(event_dict)
+        else:
+            if not line.isascii():
+                line = _escape_breaks(line)
+        limit = self._limit
+        if limit is not None and len(line) > limit:
+            return fit_record(event_dict, limit, dumps_record)  # type: ignore[return-value]  # bytes in, bytes out
+        return line
 
 
 _LOGFMT_BARE: Final = frozenset(
@@ -63,13 +182,27 @@ _LOGFMT_BARE: Final = frozenset(
 
 
 class LogfmtRenderer:
-    """Render a record as ``key=value`` pairs on one line; nested values become JSON."""
+    """Render a record as ``key=value`` pairs on one line; nested values become JSON.
 
-    __slots__ = ()
+    A line longer than *max_record_bytes* is cut as the JSON renderer cuts it.
+    """
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, *, max_record_bytes: int | None = DEFAULT_MAX_RECORD_BYTES) -> None:
+        self._limit = max_record_bytes
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> str:
-        parts = [f"{_logfmt_key(key)}={_logfmt_value(value)}" for key, value in event_dict.items()]
-        return " ".join(parts) + "\n"
+        line = _logfmt_line(event_dict)
+        limit = self._limit
+        if limit is not None and len(line) * 4 > limit and _size(line) > limit:
+            return fit_record(event_dict, limit, _logfmt_line)  # type: ignore[return-value]  # str in, str out
+        return line
+
+
+def _logfmt_line(event_dict: Mapping[str, Any]) -> str:
+    parts = [f"{_logfmt_key(key)}={_logfmt_value(value)}" for key, value in event_dict.items()]
+    return " ".join(parts) + "\n"
 
 
 def _logfmt_key(key: object) -> str:
@@ -97,8 +230,8 @@ def _logfmt_value(value: object) -> str:
         )
     if text and all(char in _LOGFMT_BARE for char in text):
         return text
-    # json.dumps quotes and escapes control characters, so the record stays one line.
-    return json.dumps(text, ensure_ascii=False)
+    # Quoted with every control and line-breaking character escaped: one record, one line.
+    return _quoted(text)
 
 
 _LEVEL_STYLES: Final = {
@@ -118,12 +251,20 @@ class ConsoleRenderer:
     and context follow, dimmed, without the process-wide service identity (it is the
     same on every line). Colour follows the destination: none when it is not a
     terminal or ``NO_COLOR`` is set. Exceptions are drawn as rich tracebacks, with a
-    FlextExceptions error's code and context above them.
+    FlextExceptions error's code and context above them. With a *redactor*, the
+    exception messages and error context drawn are redacted like the fields are.
     """
 
-    __slots__ = ("_console",)
+    __slots__ = ("_console", "_redactor")
 
-    def __init__(self, stream: IO[Any] | None = None, *, width: int | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[Any] | None = None,
+        *,
+        width: int | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self._redactor = redactor
         terminal = _is_terminal(stream if stream is not None else sys.stdout)
         colour = (terminal or bool(os.environ.get("FORCE_COLOR"))) and not os.environ.get(
             "NO_COLOR"
@@ -165,13 +306,25 @@ class ConsoleRenderer:
         with console.capture() as capture:
             console.print(line)
             if isinstance(exc, BaseError):
-                code_line = f"{exc.error_code} context={_console_value(exc.context)}"
+                error_context = exc.context
+                if self._redactor is not None:
+                    error_context = self._redactor.redact_value(error_context)
+                code_line = f"{exc.error_code} context={_console_value(error_context)}"
                 console.print(Text(code_line, style="red"))
             if isinstance(exc, BaseException):
-                console.print(
-                    Traceback.from_exception(type(exc), exc, exc.__traceback__, show_locals=False)
-                )
+                trace = Traceback.extract(type(exc), exc, exc.__traceback__, show_locals=False)
+                if self._redactor is not None:
+                    _redact_trace(trace, self._redactor)
+                console.print(Traceback(trace, show_locals=False))
         return capture.get()
+
+
+def _redact_trace(trace: Trace, redactor: Redactor) -> None:
+    for stack in trace.stacks:
+        stack.exc_value = redactor.redact_text(stack.exc_value)
+        stack.notes = [redactor.redact_text(note) for note in stack.notes]
+        for member in stack.exceptions:
+            _redact_trace(member, redactor)
 
 
 def _clock(timestamp: object) -> str:
@@ -189,7 +342,7 @@ def _clock(timestamp: object) -> str:
 def _one_line(value: object) -> str:
     text = value if isinstance(value, str) else safe_repr(value)
     # Escape line breaks and other control characters: one record, one line.
-    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
+    return text if text.isprintable() else _quoted(text)[1:-1]
 
 
 def _is_terminal(stream: IO[Any]) -> bool:
@@ -202,7 +355,7 @@ def _is_terminal(stream: IO[Any]) -> bool:
 def _console_value(value: object) -> str:
     if isinstance(value, str):
         bare = value and value.isprintable() and not any(char in value for char in ' "=')
-        return value if bare else json.dumps(value, ensure_ascii=False)
+        return value if bare else _quoted(value)
     if isinstance(value, datetime.datetime):
         return str(to_json_safe(value))
     if isinstance(value, (Mapping, list, tuple)):

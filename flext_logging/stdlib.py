@@ -177,10 +177,13 @@ class JsonFormatter(OrjsonFormatter):
             return dumps_record(fallback).decode("utf-8").rstrip("\n")
 
     def jsonify_log_record(self, log_data: Any) -> str:
-        """Encode with flext-logging's encoder: ``Z`` timestamps, safe fallbacks."""
-        from flext_logging.renderers import dumps_record
+        """Encode with flext-logging's encoder: ``Z`` timestamps, safe fallbacks, 64 KiB cap."""
+        from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
 
-        return dumps_record(log_data).decode("utf-8").rstrip("\n")
+        line = dumps_record(log_data)
+        if len(line) > DEFAULT_MAX_RECORD_BYTES and isinstance(log_data, dict):
+            line = fit_record(log_data, DEFAULT_MAX_RECORD_BYTES, dumps_record)  # type: ignore[assignment]  # bytes in, bytes out
+        return line.decode("utf-8").rstrip("\n")
 
 
 # -- Wiring the root logger (called by configure() and reset()). ----------------------
