@@ -473,6 +473,20 @@ def throughput_to_file(records: int) -> dict[str, float]:
                 results["flext-logging (file)"] = records / (time.perf_counter() - started)
         _config.reset()
         assert sum(1 for _ in path.open()) == records, "lost lines"
+        async_path = Path(folder) / "ours_async.log"
+        with async_path.open("a", encoding="utf-8") as stream:
+            flext_logging.configure(
+                format="json", stream=stream, service_name="svc", async_output=True
+            )
+            with our_context():
+                started = time.perf_counter()
+                for index in range(records):
+                    ours.info(MESSAGE, index=index)
+                flext_logging.shutdown()  # every queued line written before the clock stops
+                rate = records / (time.perf_counter() - started)
+                results["flext-logging async_output (file)"] = rate
+        _config.reset()
+        assert sum(1 for _ in async_path.open()) == records, "lost lines (async)"
         peer_path = Path(folder) / "structlog.log"
         with peer_path.open("ab") as stream:
             sl = structlog.wrap_logger(
