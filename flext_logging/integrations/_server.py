@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from flext_logging import keys
 from flext_logging.context import MAX_ID_LENGTH, FlextContext, _new_id, _scoped, is_valid_id
 from flext_logging.integrations import _headers
 from flext_logging.logger import FlextLogger, get_logger
 
-__all__ = ["RequestCycle", "ServerSettings"]
+__all__ = ["ContextMiddlewareBase", "RequestCycle", "ServerSettings"]
+
+_App = TypeVar("_App")
 
 _PATH_LIMIT: Final = 1024
 _USER_AGENT_LIMIT: Final = 256
@@ -230,3 +232,35 @@ class RequestCycle:
     def duration_ms(self) -> float:
         """Return the milliseconds since the request arrived."""
         return round((time.perf_counter() - self._started) * 1000.0, 3)
+
+
+class ContextMiddlewareBase(Generic[_App]):
+    """The options shared by the ASGI and WSGI ``ContextMiddleware``; holds no request state."""
+
+    __slots__ = ("_settings", "app")
+    logger_name: ClassVar[str]
+    """The logger its records are written under (fixed per integration, also for subclasses)."""
+
+    def __init__(
+        self,
+        app: _App,
+        *,
+        service_name: str | None = None,
+        service_version: str | None = None,
+        request_id_header: str = keys.HEADER_REQUEST_ID,
+        correlation_id_header: str = keys.HEADER_CORRELATION_ID,
+        id_generator: Callable[[], str] = _new_id,
+        excluded_paths: Iterable[str] = (),
+        reject_invalid_ids: bool = False,
+    ) -> None:
+        self.app = app
+        self._settings = ServerSettings(
+            logger_name=self.logger_name,
+            service_name=service_name,
+            service_version=service_version,
+            request_id_header=request_id_header,
+            correlation_id_header=correlation_id_header,
+            id_generator=id_generator,
+            excluded_paths=excluded_paths,
+            reject_invalid_ids=reject_invalid_ids,
+        )

@@ -11,12 +11,10 @@ without importing them::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-from flext_logging import keys
-from flext_logging.context import _new_id
-from flext_logging.integrations._server import RequestCycle, ServerSettings
+from flext_logging.integrations._server import ContextMiddlewareBase, RequestCycle
 
 __all__ = ["ContextMiddleware"]
 
@@ -48,7 +46,7 @@ class _Response:
         self.completed = False
 
 
-class ContextMiddleware:
+class ContextMiddleware(ContextMiddlewareBase[ASGIApp]):
     """Bind the request's ids for each HTTP and WebSocket request; log its start and end.
 
     Reads ``X-Request-Id``, ``X-Correlation-Id``, ``X-Parent-Correlation-Id``,
@@ -65,31 +63,8 @@ class ContextMiddleware:
     invalid is answered 400 (a WebSocket is closed with 1008) instead.
     """
 
-    __slots__ = ("_settings", "app")
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        service_name: str | None = None,
-        service_version: str | None = None,
-        request_id_header: str = keys.HEADER_REQUEST_ID,
-        correlation_id_header: str = keys.HEADER_CORRELATION_ID,
-        id_generator: Callable[[], str] = _new_id,
-        excluded_paths: Iterable[str] = (),
-        reject_invalid_ids: bool = False,
-    ) -> None:
-        self.app = app
-        self._settings = ServerSettings(
-            logger_name=__name__,
-            service_name=service_name,
-            service_version=service_version,
-            request_id_header=request_id_header,
-            correlation_id_header=correlation_id_header,
-            id_generator=id_generator,
-            excluded_paths=excluded_paths,
-            reject_invalid_ids=reject_invalid_ids,
-        )
+    __slots__ = ()
+    logger_name = __name__
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""

@@ -22,9 +22,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Final, Protocol
 
-from flext_logging import keys
-from flext_logging.context import _new_id
-from flext_logging.integrations._server import RequestCycle, ServerSettings
+from flext_logging.integrations._server import ContextMiddlewareBase, RequestCycle
 
 __all__ = ["ContextMiddleware"]
 
@@ -60,7 +58,7 @@ class _Response:
         self.route: str | None = None
 
 
-class ContextMiddleware:
+class ContextMiddleware(ContextMiddlewareBase[WSGIApp]):
     """Bind the request's ids for each WSGI request; log its start and end.
 
     Behaves like :class:`flext_logging.integrations.asgi.ContextMiddleware`, with the
@@ -70,31 +68,8 @@ class ContextMiddleware:
     frameworks get the path.
     """
 
-    __slots__ = ("_settings", "app")
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        service_name: str | None = None,
-        service_version: str | None = None,
-        request_id_header: str = keys.HEADER_REQUEST_ID,
-        correlation_id_header: str = keys.HEADER_CORRELATION_ID,
-        id_generator: Callable[[], str] = _new_id,
-        excluded_paths: Iterable[str] = (),
-        reject_invalid_ids: bool = False,
-    ) -> None:
-        self.app = app
-        self._settings = ServerSettings(
-            logger_name=__name__,
-            service_name=service_name,
-            service_version=service_version,
-            request_id_header=request_id_header,
-            correlation_id_header=correlation_id_header,
-            id_generator=id_generator,
-            excluded_paths=excluded_paths,
-            reject_invalid_ids=reject_invalid_ids,
-        )
+    __slots__ = ()
+    logger_name = __name__
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one WSGI request."""
