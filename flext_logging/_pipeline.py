@@ -507,8 +507,30 @@ def _at_exit() -> None:
         _to_stderr(f"flext_logging: records that failed while this process ran: {totals}\n")
 
 
+_held_at_fork: list[StreamWriter] = []
+
+
+def _before_fork() -> None:
+    """Hold every writer's lock across fork(), with its stream flushed.
+
+    Otherwise a fork between a writer's write() and flush() would copy that line into
+    the child's stream buffer, and the child would write the parent's line again.
+    """
+    for stream_writer in list(_stream_writers):
+        stream_writer._lock.acquire()
+        _held_at_fork.append(stream_writer)
+        with contextlib.suppress(Exception):  # a broken stream is reported when used
+            stream_writer.stream.flush()
+
+
+def _after_fork_in_parent() -> None:
+    while _held_at_fork:
+        _held_at_fork.pop()._lock.release()
+
+
 def _after_fork_in_child() -> None:
     global _failure_lock, _multiprocessing_finalizer_installed  # noqa: PLW0603 - per process
+    _held_at_fork.clear()  # the child gets fresh locks below
     _failure_lock = threading.Lock()
     # multiprocessing clears its finalizers in a child: the child registers its own.
     _multiprocessing_finalizer_installed = False
@@ -530,7 +552,11 @@ def _install_process_hooks() -> None:
     _hooks_installed = True
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
+        )
 
 
 def _install_multiprocessing_finalizer() -> None:

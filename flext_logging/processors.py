@@ -39,6 +39,7 @@ STACK_INFO: Final = "stack_info"
 EVENT: Final = "event"
 """structlog's name for the message; :func:`add_context` moves it to ``message``."""
 
+_CONTEXT_KEY_SET: Final = frozenset(keys.CONTEXT_KEYS)
 COLLISION_SUFFIX: Final = "_field"
 """Added to a call field that would overwrite a head key (``level`` -> ``level_field``)."""
 
@@ -81,7 +82,17 @@ def add_context(logger: Any, method_name: str, event_dict: dict[str, Any]) -> di
         keys.LOGGER: name,
         keys.MESSAGE: message,
     }
-    record.update(current_fields())
+    context = current_fields()
+    if _CONTEXT_KEY_SET.isdisjoint(event_dict):
+        record.update(context)
+    else:
+        # A call's field named like a context key takes that key's place in the schema,
+        # whether or not the context has a value for it.
+        for key in keys.CONTEXT_KEYS:
+            if key in event_dict:
+                record[key] = event_dict.pop(key)
+            elif key in context:
+                record[key] = context[key]
     if keys.LEVEL in event_dict or keys.MESSAGE in event_dict:
         # The head is a contract: a call's own "level" or "message" is kept beside it.
         for key in (keys.LEVEL, keys.MESSAGE):

@@ -410,3 +410,11 @@ def test_default_redact_keys_are_all_redacted() -> None:
     redactor = Redactor()
     examples = [key.replace("*", "access") for key in DEFAULT_REDACT_KEYS]
     assert [key for key in examples if not redactor.is_secret(key)] == []
+
+
+def test_call_field_named_like_an_unset_context_key_takes_its_schema_place() -> None:
+    """A call's user_id sits in the context block (before operation_name), not at the end."""
+    with FlextContext.Request.request_context(operation_name="signup"):
+        record = add_context(None, "info", {"event": "x", "plan": "pro", "user_id": "u-9"})
+    assert list(record)[4:] == [keys.USER_ID, keys.OPERATION_NAME, "plan"]
+    assert record[keys.USER_ID] == "u-9"

@@ -1,0 +1,251 @@
+"""Time ``flext-logging trace`` against ``grep -F`` and ``jq`` on one large log, side by side.
+
+    python benchmarks/generate_logs.py --output .bench/app.log      # prints the planted id
+    python benchmarks/bench_cli.py --log .bench/app.log --id ID     # make bench-cli does both
+
+The three commands look for the same correlation id in the same file:
+
+- ``flext-logging trace ID FILE --format json`` (skipped, and said so, while the CLI is not
+  installed);
+- ``grep -F ID FILE``: the floor, a fixed-string scan that parses nothing;
+- ``jq -c 'select(.correlation_id=="ID")' FILE``: parses every line.
+
+The file is read once first so that every command finds it in the page cache. Then the
+commands run round-robin for ``--repeats`` rounds, so machine noise hits all of them
+alike; the report gives the median wall time of each and the ratios the issue sets as
+targets: ours within 2x of ``grep -F``, and at least 5x faster than ``jq``. Output is read
+through a pipe and checked (every command must find the id), never sent to ``/dev/null``:
+GNU grep stops at the first match when its output is ``/dev/null``, which would time a
+different job. Results go to a table on stdout and to ``benchmarks/cli_results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MB = 1024 * 1024
+RUN_TIMEOUT_S = 900
+OURS, GREP, JQ = "flext-logging trace", "grep -F", "jq select"
+TARGET_VS_GREP = 2.0
+"""Ours may take at most this many times as long as ``grep -F``."""
+TARGET_VS_JQ = 5.0
+"""``jq`` must take at least this many times as long as ours."""
+
+
+@dataclass
+class Tool:
+    """One command under test and what happened when it ran."""
+
+    name: str
+    command: list[str]
+    skipped: str | None = None
+    times_s: list[float] = field(default_factory=list)
+    error: str | None = None
+    output_lines: int | None = None
+
+    def report(self, size_bytes: int) -> dict[str, Any]:
+        """Return this tool's row of the JSON report."""
+        median = statistics.median(self.times_s) if self.times_s else None
+        return {
+            "command": self.command,
+            "skipped": self.skipped,
+            "error": self.error,
+            "times_s": self.times_s,
+            "median_s": median,
+            "mb_per_s": size_bytes / MB / median if median else None,
+            "output_lines": self.output_lines,
+        }
+
+
+def find_cli() -> tuple[list[str] | None, str | None]:
+    """Return the ``flext-logging`` command, or None and why it cannot be used."""
+    candidate = Path(sys.executable).with_name("flext-logging")
+    path = str(candidate) if candidate.exists() else shutil.which("flext-logging")
+    if path is None:
+        return None, "the flext-logging CLI is not installed (no flext-logging executable)"
+    try:
+        probe = subprocess.run(  # noqa: S603 - the installed CLI, fixed arguments
+            [path, "trace", "--help"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"{path} trace --help failed: {exc}"
+    if probe.returncode != 0:
+        return None, f"{path} trace --help exited {probe.returncode}: {probe.stderr.strip()}"
+    return [path], None
+
+
+def build_tools(log: Path, correlation_id: str) -> list[Tool]:
+    """The three commands for *correlation_id* in *log*, ours marked skipped if absent."""
+    cli, reason = find_cli()
+    ours = Tool(OURS, [*(cli or ["flext-logging"]), "trace", correlation_id, str(log)])
+    ours.command += ["--format", "json"]
+    ours.skipped = reason
+    grep = Tool(GREP, [shutil.which("grep") or "grep", "-F", correlation_id, str(log)])
+    jq_filter = f'select(.correlation_id=="{correlation_id}")'
+    jq = Tool(JQ, [shutil.which("jq") or "jq", "-c", jq_filter, str(log)])
+    for tool in (grep, jq):
+        if shutil.which(tool.command[0]) is None:
+            tool.skipped = f"{tool.command[0]} is not installed"
+    return [ours, grep, jq]
+
+
+def check_output(tool: Tool, stdout: bytes, correlation_id: str) -> str | None:
+    """Return why *stdout* is not what *tool* should print for the id, or None if it is."""
+    lines = stdout.splitlines()
+    tool.output_lines = len(lines)
+    needle = correlation_id.encode()
+    if tool.name == GREP and (not lines or not all(needle in line for line in lines)):
+        return "grep printed no line, or a line without the id"
+    if tool.name == JQ:
+        parsed = [json.loads(line) for line in lines]
+        if not parsed or any(r.get("correlation_id") != correlation_id for r in parsed):
+            return "jq printed no record, or a record of another correlation"
+    if tool.name == OURS:
+        try:  # one JSON document, or one per line
+            json.loads(stdout)
+        except ValueError:
+            try:
+                [json.loads(line) for line in lines]
+            except ValueError:
+                return "flext-logging trace --format json did not print JSON"
+        if needle not in stdout:
+            return "flext-logging trace printed a tree without the id"
+    return None
+
+
+def run_once(tool: Tool, correlation_id: str) -> None:
+    """Run *tool* once, add its wall time, and record an error instead if it failed."""
+    started = time.perf_counter()
+    try:
+        completed = subprocess.run(  # noqa: S603 - commands built by build_tools()
+            tool.command, capture_output=True, timeout=RUN_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        tool.error = f"{type(exc).__name__}: {exc}"
+        return
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        stderr = completed.stderr.decode(errors="replace").strip()[-500:]
+        tool.error = f"exited {completed.returncode}: {stderr}"
+        return
+    tool.error = check_output(tool, completed.stdout, correlation_id)
+    if tool.error is None:
+        tool.times_s.append(elapsed)
+
+
+def warm_cache(log: Path) -> tuple[int, int]:
+    """Read *log* once so every command finds it in the page cache; return bytes and lines."""
+    size = lines = 0
+    with log.open("rb") as stream:
+        while block := stream.read(16 * MB):
+            size += len(block)
+            lines += block.count(b"\n")
+    return size, lines
+
+
+def _version(command: list[str]) -> str | None:
+    try:
+        completed = subprocess.run(  # noqa: S603 - grep/jq --version
+            command, capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return None
+    lines = (completed.stdout or completed.stderr).splitlines()
+    return lines[0].strip() if lines else None
+
+
+def ratios(tools: dict[str, Tool]) -> dict[str, Any]:
+    """Return ours/grep and jq/ours from the medians, and whether each target is met."""
+    medians = {name: statistics.median(t.times_s) for name, t in tools.items() if t.times_s}
+    ours, grep, jq = medians.get(OURS), medians.get(GREP), medians.get(JQ)
+    vs_grep = ours / grep if ours and grep else None
+    jq_over_ours = jq / ours if ours and jq else None
+    return {
+        "ours_over_grep": vs_grep,
+        "jq_over_ours": jq_over_ours,
+        "target_within_2x_of_grep": None if vs_grep is None else vs_grep <= TARGET_VS_GREP,
+        "target_5x_faster_than_jq": None if jq_over_ours is None else jq_over_ours >= TARGET_VS_JQ,
+    }
+
+
+def print_table(tools: list[Tool], summary: dict[str, Any], size: int, lines: int) -> None:
+    """Print the medians and the ratios for people."""
+    print(f"{size / MB:.0f} MB, {lines} lines; median wall time of each command:")
+    for tool in tools:
+        if tool.skipped:
+            print(f"  {tool.name:<22} skipped: {tool.skipped}")
+        elif tool.error:
+            print(f"  {tool.name:<22} FAILED: {tool.error}")
+        else:
+            median = statistics.median(tool.times_s)
+            rate = size / MB / median
+            print(f"  {tool.name:<22} {median:8.3f} s  {rate:8.0f} MB/s  {tool.output_lines} lines")
+    vs_grep, jq_over = summary["ours_over_grep"], summary["jq_over_ours"]
+    if vs_grep is None or jq_over is None:
+        print("ratios: not available (a command was skipped or failed)")
+        return
+    met = {True: "met", False: "MISSED"}
+    print(
+        f"ours / grep -F = {vs_grep:.2f} (target <= {TARGET_VS_GREP:g}: "
+        f"{met[summary['target_within_2x_of_grep']]}); "
+        f"jq / ours = {jq_over:.1f} (target >= {TARGET_VS_JQ:g}: "
+        f"{met[summary['target_5x_faster_than_jq']]})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; exit 1 if a command that ran failed or printed the wrong thing."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", type=Path, default=Path(".bench/app.log"))
+    parser.add_argument("--id", required=True, help="the correlation id to look for")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("cli_results.json"))
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    tools = build_tools(args.log, args.id)
+    size, lines = warm_cache(args.log)
+    runnable = [tool for tool in tools if tool.skipped is None]
+    for round_number in range(args.repeats):
+        # Rotate the order so no command always runs first after a pause.
+        shift = round_number % len(runnable) if runnable else 0
+        for tool in runnable[shift:] + runnable[:shift]:
+            if tool.error is None:
+                run_once(tool, args.id)
+    summary = ratios({tool.name: tool for tool in tools})
+    report = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "versions": {
+            "grep": _version(["grep", "--version"]),
+            "jq": _version(["jq", "--version"]),
+        },
+        "log": {"path": str(args.log), "size_bytes": size, "lines": lines},
+        "id": args.id,
+        "repeats": args.repeats,
+        "tools": {tool.name: tool.report(size) for tool in tools},
+        **summary,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print_table(tools, summary, size, lines)
+    print(f"report written to {args.output}")
+    return 1 if any(tool.error for tool in tools) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

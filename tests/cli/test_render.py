@@ -1,0 +1,141 @@
+"""Rendering at a fixed width without colour: the tree, the timeline, JSON, pretty lines."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+from render_sample import sample_records
+from rich.console import Console
+
+from flext_logging.cli import render
+from flext_logging.cli.main import main
+from flext_logging.cli.tree import Node, build_tree
+
+
+@pytest.fixture
+def root() -> Node:
+    """The sample request's tree."""
+    return build_tree(sample_records(), "c-root", "correlation")
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    output = io.StringIO()
+    return Console(file=output, width=100, color_system=None), output
+
+
+def test_tree_shows_each_node_and_its_records_in_time_order(root: Node) -> None:
+    """Nodes show service, route, start, duration, status; records and children interleave."""
+    console, output = _console()
+    render.render_tree(root, console)
+    assert output.getvalue() == (
+        "correlation c-root gateway  10:00:01.000  100.0 ms  ok\n"
+        "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404\n"
+        "│   ├── 10:00:01.000 info    request_started\n"
+        "│   ├── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404\n"
+        "│   │   └── 10:00:01.080 info    http_request_finished duration_ms=70.0 status_code=404\n"
+        "│   └── 10:00:01.100 info    request_finished duration_ms=100.0 status_code=404\n"
+        "└── correlation c-lookup users load_user  10:00:01.020  40.0 ms  failed"
+        " [FLEXT_NOT_FOUND_ERROR]\n"
+        "    ├── 10:00:01.020 info    user lookup\n"
+        "    └── 10:00:01.060 error   operation_failed operation=load_user duration_ms=35.5"
+        " status=failed er…\n"
+    )
+
+
+def test_tree_without_records_shows_only_nodes(root: Node) -> None:
+    """with_records=False leaves out the record lines."""
+    console, output = _console()
+    render.render_tree(root, console, with_records=False)
+    assert output.getvalue().splitlines() == [
+        "correlation c-root gateway  10:00:01.000  100.0 ms  ok",
+        "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404",
+        "│   └── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404",
+        (
+            "└── correlation c-lookup users load_user  10:00:01.020  40.0 ms  failed"
+            " [FLEXT_NOT_FOUND_ERROR]"
+        ),
+    ]
+
+
+def test_orphans_and_skew_are_labelled() -> None:
+    """An orphan names its missing parent; a skewed child says how far it was moved."""
+    orphan = Node(kind="correlation", id="b", orphan=True, missing_parent="gone")
+    skewed = Node(kind="span", id="s", skew_ms=12.5, service="users", duration_ms=3.0)
+    top = Node(kind="request", id="r1", children=[orphan, skewed])
+    console, output = _console()
+    render.render_tree(top, console)
+    assert output.getvalue().splitlines() == [
+        "request r1  --:--:--.---  -  ok",
+        "├── correlation b  --:--:--.---  -  ok  (orphan: parent gone not found)",
+        (
+            "└── span s users  --:--:--.---  3.0 ms  ok"
+            "  (clock skew: starts 12.5 ms before its parent)"
+        ),
+    ]
+
+
+def test_timeline_draws_bars_from_start_for_the_duration(root: Node) -> None:
+    """Each node is a bar offset by its start and as long as its duration."""
+    console, output = _console()
+    render.render_timeline(root, console)
+    bar = "█"
+    assert output.getvalue().splitlines() == [
+        "C gateway c-root                         " + bar * 48 + "   100.0 ms",
+        "  S gateway GET /users/{user_id}         " + bar * 48 + "   100.0 ms",
+        "    S gateway GET http://users/users/7        " + bar * 34 + "             70.0 ms",
+        "  C users load_user                                "
+        + bar * 19
+        + "                       40.0 ms",
+        "                                         0 ms                                    100.0 ms",
+    ]
+
+
+def test_json_is_the_tree_as_data(root: Node) -> None:
+    """--format json nests children and keeps each node's records and errors."""
+    data = orjson.loads(render.render_json(root))
+    assert [child["id"] for child in data["children"]] == ["s-gw", "c-lookup"]
+    lookup = data["children"][1]
+    assert lookup["status"] == "failed"
+    assert lookup["errors"][0]["code"] == "FLEXT_NOT_FOUND_ERROR"
+    assert [r["message"] for r in lookup["records"]] == ["user lookup", "operation_failed"]
+    assert data["children"][0]["children"][0]["start"] == "2026-11-23T10:00:01.010000Z"
+
+
+def test_pretty_line_puts_fields_before_dimmed_context() -> None:
+    """A pretty line reads time, level, service, message, fields, logger, then context."""
+    console, output = _console()
+    console.print(render.pretty_line(sample_records()[4]), soft_wrap=True)
+    assert output.getvalue() == (
+        "10:00:01.060 error    users operation_failed duration_ms=35.5 status=failed"
+        " error_code=FLEXT_NOT_FOUND_ERROR  [test] correlation_id=c-lookup"
+        " parent_correlation_id=c-root operation=load_user\n"
+    )
+
+
+def test_progress_is_silent_for_small_inputs_and_off_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Below the threshold, or with stderr not a terminal, nothing is drawn on stderr."""
+    with render.progress(10) as advance:
+        advance(10)
+    with render.progress(render.PROGRESS_THRESHOLD_BYTES * 2) as advance:
+        advance(1)  # stderr is captured by pytest: not a terminal
+    assert capsys.readouterr().err == ""
+
+
+def test_timeline_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """trace --format timeline prints one bar row per node and the time axis."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"\n".join(orjson.dumps(record) for record in sample_records()))
+    assert main(["trace", "c-root", str(log), "--format", "timeline", "--width", "100"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("█")[0].strip() for line in lines[:4]] == [
+        "C gateway c-root",
+        "S gateway GET /users/{user_id}",
+        "S gateway GET http://users/users/7",
+        "C users load_user",
+    ]
+    assert lines[4].split() == ["0", "ms", "100.0", "ms"]

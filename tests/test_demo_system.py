@@ -1,0 +1,171 @@
+"""The multi-service demo runs end to end and leaves logs that tell one failed request's story.
+
+``examples/demo_system.py`` is run once, as ``make demo`` will run it, into a temporary
+``demo-logs/``; the tests read the three services' JSON files it leaves behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flext_logging import keys
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_system.py"
+SERVICES = ("gateway", "users", "worker")
+ERROR_CODE = "FLEXT_OPERATION_ERROR"
+
+
+@dataclasses.dataclass
+class DemoRun:
+    """What the demo printed and the records of each service's log file."""
+
+    completed: subprocess.CompletedProcess[str]
+    logs: dict[str, list[dict[str, Any]]]
+
+    @property
+    def everything(self) -> list[dict[str, Any]]:
+        """Every record of the three files."""
+        return [record for records in self.logs.values() for record in records]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """Run the demo once into a fresh directory and parse the files it wrote."""
+    work = tmp_path_factory.mktemp("demo")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
+    environment["NO_COLOR"] = "1"
+    completed = subprocess.run(
+        [sys.executable, str(DEMO), "--logs-dir", str(work / "demo-logs")],
+        cwd=work,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    logs = {}
+    for service in SERVICES:
+        path = work / "demo-logs" / f"{service}.log"
+        assert path.exists(), f"{service} wrote no log"
+        logs[service] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return DemoRun(completed, logs)
+
+
+def _failed_error(run: DemoRun) -> dict[str, Any]:
+    errors = [
+        r
+        for r in run.everything
+        if r[keys.LEVEL] == "error"
+        and ERROR_CODE in (r.get(keys.ERROR_CODE_FIELD), r.get(keys.ERROR, {}).get(keys.ERROR_CODE))
+    ]
+    assert len(errors) == 1
+    return errors[0]
+
+
+def test_each_service_writes_only_its_own_records_in_the_schema(demo: DemoRun) -> None:
+    """Every line of a service's file is a schema record naming that service."""
+    for service, records in demo.logs.items():
+        assert records, f"{service}.log is empty"
+        assert {r[keys.SERVICE_NAME] for r in records} == {service}
+        assert all(list(r)[:4] == list(keys.HEAD_KEYS) for r in records)
+    assert demo.completed.stderr == ""
+
+
+def test_the_whole_burst_was_served_and_handled(demo: DemoRun) -> None:
+    """20 checkouts finished at the gateway and the user service, 20 jobs in the worker."""
+    gateway, users, worker = (demo.logs[s] for s in SERVICES)
+    finished = [r for r in gateway if r[keys.MESSAGE] == keys.EVENT_REQUEST_FINISHED]
+    assert [r[keys.STATUS_CODE] for r in finished] == [202] * 20
+    assert len([r for r in users if r[keys.MESSAGE] == keys.EVENT_REQUEST_FINISHED]) == 20
+    assert len([r for r in worker if r[keys.MESSAGE] == "job_started"]) == 20
+    assert len([r for r in worker if r[keys.MESSAGE] == "job_finished"]) == 19
+    stopped = [r for r in users if r[keys.MESSAGE] == "service_stopped"]
+    assert [r["jobs_left"] for r in stopped] == [0]
+
+
+def test_exactly_one_error_carries_the_flext_error_code(demo: DemoRun) -> None:
+    """The declined card is the one error of the run, logged by the worker with its code."""
+    error = _failed_error(demo)
+    assert error[keys.SERVICE_NAME] == "worker"
+    assert error[keys.MESSAGE] == "job_failed"
+    assert error[keys.ERROR][keys.ERROR_MESSAGE] == "card declined by the issuer"
+    assert [r for r in demo.everything if r[keys.LEVEL] == "error"] == [error]
+
+
+def test_failed_request_is_followed_across_all_three_services(demo: DemoRun) -> None:
+    """The printed id is the gateway's and user service's correlation and the worker's parent."""
+    failed_id = _failed_error(demo)[keys.PARENT_CORRELATION_ID]
+    assert f"card declined in the worker): {failed_id}" in demo.completed.stdout
+    gateway = [r for r in demo.logs["gateway"] if r.get(keys.CORRELATION_ID) == failed_id]
+    users = [r for r in demo.logs["users"] if r.get(keys.CORRELATION_ID) == failed_id]
+    worker = [r for r in demo.logs["worker"] if r.get(keys.PARENT_CORRELATION_ID) == failed_id]
+    assert [r[keys.MESSAGE] for r in gateway] == [
+        "request_started",
+        "checkout_received",
+        "http_request_finished",
+        "checkout_accepted",
+        "request_finished",
+    ]
+    assert [r[keys.MESSAGE] for r in users] == [
+        "request_started",
+        "operation_finished",
+        "order_queued",
+        "request_finished",
+    ]
+    assert [r[keys.MESSAGE] for r in worker] == ["job_started", "operation_finished", "job_failed"]
+    assert {r[keys.USER_ID] for r in gateway[1:4] + users[1:3] + worker} == {"u-1013"}
+    assert len({r[keys.TRACE_ID] for r in gateway + users + worker}) == 1
+    # The user service ran in the span of the gateway's outgoing call.
+    assert users[0][keys.PARENT_SPAN_ID] == gateway[2][keys.SPAN_ID]
+
+
+def test_worker_records_are_children_of_the_user_service_correlations(demo: DemoRun) -> None:
+    """Each job runs in a new correlation whose parent is the request that queued it."""
+    users_correlations = {
+        r[keys.CORRELATION_ID] for r in demo.logs["users"] if keys.CORRELATION_ID in r
+    }
+    jobs = [r for r in demo.logs["worker"] if keys.CORRELATION_ID in r]
+    assert len(jobs) == 60
+    assert {r[keys.PARENT_CORRELATION_ID] for r in jobs} == users_correlations
+    assert not {r[keys.CORRELATION_ID] for r in jobs} & users_correlations
+    by_job: dict[str, set[str]] = {}
+    for record in jobs:
+        by_job.setdefault(record[keys.CORRELATION_ID], set()).add(
+            record[keys.PARENT_CORRELATION_ID]
+        )
+    assert len(by_job) == 20
+    assert all(len(parents) == 1 for parents in by_job.values())
+
+
+def test_servers_are_stopped_when_the_demo_ends(demo: DemoRun) -> None:
+    """Both services listened on 127.0.0.1 and no longer accept connections."""
+    urls = re.findall(r"http://(127\.0\.0\.1):(\d+)", demo.completed.stdout.splitlines()[0])
+    assert len(urls) == 2
+    for host, port in urls:
+        with pytest.raises(ConnectionRefusedError), socket.create_connection((host, int(port)), 2):
+            pass
+
+
+def test_demo_shows_the_trace_or_the_jq_recipe(demo: DemoRun) -> None:
+    """With the CLI installed the demo runs trace and stats on its logs; without, it prints jq."""
+    failed_id = _failed_error(demo)[keys.PARENT_CORRELATION_ID]
+    out = demo.completed.stdout
+    if importlib.util.find_spec("flext_logging.cli") is None:
+        assert f"jq -s -c --arg id {failed_id}" in out
+        return
+    trace_part = out.split(f"$ flext-logging trace {failed_id} ", 1)[1]
+    trace_part, stats_part = trace_part.split("$ flext-logging stats ", 1)
+    assert ERROR_CODE in trace_part
+    assert ERROR_CODE in stats_part
