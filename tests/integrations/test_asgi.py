@@ -11,7 +11,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Response, WebSocket
-from web_servers import as_text, by_message, own, raw_request, relevant, serve_asgi, wait_for
+from web_servers import (
+    as_text,
+    by_message,
+    finished_count,
+    own,
+    raw_request,
+    relevant,
+    serve_asgi,
+    wait_for,
+)
 
 from flext_logging import FlextContext, configure, get_logger, keys
 from flext_logging.context import current_fields
@@ -87,12 +96,6 @@ def strict_url() -> Iterator[str]:
     """The same app with reject_invalid_ids=True."""
     with serve_asgi(build_app(reject_invalid_ids=True)) as url:
         yield url
-
-
-def finished_count(records: list[dict[str, Any]], count: int = 1) -> bool:
-    """Tell whether *count* requests have ended (finished or failed)."""
-    ended = {keys.EVENT_REQUEST_FINISHED, keys.EVENT_REQUEST_FAILED}
-    return sum(r["message"] in ended for r in own(records)) >= count
 
 
 def test_records_carry_generated_ids_and_the_response_echoes_them(base_url: str) -> None:

@@ -11,7 +11,6 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from web_servers import (
-    billing_app,
     by_message,
     closed_port_url,
     own,
@@ -26,13 +25,6 @@ from flext_logging.integrations.httpx import propagate
 from flext_logging.testing import capture_logs
 
 logger = get_logger("tests.frontend")
-
-
-@pytest.fixture(scope="module")
-def billing_url() -> Iterator[str]:
-    """Service B."""
-    with serve_asgi(billing_app()) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

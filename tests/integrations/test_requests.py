@@ -10,12 +10,10 @@ import httpx
 import pytest
 import requests
 from web_servers import (
-    billing_app,
     by_message,
     closed_port_url,
     own,
     relevant,
-    serve_asgi,
     serve_wsgi,
     wait_for,
 )
@@ -26,13 +24,6 @@ from flext_logging.integrations.wsgi import ContextMiddleware
 from flext_logging.testing import capture_logs
 
 logger = get_logger("tests.shop")
-
-
-@pytest.fixture(scope="module")
-def billing_url() -> Iterator[str]:
-    """Service B."""
-    with serve_asgi(billing_app()) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

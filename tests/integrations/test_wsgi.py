@@ -10,7 +10,16 @@ from typing import Any
 import flask
 import httpx
 import pytest
-from web_servers import as_text, by_message, own, raw_request, relevant, serve_wsgi, wait_for
+from web_servers import (
+    as_text,
+    by_message,
+    finished_count,
+    own,
+    raw_request,
+    relevant,
+    serve_wsgi,
+    wait_for,
+)
 
 from flext_logging import FlextContext, get_logger, keys
 from flext_logging.context import current_fields
@@ -81,12 +90,6 @@ def base_url(app: flask.Flask) -> Iterator[str]:
     """The Flask app on werkzeug's threaded server."""
     with serve_wsgi(app) as url:
         yield url
-
-
-def finished_count(records: list[dict[str, Any]], count: int = 1) -> bool:
-    """Tell whether *count* requests have ended (finished or failed)."""
-    ended = {keys.EVENT_REQUEST_FINISHED, keys.EVENT_REQUEST_FAILED}
-    return sum(r["message"] in ended for r in own(records)) >= count
 
 
 def test_records_carry_ids_and_the_response_echoes_them(base_url: str) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from flext_logging import keys
+
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 INTEGRATION_LOGGERS = ("flext_logging.integrations",)
@@ -170,3 +172,9 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def finished_count(records: list[dict[str, Any]], count: int = 1) -> bool:
+    """Tell whether *count* requests have ended (finished or failed)."""
+    ended = {keys.EVENT_REQUEST_FINISHED, keys.EVENT_REQUEST_FAILED}
+    return sum(r["message"] in ended for r in own(records)) >= count
