@@ -2,9 +2,9 @@
 
 Nothing here knows about trees or terminals. Lines are read as bytes in large chunks;
 a line that is not a JSON object (a library printing to stdout, a line cut by a crash)
-is counted in :class:`ReadStats`, never fatal. For ``trace`` the raw lines are tested
-for the id as a byte substring before any of them is parsed, which is what keeps a
-scan of a large file close to the speed of ``grep -F``.
+is counted in :class:`ReadStats`, never fatal. For ``trace`` only the lines that hold
+the id as a byte string are parsed (found by :mod:`flext_logging.cli.search` in regular
+files), which is what keeps a scan of a large file close to the speed of ``grep -F``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Final
 import orjson
 
 from flext_logging import keys
+from flext_logging.cli import search
 
 __all__ = [
     "CHUNK_SIZE",
@@ -141,9 +142,14 @@ def scan_lines(
 ) -> Iterator[bytes]:
     """Yield the lines of *source* that contain one of *needles* (every line if none).
 
-    A chunk that contains no needle at all is skipped without being split into lines;
-    only the partial line at its end is carried over to the next chunk.
+    With needles, a regular file is searched in place by :func:`search.find_lines`.
+    Other sources are read in chunks; a chunk that contains no needle at all is skipped
+    without being split into lines, only the partial line at its end is carried over
+    to the next chunk.
     """
+    if needles and search.searchable(source):
+        yield from search.find_lines(source, needles, progress=progress)
+        return
     rest = b""
     for chunk in _chunks(source, progress):
         cut = chunk.rfind(b"\n")

@@ -13,8 +13,6 @@ from typing import IO, Any, Final
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -24,6 +22,7 @@ from flext_logging.cli.tree import Node, to_data
 
 __all__ = [
     "PROGRESS_THRESHOLD_BYTES",
+    "TIMELINE_WIDTH",
     "new_console",
     "pretty_line",
     "print_line",
@@ -36,6 +35,12 @@ __all__ = [
 
 PROGRESS_THRESHOLD_BYTES: Final = 50 * 1024 * 1024
 """Inputs smaller than this (50 MiB) read in well under a second: no progress bar."""
+
+TIMELINE_WIDTH: Final = 120
+"""The timeline's width written to a pipe or a file: its bars need a width to scale to."""
+
+_UNLIMITED_WIDTH: Final = 1_000_000
+"""Wide enough for any line: rich cuts lines at the console's width, which must be a number."""
 
 _LEVEL_STYLES: Final = {
     "debug": "dim",
@@ -77,12 +82,23 @@ def _text(value: object) -> str:
     return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
-def new_console(*, width: int | None = None, file: IO[str] | None = None) -> Console:
-    """Return a console writing to *file* (default: stdout) at *width* (default: its own).
+def new_console(
+    *,
+    width: int | None = None,
+    file: IO[str] | None = None,
+    width_off_terminal: int | None = None,
+) -> Console:
+    """Return a console writing to *file* (default: stdout), *width* columns wide if given.
 
-    Colour follows the destination: on a terminal unless ``NO_COLOR`` is set.
+    Without *width*, a terminal's own width is used; a pipe or a file gets
+    *width_off_terminal*, or when that is ``None`` a width no line reaches, so that lines
+    come out whole, neither cut nor wrapped. Colour follows the destination: on a
+    terminal unless ``NO_COLOR`` is set.
     """
-    return Console(file=file if file is not None else sys.stdout, width=width, highlight=False)
+    destination = file if file is not None else sys.stdout
+    if width is None and not destination.isatty():
+        width = _UNLIMITED_WIDTH if width_off_terminal is None else width_off_terminal
+    return Console(file=destination, width=width, highlight=False)
 
 
 def print_line(console: Console, line: bytes, record: Mapping[str, Any] | None) -> None:
@@ -253,6 +269,8 @@ def pretty_line(record: Mapping[str, Any]) -> Text:
 
 def render_stats(stats: Stats, console: Console) -> None:
     """Print the table of routes and operations, then the error codes by count."""
+    from rich.table import Table  # only stats draws tables: not loaded for trace and pretty
+
     table = Table(title="Durations by route and operation (ms)", title_justify="left")
     table.add_column("route / operation")
     for name in ("count", "errors", "p50", "p95", "p99"):
@@ -285,22 +303,26 @@ def progress(total_bytes: int, *, enabled: bool | None = None) -> Iterator[Calla
     """Show a progress bar on stderr while *total_bytes* are read; yield the advance callback.
 
     Shown only for inputs of at least :data:`PROGRESS_THRESHOLD_BYTES` and only when
-    stderr is a terminal, unless *enabled* decides.
+    stderr is a terminal, unless *enabled* decides. The bar is redrawn as reading
+    advances, not by a thread of its own, so that search workers fork from a process
+    with one thread.
     """
     if enabled is None:
         enabled = total_bytes >= PROGRESS_THRESHOLD_BYTES and sys.stderr.isatty()
     if not enabled:
         yield lambda _: None
         return
-    console = Console(stderr=True)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     bar = Progress(
         "reading",
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=Console(stderr=True),
         transient=True,
+        auto_refresh=False,
     )
     task = bar.add_task("reading", total=total_bytes)
     with bar:
-        yield lambda count: bar.advance(task, count)
+        yield lambda count: bar.update(task, advance=count, refresh=True)

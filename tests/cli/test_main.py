@@ -317,3 +317,15 @@ def test_importing_the_package_does_not_import_the_cli() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout == "False\n"
+
+
+def test_the_command_starts_without_loading_the_logging_pipeline() -> None:
+    """`flext-logging` imports neither structlog nor the pipeline: it starts in a blink."""
+    code = (
+        "import sys, flext_logging.cli.main;"
+        "print(sorted(m for m in ('structlog', 'flext_logging._pipeline') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

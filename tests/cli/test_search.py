@@ -1,0 +1,69 @@
+"""Finding the lines that hold an id in a memory-mapped file, with either search backend."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from flext_logging.cli import search
+
+
+@pytest.fixture(params=["stringzilla", "mmap"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with StringZilla, then with the ``mmap.find`` fallback."""
+    if request.param == "mmap":
+        monkeypatch.setattr(search, "stringzilla", None)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("backend")
+@pytest.mark.parametrize("range_bytes", [3, 7, 64, search.RANGE_BYTES])
+def test_lines_holding_a_needle_are_found_whole_across_range_boundaries(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, range_bytes: int
+) -> None:
+    """Each matching line comes once, whole, in file order, wherever the ranges cut it."""
+    monkeypatch.setattr(search, "RANGE_BYTES", range_bytes)
+    path = tmp_path / "app.log"
+    path.write_bytes(
+        b'{"id":"abc"}\n'
+        b'{"id":"xyz"}\n'
+        b'{"id":"abc","parent":"def"}\r\n'  # both needles, and a Windows line ending
+        b"\n"
+        b'{"id":"def","n":2}\n'
+        b'{"id":"abc","n":3}'  # no newline at the end
+    )
+    assert search.find_lines(str(path), [b'"abc"', b'"def"']) == [
+        b'{"id":"abc"}',
+        b'{"id":"abc","parent":"def"}',
+        b'{"id":"def","n":2}',
+        b'{"id":"abc","n":3}',
+    ]
+    assert search.find_lines(str(path), [b'"nowhere"']) == []
+
+
+@pytest.mark.usefixtures("backend")
+def test_progress_adds_up_to_the_file_size(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The progress callback is told every byte searched, once, range by range."""
+    monkeypatch.setattr(search, "RANGE_BYTES", 10)
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"id":"abc"}\n' * 5)
+    told: list[int] = []
+    search.find_lines(str(path), [b"abc"], progress=told.append)
+    assert told == [10] * 6 + [5]
+
+
+def test_only_non_empty_regular_uncompressed_files_are_searched_in_place(
+    tmp_path: Path,
+) -> None:
+    """Empty files, gzip files, directories and missing paths are left to the stream reader."""
+    plain, empty, packed = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"
+    plain.write_bytes(b"{}\n")
+    empty.write_bytes(b"")
+    packed.write_bytes(gzip.compress(b"{}\n"))
+    assert search.searchable(str(plain))
+    assert not search.searchable(str(empty))
+    assert not search.searchable(str(packed))
+    assert not search.searchable(str(tmp_path))
+    assert not search.searchable(str(tmp_path / "missing.log"))
