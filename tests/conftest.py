@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from demo_run import DemoRun, run_demo
 
 from flext_logging import FlextContext, FlextExceptions, _config
 
@@ -52,3 +53,9 @@ def json_stream() -> tuple[io.StringIO, Callable[[], list[dict[str, Any]]]]:
         return [json.loads(line) for line in stream.getvalue().splitlines()]
 
     return stream, records
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The multi-service demo, run once per test session into a fresh directory."""
+    return run_demo(tmp_path_factory.mktemp("demo"))

@@ -1,32 +1,32 @@
-"""Every shell recipe in docs/recipes.md runs against a real log file and prints what it promises.
+"""Every shell recipe in docs/recipes.md runs against the demo's logs and prints what it promises.
 
-A scripted workload writes a JSON-lines file with flext-logging itself; each ```sh block
-of the page is run with bash (placeholders substituted) and its output is compared with
-values known from the workload, so the page cannot drift from the record schema.
+The multi-service demo (``examples/demo_system.py``, what ``make demo`` runs) writes
+``demo-logs/*.log``; each ```sh block of the page is run there with bash, placeholders
+substituted with the ids of the failed checkout, and its output is compared with what
+this module computes from the same records. The page cannot drift from the schema or
+from what the services really log.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import math
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_run import DemoRun
 
-import flext_logging.context
-from flext_logging import FlextContext, FlextExceptions, configure, get_logger
+from flext_logging import keys
 
 RECIPES_PAGE = Path(__file__).resolve().parent.parent / "docs" / "recipes.md"
-LOG_FILE = "app.log"
-
-logger = get_logger("shop.checkout")
+LOG_FILES = "demo-logs/*.log"
+Record = dict[str, Any]
 
 
 def _read_recipes() -> dict[str, str]:
@@ -45,125 +45,28 @@ def _read_recipes() -> dict[str, str]:
 RECIPES = _read_recipes()
 
 
-class _Clock:
-    """A ``perf_counter`` that moves only when the workload says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-    def advance(self, milliseconds: float) -> None:
-        self.now += milliseconds / 1000.0
-
-
-@dataclasses.dataclass
-class Workload:
-    """The log file the workload wrote, its parsed records, and the ids it used."""
-
-    directory: Path
-    lines: list[str]
-    records: list[dict[str, Any]]
-    ids: dict[str, str]
-    finished: list[tuple[str, float, str]]
-    """(operation, duration_ms, correlation id) of each successful timed operation."""
-
-    def placeholders(self) -> dict[str, str]:
-        """Return the value each placeholder documented in recipes.md stands for here."""
-        return {
-            "CORRELATION_ID": self.ids["inventory_lookup"],
-            "REQUEST_ID": "req-1",
-            "USER_ID": "u-100",
-            "ERROR_CODE": "FLEXT_NOT_FOUND_ERROR",
-        }
+def placeholders(demo: DemoRun) -> dict[str, str]:
+    """Return the value each placeholder of recipes.md stands for: the failed checkout's."""
+    job = demo.failed_job()
+    return {
+        "CORRELATION_ID": job[keys.PARENT_CORRELATION_ID],
+        "ERROR_CORRELATION_ID": job[keys.CORRELATION_ID],
+        "REQUEST_ID": job[keys.REQUEST_ID],
+        "TRACE_ID": job[keys.TRACE_ID],
+        "USER_ID": job[keys.USER_ID],
+        "ERROR_CODE": job[keys.ERROR][keys.ERROR_CODE],
+    }
 
 
-def _timed(clock: _Clock, workload: list[tuple[str, float, str]], name: str, ms: float) -> None:
-    with FlextContext.Performance.timed_operation(name):
-        clock.advance(ms)
-    correlation_id = FlextContext.Correlation.get_correlation_id()
-    assert correlation_id is not None
-    workload.append((name, ms, correlation_id))
-
-
-def _write_log(path: Path, clock: _Clock) -> tuple[dict[str, str], list[tuple[str, float, str]]]:
-    """Log two requests into *path*: nested correlations, timings, errors, a library."""
-    ids: dict[str, str] = {}
-    finished: list[tuple[str, float, str]] = []
-    inventory = logging.getLogger("inventory.client")
-    context, request = FlextContext.Correlation, FlextContext.Request
-    logger.info("service started")
-    with (
-        context.new_correlation() as ids["order_1"],
-        request.request_context(user_id="u-100", request_id="req-1", operation_name="order"),
-    ):
-        logger.info("order received", items=2)
-        _timed(clock, finished, "load_cart", 10)
-        with FlextContext.Performance.timed_operation("charge_card"):
-            FlextContext.Performance.add_operation_metadata("amount_cents", 4200)
-            clock.advance(40)
-        finished.append(("charge_card", 40, ids["order_1"]))
-        with context.new_correlation() as ids["stock_reservation"]:
-            logger.info("reserving stock", sku_count=2)
-            _timed(clock, finished, "reserve_stock", 7.5)
-            with context.new_correlation() as ids["inventory_lookup"]:
-                inventory.warning("retry %d of %d", 1, 3)
-                _timed(clock, finished, "lookup_sku", 20)
-                try:
-                    raise FlextExceptions(
-                        "sku not found", resource_id="sku-42", resource_type="sku"
-                    )
-                except FlextExceptions.NotFoundError:
-                    logger.exception("sku lookup failed")
-        logger.info("order placed")
-    with (
-        context.new_correlation() as ids["order_2"],
-        request.request_context(user_id="u-200", request_id="req-2", operation_name="order"),
-    ):
-        _timed(clock, finished, "load_cart", 30)
-        try:
-            with FlextContext.Performance.timed_operation("charge_card"):
-                clock.advance(5)
-                raise FlextExceptions("provider unreachable", service="payments", endpoint="/pay")
-        except FlextExceptions.ConnectionError:
-            logger.exception("payment failed")
-        try:
-            raise FlextExceptions("coupon not found", resource_id="SPRING", resource_type="coupon")
-        except FlextExceptions.NotFoundError:
-            logger.exception("coupon lookup failed")
-        _timed(clock, finished, "load_cart", 50)
-    return ids, finished
-
-
-@pytest.fixture
-def workload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workload]:
-    """Write the workload's log file with flext-logging and describe what it holds."""
-    clock = _Clock()
-    monkeypatch.setattr(flext_logging.context, "time", clock)
-    path = tmp_path / LOG_FILE
-    with path.open("w", encoding="utf-8") as stream:
-        configure(
-            format="json",
-            stream=stream,
-            level="DEBUG",
-            service_name="shop",
-            service_version="1.2.0",
-        )
-        ids, finished = _write_log(path, clock)
-        lines = path.read_text(encoding="utf-8").splitlines()
-        yield Workload(tmp_path, lines, [json.loads(line) for line in lines], ids, finished)
-
-
-def _run(recipe: str, workload: Workload) -> str:
-    jq = shutil.which("jq")
-    if jq is None:
-        pytest.skip("jq is not installed")
-    values = workload.placeholders()
+def _run(recipe: str, demo: DemoRun) -> str:
+    for tool in ("jq", "awk"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    values = placeholders(demo)
     script = re.sub(r"\b(" + "|".join(values) + r")\b", lambda m: values[m.group(1)], recipe)
     completed = subprocess.run(
         ["bash", "-eu", "-o", "pipefail", "-c", script],
-        cwd=workload.directory,
+        cwd=demo.directory,
         capture_output=True,
         text=True,
         check=False,
@@ -174,147 +77,167 @@ def _run(recipe: str, workload: Workload) -> str:
     return completed.stdout
 
 
-def _json_lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines()]
+def _in_time_order(records: list[Record]) -> list[Record]:
+    return sorted(records, key=lambda r: json.dumps(r, separators=(",", ":")))
 
 
 def _tsv(output: str) -> list[list[str]]:
     return [line.split("\t") for line in output.splitlines()]
 
 
-# -- What each recipe must print, from the workload's own values. ----------------------
+def _finished_requests(demo: DemoRun) -> list[Record]:
+    return [r for r in demo.everything if r[keys.MESSAGE] == keys.EVENT_REQUEST_FINISHED]
 
 
-def _check_correlation_lines(output: str, w: Workload) -> None:
-    lookup = w.ids["inventory_lookup"]
-    got = _json_lines(output)
-    assert got == [r for r in w.records if r.get("correlation_id") == lookup]
-    assert [r["message"] for r in got] == [
-        "retry 1 of 3",
-        "operation_finished",
-        "sku lookup failed",
+# -- What each recipe must print, computed from the demo's records. ----------------------
+
+
+def _check_request_lines(output: str, demo: DemoRun) -> None:
+    request_id = placeholders(demo)["REQUEST_ID"]
+    expected = _in_time_order([r for r in demo.everything if r.get(keys.REQUEST_ID) == request_id])
+    assert _tsv(output) == [
+        [r[keys.TIMESTAMP], r[keys.SERVICE_NAME], r[keys.LEVEL], r[keys.MESSAGE]] for r in expected
     ]
-    assert got[0]["logger"] == "inventory.client"
+    assert {r[keys.SERVICE_NAME] for r in expected} == {"gateway", "users", "worker"}
+    assert _tsv(output)[-1][1:] == ["worker", "error", "job_failed"]
 
 
-def _check_request_lines(output: str, w: Workload) -> None:
-    expected = [
-        line for line, r in zip(w.lines, w.records, strict=True) if r.get("request_id") == "req-1"
-    ]
-    assert output.splitlines() == expected
-    correlations = {json.loads(line)["correlation_id"] for line in expected}
-    assert correlations == {w.ids["order_1"], w.ids["stock_reservation"], w.ids["inventory_lookup"]}
-
-
-def _check_request_correlations(output: str, w: Workload) -> None:
-    root, child, grandchild = (
-        w.ids["order_1"],
-        w.ids["stock_reservation"],
-        w.ids["inventory_lookup"],
+def _check_correlation_lines(output: str, demo: DemoRun) -> None:
+    correlation_id = placeholders(demo)["CORRELATION_ID"]
+    got = [json.loads(line) for line in output.splitlines()]
+    assert got == _in_time_order(
+        [r for r in demo.everything if r.get(keys.CORRELATION_ID) == correlation_id]
     )
-    assert output.splitlines() == [
-        f"{root} parent=none",
-        f"{child} parent={root}",
-        f"{grandchild} parent={child}",
+    assert {r[keys.SERVICE_NAME] for r in got} == {"gateway", "users"}
+    assert [r[keys.TIMESTAMP] for r in got] == sorted(r[keys.TIMESTAMP] for r in got)
+
+
+def _check_trace(output: str, demo: DemoRun) -> None:
+    trace_id = placeholders(demo)["TRACE_ID"]
+    expected = _in_time_order([r for r in demo.everything if r.get(keys.TRACE_ID) == trace_id])
+    assert _tsv(output) == [
+        [
+            r[keys.TIMESTAMP][11:23],
+            r[keys.SERVICE_NAME],
+            r[keys.CORRELATION_ID],
+            r.get(keys.PARENT_CORRELATION_ID, "-"),
+            r[keys.SPAN_ID],
+            r[keys.MESSAGE],
+            str(r.get(keys.DURATION_MS, "-")),
+        ]
+        for r in expected
     ]
+    correlations = {(r[keys.CORRELATION_ID], r.get(keys.PARENT_CORRELATION_ID)) for r in expected}
+    root = placeholders(demo)["CORRELATION_ID"]
+    assert len(correlations) == 2
+    assert (root, None) in correlations
 
 
-def _check_chain_to_root(output: str, w: Workload) -> None:
-    chain = [w.ids["order_1"], w.ids["stock_reservation"], w.ids["inventory_lookup"]]
+def _check_chain_to_root(output: str, demo: DemoRun) -> None:
+    job = demo.failed_job()
+    chain = [job[keys.PARENT_CORRELATION_ID], job[keys.CORRELATION_ID]]
     assert output.splitlines() == [" > ".join(chain)]
 
 
-def _check_errors_by_code(output: str, w: Workload) -> None:
-    counts = [line.split() for line in output.splitlines()]
-    assert counts == [["2", "FLEXT_NOT_FOUND_ERROR"], ["1", "FLEXT_CONNECTION_ERROR"]]
+def _check_slowest(output: str, demo: DemoRun) -> None:
+    finished = _finished_requests(demo)
+    rows = _tsv(output)
+    top = sorted((r[keys.DURATION_MS] for r in finished), reverse=True)[:5]
+    assert [float(row[0]) for row in rows] == top
+    columns = (keys.SERVICE_NAME, keys.HTTP_METHOD, keys.HTTP_PATH, keys.REQUEST_ID)
+    shown = [[str(r[keys.DURATION_MS]), *(r[name] for name in columns)] for r in finished]
+    assert all(row in shown for row in rows)
 
 
-def _check_errors_with_code(output: str, w: Workload) -> None:
-    got = _json_lines(output)
-    assert [{k: v for k, v in r.items() if k != "timestamp"} for r in got] == [
-        {
-            "correlation_id": w.ids["inventory_lookup"],
-            "request_id": "req-1",
-            "message": "sku lookup failed",
-            "error": "sku not found",
-            "context": {"resource_id": "sku-42", "resource_type": "sku"},
-        },
-        {
-            "correlation_id": w.ids["order_2"],
-            "request_id": "req-2",
-            "message": "coupon lookup failed",
-            "error": "coupon not found",
-            "context": {"resource_id": "SPRING", "resource_type": "coupon"},
-        },
+def _check_route_durations(output: str, demo: DemoRun) -> None:
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for r in _finished_requests(demo):
+        key = (r[keys.SERVICE_NAME], r[keys.HTTP_METHOD], r[keys.HTTP_ROUTE])
+        groups.setdefault(key, []).append(r[keys.DURATION_MS])
+    expected = []
+    for (service, method, route), durations in sorted(groups.items()):
+        ordered = sorted(durations)
+        p95 = ordered[math.ceil(len(ordered) * 0.95) - 1]
+        expected.append(
+            (service, f"{method} {route}", len(ordered), sum(ordered) / len(ordered), p95)
+        )
+    got = [(s, route, int(n), float(mean), float(p95)) for s, route, n, mean, p95 in _tsv(output)]
+    assert [row[:3] for row in got] == [row[:3] for row in expected]
+    assert [row[:3] for row in got] == [
+        ("gateway", "POST /checkout/{user_id}", 20),
+        ("users", "POST /users/<user_id>/orders", 20),
     ]
-    error_lines = [r for r in w.records if "error" in r and r["message"].endswith("lookup failed")]
-    assert [r["timestamp"] for r in got] == [r["timestamp"] for r in error_lines]
+    for (_, _, _, mean, p95), (_, _, _, want_mean, want_p95) in zip(got, expected, strict=True):
+        assert mean == pytest.approx(want_mean, abs=0.0005 + 1e-9)  # rounded by jq
+        assert p95 == want_p95
 
 
-def _check_failed_operations(output: str, w: Workload) -> None:
-    assert _json_lines(output) == [
+def _check_errors_by_code(output: str, demo: DemoRun) -> None:
+    codes = Counter(
+        r[keys.ERROR][keys.ERROR_CODE]
+        for r in demo.everything
+        if isinstance(r.get(keys.ERROR), dict) and keys.ERROR_CODE in r[keys.ERROR]
+    )
+    assert [line.split() for line in output.splitlines()] == [
+        [str(count), code] for code, count in codes.most_common()
+    ]
+    assert codes == {"FLEXT_OPERATION_ERROR": 1}
+
+
+def _check_errors_with_code(output: str, demo: DemoRun) -> None:
+    job = demo.failed_job()
+    assert [json.loads(line) for line in output.splitlines()] == [
         {
-            "operation": "charge_card",
-            "duration_ms": 5,
-            "error_type": "ConnectionError",
-            "error_code": "FLEXT_CONNECTION_ERROR",
-            "correlation_id": w.ids["order_2"],
+            "timestamp": job[keys.TIMESTAMP],
+            "service_name": "worker",
+            "correlation_id": job[keys.CORRELATION_ID],
+            "request_id": job[keys.REQUEST_ID],
+            "message": "job_failed",
+            "error": "card declined by the issuer",
+            "context": job[keys.ERROR][keys.ERROR_CONTEXT],
         }
     ]
+    assert job[keys.ERROR][keys.ERROR_CONTEXT]["operation"] == "charge_card"
 
 
-def _check_slowest(output: str, w: Workload) -> None:
-    slowest = sorted(w.finished, key=lambda run: -run[1])[:3]
-    assert [(float(ms), name, cid) for ms, name, cid in _tsv(output)] == [
-        (ms, name, cid) for name, ms, cid in slowest
-    ]
-    assert [name for _, name, _ in _tsv(output)] == ["load_cart", "charge_card", "load_cart"]
+def _check_status_counts(output: str, demo: DemoRun) -> None:
+    counts = Counter(
+        f"{r[keys.SERVICE_NAME]} {r[keys.STATUS_CODE]}" for r in _finished_requests(demo)
+    )
+    assert output.splitlines() == sorted(f"{key} {count}" for key, count in counts.items())
+    assert output.splitlines() == ["gateway 202 20", "users 202 20"]
 
 
-def _check_duration_stats(output: str, w: Workload) -> None:
-    runs: dict[str, list[float]] = {}
-    for name, ms, _ in w.finished:
-        runs.setdefault(name, []).append(ms)
-    expected = []
-    for name in sorted(runs):
-        durations = sorted(runs[name])
-        p95 = durations[math.ceil(len(durations) * 0.95) - 1]
-        expected.append((name, sum(durations) / len(durations), p95))
-    got = [(name, float(mean), float(p95)) for name, mean, p95 in _tsv(output)]
-    assert got == expected
-    assert got[1] == ("load_cart", 30.0, 50.0)
+def _check_user(output: str, demo: DemoRun) -> None:
+    user_id = placeholders(demo)["USER_ID"]
+    got = [json.loads(line) for line in output.splitlines()]
+    assert got == _in_time_order([r for r in demo.everything if r.get(keys.USER_ID) == user_id])
+    assert {r[keys.SERVICE_NAME] for r in got} == {"gateway", "users", "worker"}
 
 
-def _check_user(output: str, w: Workload) -> None:
-    got = _json_lines(output)
-    assert got == [r for r in w.records if r.get("user_id") == "u-100"]
-    assert len(got) == 9
-    assert {r["request_id"] for r in got} == {"req-1"}
-
-
-CHECKS: dict[str, Callable[[str, Workload], None]] = {
+CHECKS: dict[str, Callable[[str, DemoRun], None]] = {
+    "All lines of one request, in order": _check_request_lines,
     "All lines of one correlation, in order": _check_correlation_lines,
-    "All lines of one request": _check_request_lines,
-    "The correlations of one request, parent first": _check_request_correlations,
+    "A whole trace across services": _check_trace,
     "From one correlation up to its root": _check_chain_to_root,
+    "The slowest requests": _check_slowest,
+    "Average and p95 duration per route": _check_route_durations,
     "Errors counted by error code": _check_errors_by_code,
     "Every error with one code": _check_errors_with_code,
-    "Failed operations": _check_failed_operations,
-    "Slowest operations": _check_slowest,
-    "Average and p95 duration per operation": _check_duration_stats,
+    "Requests per service and status code": _check_status_counts,
     "Everything one user did": _check_user,
 }
 
 
 @pytest.mark.parametrize("heading", list(RECIPES))
-def test_recipe_prints_what_the_workload_logged(heading: str, workload: Workload) -> None:
-    """Each recipe, run on the workload's log file, prints exactly the expected lines."""
+def test_recipe_prints_what_the_demo_logged(heading: str, demo_run: DemoRun) -> None:
+    """Each recipe, run in the demo's directory, prints exactly the expected lines."""
     check = CHECKS.get(heading)
     if check is None:
         pytest.fail(f"recipe {heading!r} in docs/recipes.md has no assertion in CHECKS")
-    output = _run(RECIPES[heading], workload)
+    output = _run(RECIPES[heading], demo_run)
     assert output.strip(), "the recipe printed nothing"
-    check(output, workload)
+    check(output, demo_run)
 
 
 def test_every_check_has_a_recipe() -> None:
@@ -322,22 +245,11 @@ def test_every_check_has_a_recipe() -> None:
     assert sorted(CHECKS) == sorted(RECIPES)
 
 
-def test_documented_placeholders_are_the_substituted_ones(workload: Workload) -> None:
+def test_documented_placeholders_are_the_substituted_ones(demo_run: DemoRun) -> None:
     """The placeholder table of recipes.md names exactly the words the test substitutes."""
     page = RECIPES_PAGE.read_text(encoding="utf-8")
     table = page.split("## Placeholders", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE)
-    assert documented == [LOG_FILE, *workload.placeholders()]
-
-
-def test_workload_writes_the_schema_the_recipes_read(workload: Workload) -> None:
-    """The log file holds what the recipes rely on: nested correlations and timings."""
-    by_message = {r["message"]: r for r in workload.records}
-    assert by_message["retry 1 of 3"]["parent_correlation_id"] == workload.ids["stock_reservation"]
-    assert by_message["service started"].keys() >= {"service_name", "service_version"}
-    assert "correlation_id" not in by_message["service started"]
-    assert sorted(
-        (r["operation"], r["duration_ms"])
-        for r in workload.records
-        if r["message"] == "operation_finished"
-    ) == sorted((name, ms) for name, ms, _ in workload.finished)
+    assert documented == [LOG_FILES, *placeholders(demo_run)]
+    for recipe in RECIPES.values():
+        assert LOG_FILES in recipe
