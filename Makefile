@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck format bench bench-cli soak clean
+.PHONY: demo quickstart test lint typecheck format bench bench-cli soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# A gateway, a user service and a worker on 127.0.0.1 serve 20 checkouts, one of which fails;
+# their JSON logs go to demo-logs/, then the failed request's trace and the stats are printed.
 demo: $(STAMP)
+	$(PY) examples/demo_system.py --logs-dir demo-logs
+
+# One small workload in one process, logged as JSON lines and then on the console.
+quickstart: $(STAMP)
 	$(PY) examples/quickstart.py
 
 bench: $(STAMP)

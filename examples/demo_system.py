@@ -1,6 +1,7 @@
-"""The main job: a gateway, a user service and a worker follow 20 checkouts, one of which fails.
+"""A gateway, a user service and a worker on 127.0.0.1 handle 20 checkouts; one of them fails.
 
-Run it from the repository root: ``.venv/bin/python examples/demo_system.py``.
+This is what ``make demo`` runs; by hand, from the repository root:
+``.venv/bin/python examples/demo_system.py [--logs-dir DIR]``.
 
 - ``gateway`` (FastAPI on uvicorn) takes ``POST /checkout/{user_id}`` and calls
 - ``users`` (Flask on werkzeug) with an httpx client made by ``propagate()``, which loads the
@@ -9,9 +10,10 @@ Run it from the repository root: ``.venv/bin/python examples/demo_system.py``.
 
 Both web services run behind ``ContextMiddleware`` in processes of their own, on free ports
 of 127.0.0.1, and are stopped at the end. The gateway starts a correlation per request;
-the user service adopts it from the ``X-Correlation-Id`` header; each job runs in a child
-correlation (``parent_correlation_id`` = the request's). The card of user ``u-1013`` is
-declined in the worker: one ``FlextExceptions`` error, logged with its code.
+the user service adopts it from the ``X-Correlation-Id`` header; each job runs as operation
+``invoice_job`` in a child correlation (``parent_correlation_id`` = the request's). The
+card of user ``u-1013`` is declined in the worker: one ``FlextExceptions`` error, logged
+with its code.
 
 The queue is in-process so that the demo needs nothing installed: no broker, no server of
 its own. The job still crosses it the way it would cross Redis or RabbitMQ, as JSON text
@@ -68,6 +70,7 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 WORKER_IDLE_TIMEOUT_S = 120.0
 STOP = "stop"
+JOB_OPERATION = "invoice_job"
 
 gateway_logger = get_logger("gateway.checkout")
 users_logger = get_logger("users.orders")
@@ -151,7 +154,12 @@ def work(jobs: queue.Queue[str]) -> None:
                 return
             message = json.loads(text)
             order_id = message["order_id"]
-            with FlextContext.Serialization.extracted(message):
+            with (
+                FlextContext.Serialization.extracted(message),
+                # The job adopts the operation_name of the request that queued it
+                # ("POST /users/u-1013/orders"), but it is an operation of its own.
+                FlextContext.Request.request_context(operation_name=JOB_OPERATION),
+            ):
                 worker_logger.info("job_started", order_id=order_id)
                 with FlextContext.Performance.timed_operation("render_invoice"):
                     time.sleep(random.uniform(0.002, 0.01))
@@ -390,7 +398,12 @@ def _display(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo, or (``--serve``) one of its services."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--logs-dir", type=Path, default=Path("demo-logs"))
+    parser.add_argument(
+        "--logs-dir",
+        type=Path,
+        default=Path("demo-logs"),
+        help="where the three services write their JSON lines (default: demo-logs)",
+    )
     parser.add_argument("--serve", choices=("gateway", "users"), help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--users-url", help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""The ``make demo`` program: one small workload, logged as JSON lines and then on the console.
+"""What ``make quickstart`` runs: one small workload, logged as JSON lines, then on the console.
 
 Run it with ``.venv/bin/python examples/quickstart.py``. The workload places an order:
 it logs inside a correlation and a request context, times an operation, calls another

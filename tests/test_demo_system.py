@@ -1,77 +1,28 @@
 """The multi-service demo runs end to end and leaves logs that tell one failed request's story.
 
-``examples/demo_system.py`` is run once, as ``make demo`` will run it, into a temporary
-``demo-logs/``; the tests read the three services' JSON files it leaves behind.
+``examples/demo_system.py`` is run once per session, as ``make demo`` runs it, into a
+temporary ``demo-logs/`` (the ``demo_run`` fixture); the tests read the three services'
+JSON files it leaves behind.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import json
-import os
 import re
 import socket
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
+from demo_run import SERVICES, DemoRun
 
 from flext_logging import keys
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_system.py"
-SERVICES = ("gateway", "users", "worker")
 ERROR_CODE = "FLEXT_OPERATION_ERROR"
 
 
-@dataclasses.dataclass
-class DemoRun:
-    """What the demo printed and the records of each service's log file."""
-
-    completed: subprocess.CompletedProcess[str]
-    logs: dict[str, list[dict[str, Any]]]
-
-    @property
-    def everything(self) -> list[dict[str, Any]]:
-        """Every record of the three files."""
-        return [record for records in self.logs.values() for record in records]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """Run the demo once into a fresh directory and parse the files it wrote."""
-    work = tmp_path_factory.mktemp("demo")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
-    environment["NO_COLOR"] = "1"
-    completed = subprocess.run(
-        [sys.executable, str(DEMO), "--logs-dir", str(work / "demo-logs")],
-        cwd=work,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    logs = {}
-    for service in SERVICES:
-        path = work / "demo-logs" / f"{service}.log"
-        assert path.exists(), f"{service} wrote no log"
-        logs[service] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return DemoRun(completed, logs)
-
-
-def _failed_error(run: DemoRun) -> dict[str, Any]:
-    errors = [
-        r
-        for r in run.everything
-        if r[keys.LEVEL] == "error"
-        and ERROR_CODE in (r.get(keys.ERROR_CODE_FIELD), r.get(keys.ERROR, {}).get(keys.ERROR_CODE))
-    ]
-    assert len(errors) == 1
-    return errors[0]
+@pytest.fixture
+def demo(demo_run: DemoRun) -> DemoRun:
+    """The demo's run of this test session (see tests/demo_run.py)."""
+    return demo_run
 
 
 def test_each_service_writes_only_its_own_records_in_the_schema(demo: DemoRun) -> None:
@@ -97,7 +48,7 @@ def test_the_whole_burst_was_served_and_handled(demo: DemoRun) -> None:
 
 def test_exactly_one_error_carries_the_flext_error_code(demo: DemoRun) -> None:
     """The declined card is the one error of the run, logged by the worker with its code."""
-    error = _failed_error(demo)
+    error = demo.failed_job()
     assert error[keys.SERVICE_NAME] == "worker"
     assert error[keys.MESSAGE] == "job_failed"
     assert error[keys.ERROR][keys.ERROR_MESSAGE] == "card declined by the issuer"
@@ -106,7 +57,7 @@ def test_exactly_one_error_carries_the_flext_error_code(demo: DemoRun) -> None:
 
 def test_failed_request_is_followed_across_all_three_services(demo: DemoRun) -> None:
     """The printed id is the gateway's and user service's correlation and the worker's parent."""
-    failed_id = _failed_error(demo)[keys.PARENT_CORRELATION_ID]
+    failed_id = demo.failed_job()[keys.PARENT_CORRELATION_ID]
     assert f"card declined in the worker): {failed_id}" in demo.completed.stdout
     gateway = [r for r in demo.logs["gateway"] if r.get(keys.CORRELATION_ID) == failed_id]
     users = [r for r in demo.logs["users"] if r.get(keys.CORRELATION_ID) == failed_id]
@@ -160,7 +111,7 @@ def test_servers_are_stopped_when_the_demo_ends(demo: DemoRun) -> None:
 
 def test_demo_shows_the_trace_or_the_jq_recipe(demo: DemoRun) -> None:
     """With the CLI installed the demo runs trace and stats on its logs; without, it prints jq."""
-    failed_id = _failed_error(demo)[keys.PARENT_CORRELATION_ID]
+    failed_id = demo.failed_job()[keys.PARENT_CORRELATION_ID]
     out = demo.completed.stdout
     if importlib.util.find_spec("flext_logging.cli") is None:
         assert f"jq -s -c --arg id {failed_id}" in out
@@ -169,3 +120,43 @@ def test_demo_shows_the_trace_or_the_jq_recipe(demo: DemoRun) -> None:
     trace_part, stats_part = trace_part.split("$ flext-logging stats ", 1)
     assert ERROR_CODE in trace_part
     assert ERROR_CODE in stats_part
+    assert "…" not in out  # written to a pipe: no line is cut
+
+
+def _users_url(demo: DemoRun) -> str:
+    return re.findall(r"http://127\.0\.0\.1:\d+", demo.completed.stdout.splitlines()[0])[1]
+
+
+def test_trace_shows_the_failed_checkout_across_the_three_services(demo: DemoRun) -> None:
+    """The tree nests gateway, client call, user service, and the worker's failed job."""
+    if importlib.util.find_spec("flext_logging.cli") is None:
+        pytest.skip("the flext-logging command is not installed")
+    trace_part = demo.completed.stdout.split("$ flext-logging trace ", 1)[1]
+    trace_part = trace_part.split("$ flext-logging stats ", 1)[0]
+    node = re.compile(r"^[│├└─ ]*(correlation|span) [0-9a-f]+ (\S+) (.+?)  [\d:.]+  .+?  (.+)$")
+    nodes = [match.groups() for line in trace_part.splitlines() if (match := node.match(line))]
+    assert nodes == [
+        ("correlation", "gateway", "POST /checkout/{user_id}", "ok  (1 failed below)"),
+        ("span", "gateway", "POST /checkout/{user_id}", "ok 202"),
+        ("span", "gateway", f"POST {_users_url(demo)}/users/u-1013/orders", "ok 202"),
+        ("span", "users", "POST /users/<user_id>/orders", "ok 202"),
+        ("correlation", "worker", "invoice_job", "ok  (1 failed below)"),
+        ("span", "worker", "invoice_job", f"failed [{ERROR_CODE}]"),
+    ]
+
+
+def test_stats_has_one_row_per_route_and_operation(demo: DemoRun) -> None:
+    """The gateway's 20 calls to the user service are one row, not one per user."""
+    if importlib.util.find_spec("flext_logging.cli") is None:
+        pytest.skip("the flext-logging command is not installed")
+    stats_part = demo.completed.stdout.split("$ flext-logging stats ", 1)[1]
+    cells = [line.split("│")[1:3] for line in stats_part.splitlines() if line.startswith("│")]
+    counts = {name.strip(): count.strip() for name, count in cells}
+    assert counts == {
+        "POST /checkout/{user_id}": "20",
+        "POST /users/<user_id>/orders": "20",
+        f"POST {_users_url(demo)}/users/{{id}}/orders": "20",
+        "load_user": "20",
+        "render_invoice": "20",
+        ERROR_CODE: "1",
+    }

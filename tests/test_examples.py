@@ -47,7 +47,7 @@ def _readme_section(title: str) -> str:
 
 
 def test_quickstart_prints_json_lines_then_console_lines() -> None:
-    """The demo exits 0, writing the workload as schema JSON lines and then for people."""
+    """The quick start exits 0, writing the workload as schema JSON lines and then for people."""
     completed = _run_python(str(EXAMPLES / "quickstart.py"))
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""

@@ -70,7 +70,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--until", metavar="TIME", help="keep records before this RFC 3339 time")
     parser.add_argument(
-        "--width", type=_columns, metavar="COLUMNS", help="render at this width (default: terminal)"
+        "--width",
+        type=_columns,
+        metavar="COLUMNS",
+        help="render at this width (default: the terminal's; written to a pipe or a file,"
+        f" lines are never cut and the timeline is {render.TIMELINE_WIDTH} columns wide)",
     )
 
 
@@ -182,7 +186,8 @@ def _trace(args: argparse.Namespace, sources: list[str], record_filter: RecordFi
     if args.format == "json":
         sys.stdout.write(render.render_json(root, with_records=args.with_records))
     elif args.format == "timeline":
-        render.render_timeline(root, render.new_console(width=args.width))
+        console = render.new_console(width=args.width, width_off_terminal=render.TIMELINE_WIDTH)
+        render.render_timeline(root, console)
     else:
         render.render_tree(
             root, render.new_console(width=args.width), with_records=args.with_records
@@ -233,7 +238,8 @@ def follow(
 ) -> None:
     """Print the lines of a growing file as ``pretty`` does, until *stop* says so.
 
-    Lines go to *output* (default: stdout) rendered at *width* (default: the terminal's).
+    Lines go to *output* (default: stdout) rendered at *width* (default: the terminal's,
+    and whole lines when *output* is not a terminal).
     """
     console = render.new_console(width=width, file=output)
     for line in follow_lines(path, poll_interval=poll_interval, stop=stop):

@@ -128,6 +128,8 @@ def _node_label(node: Node) -> Text:
     )
     if codes:
         label.append(f" [{', '.join(codes)}]", style="red")
+    if node.failed_below:
+        label.append(f"  ({node.failed_below} failed below)", style="red")
     if node.orphan:
         label.append(f"  (orphan: parent {node.missing_parent} not found)", style="yellow")
     if node.skew_ms:
@@ -303,9 +305,7 @@ def progress(total_bytes: int, *, enabled: bool | None = None) -> Iterator[Calla
     """Show a progress bar on stderr while *total_bytes* are read; yield the advance callback.
 
     Shown only for inputs of at least :data:`PROGRESS_THRESHOLD_BYTES` and only when
-    stderr is a terminal, unless *enabled* decides. The bar is redrawn as reading
-    advances, not by a thread of its own, so that search workers fork from a process
-    with one thread.
+    stderr is a terminal, unless *enabled* decides.
     """
     if enabled is None:
         enabled = total_bytes >= PROGRESS_THRESHOLD_BYTES and sys.stderr.isatty()
@@ -321,8 +321,7 @@ def progress(total_bytes: int, *, enabled: bool | None = None) -> Iterator[Calla
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-        auto_refresh=False,
     )
     task = bar.add_task("reading", total=total_bytes)
     with bar:
-        yield lambda count: bar.update(task, advance=count, refresh=True)
+        yield lambda count: bar.advance(task, count)

@@ -1,26 +1,32 @@
 """Counting for ``stats``: durations per route or operation, and error codes.
 
 A record counts toward a route or operation when it reports a ``duration_ms``: the
-``request_*`` records of the web middleware (named ``METHOD route``), the
-``http_request_*`` records of the HTTP clients (``METHOD url``), gRPC calls
-(``rpc_method``), Celery tasks (``task_name``) and ``timed_operation()`` blocks
-(``operation``). Percentiles use the nearest-rank method: always a value that occurred.
+``request_*`` records of the web middleware (named ``METHOD route``, or ``METHOD path``
+made a template when the framework names no route), the ``http_request_*`` records of
+the HTTP clients (``METHOD url``, made a template), gRPC calls (``rpc_method``), Celery
+tasks (``task_name``) and ``timed_operation()`` blocks (``operation``). Percentiles use
+the nearest-rank method: always a value that occurred.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from flext_logging import keys
 from flext_logging.cli.reading import lookup
 
-__all__ = ["Row", "Stats", "percentile"]
+__all__ = ["Row", "Stats", "path_template", "percentile", "url_template"]
 
 _SERVER_ERROR = 500
+_ID: Final = "{id}"
+_DIGIT: Final = re.compile(r"[0-9]")
+_VERSION: Final = re.compile(r"v[0-9]+(\.[0-9]+)*", re.IGNORECASE)
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float | None:
@@ -43,13 +49,51 @@ class Row:
     p99: float | None
 
 
+def path_template(path: str) -> str:
+    """Return *path* with its id-like segments replaced by ``{id}``, without query or fragment.
+
+    A segment is id-like when it holds a digit (``42``, ``u-1013``, a UUID, a hash)
+    and is not a version (``v1``, ``v2.1``): ``/api/v2/users/u-1013?full=1`` becomes
+    ``/api/v2/users/{id}``: one row for all users rather than one for each.
+    """
+    path = path.partition("?")[0].partition("#")[0]
+    return "/".join(_ID if _is_id(segment) else segment for segment in path.split("/"))
+
+
+def _is_id(segment: str) -> bool:
+    return _DIGIT.search(segment) is not None and _VERSION.fullmatch(segment) is None
+
+
+def url_template(url: str) -> str:
+    """Return *url* with its path made a :func:`path_template`, without user info.
+
+    Scheme, host and port stay, so that calls to different services are different rows.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed "[" in the host: a template of the text
+        return path_template(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, path_template(parts.path), "", ""))
+
+
+def _target(record: dict[str, Any]) -> str | None:
+    """What an HTTP record is about: its route as it is, else its path or URL as a template."""
+    route = record.get(keys.HTTP_ROUTE)
+    if isinstance(route, str):
+        return route
+    path = record.get(keys.HTTP_PATH)
+    if isinstance(path, str):
+        return path_template(path)
+    url = record.get(keys.HTTP_URL)
+    return url_template(url) if isinstance(url, str) else None
+
+
 def _name(record: dict[str, Any]) -> str | None:
-    method = record.get(keys.HTTP_METHOD)
-    prefix = f"{method} " if isinstance(method, str) else ""
-    for target in (keys.HTTP_ROUTE, keys.HTTP_PATH, keys.HTTP_URL):
-        value = record.get(target)
-        if isinstance(value, str):
-            return prefix + value
+    target = _target(record)
+    if target is not None:
+        method = record.get(keys.HTTP_METHOD)
+        return f"{method} {target}" if isinstance(method, str) else target
     for name in (keys.RPC_METHOD, keys.TASK_NAME, keys.OPERATION):
         value = record.get(name)
         if isinstance(value, str):

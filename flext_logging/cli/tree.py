@@ -106,6 +106,9 @@ class Node:
     operation: str | None = None
     status: str = "ok"
     """``ok`` or ``failed``: whether one of the node's own records reports a failure."""
+    failed_below: int = 0
+    """How many nodes under this one failed: a request can succeed while work it started
+    (a queued job, a call it retried) fails."""
     status_code: str | None = None
     """The HTTP status code or gRPC code of the node's finishing record, as text."""
     errors: list[dict[str, str | None]] = field(default_factory=list)
@@ -395,6 +398,9 @@ def _finish(node: Node) -> None:
     """
     for child in node.children:
         _finish(child)
+    node.failed_below = sum(
+        child.failed_below + (child.status == keys.STATUS_FAILED) for child in node.children
+    )
     finish = _summarize(node)
     for child in node.children:
         # A child correlation inherits the request's operation_name; its own timed
@@ -500,6 +506,15 @@ def _summarize(node: Node) -> dict[str, Any] | None:
     labelled = [finish] if finish is not None else []
     labelled += [r for r in records if _event(r) == keys.EVENT_REQUEST_STARTED]
     node.operation = next((label for r in labelled if (label := _label(r))), None)
+    if node.operation is None and node.kind != "span":
+        # A correlation whose records all sit in spans is named after its first span:
+        # the route of the request that started it, not that request's raw path.
+        entry = min(
+            (c for c in node.children if c.kind == "span" and c.operation and c.start_s),
+            key=lambda child: child.start_s or 0.0,
+            default=None,
+        )
+        node.operation = entry.operation if entry is not None else None
     if node.operation is None:
         node.operation = (
             _first_text(records, keys.OPERATION_NAME)
@@ -541,6 +556,7 @@ def to_data(node: Node, *, with_records: bool = True) -> dict[str, Any]:
         "status": node.status,
         "status_code": node.status_code,
         "errors": node.errors,
+        "failed_below": node.failed_below,
         "orphan": node.orphan,
     }
     if node.orphan:

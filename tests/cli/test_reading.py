@@ -77,10 +77,10 @@ def test_globs_expand_in_sorted_order_and_typos_are_usage_errors(tmp_path: Path)
 def test_needle_scan_finds_lines_across_chunk_boundaries(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Lines split between two reads are joined before the substring test."""
+    """Lines of a stream split between two reads are joined before the substring test."""
     monkeypatch.setattr(reading, "CHUNK_SIZE", 7)
-    path = tmp_path / "app.log"
-    path.write_bytes(b'{"id":"abc"}\n{"id":"xyz"}\n{"id":"abc","n":2}')
+    path = tmp_path / "app.log.gz"  # compressed: read as a stream, not searched in place
+    path.write_bytes(gzip.compress(b'{"id":"abc"}\n{"id":"xyz"}\n{"id":"abc","n":2}'))
     found = list(reading.scan_lines(str(path), [b'"abc"']))
     assert found == [b'{"id":"abc"}', b'{"id":"abc","n":2}']
 

@@ -1,8 +1,9 @@
-"""Rendering at a fixed width without colour: the tree, the timeline, JSON, pretty lines."""
+"""Rendering at a fixed width without colour (tree, timeline, JSON, pretty lines), and the width."""
 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import orjson
@@ -31,7 +32,8 @@ def test_tree_shows_each_node_and_its_records_in_time_order(root: Node) -> None:
     console, output = _console()
     render.render_tree(root, console)
     assert output.getvalue() == (
-        "correlation c-root gateway  10:00:01.000  100.0 ms  ok\n"
+        "correlation c-root gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok"
+        "  (1 failed below)\n"
         "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404\n"
         "│   ├── 10:00:01.000 info    request_started\n"
         "│   ├── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404\n"
@@ -50,7 +52,10 @@ def test_tree_without_records_shows_only_nodes(root: Node) -> None:
     console, output = _console()
     render.render_tree(root, console, with_records=False)
     assert output.getvalue().splitlines() == [
-        "correlation c-root gateway  10:00:01.000  100.0 ms  ok",
+        (
+            "correlation c-root gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok"
+            "  (1 failed below)"
+        ),
         "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404",
         "│   └── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404",
         (
@@ -83,7 +88,7 @@ def test_timeline_draws_bars_from_start_for_the_duration(root: Node) -> None:
     render.render_timeline(root, console)
     bar = "█"
     assert output.getvalue().splitlines() == [
-        "C gateway c-root                         " + bar * 48 + "   100.0 ms",
+        "C gateway GET /users/{user_id}           " + bar * 48 + "   100.0 ms",
         "  S gateway GET /users/{user_id}         " + bar * 48 + "   100.0 ms",
         "    S gateway GET http://users/users/7        " + bar * 34 + "             70.0 ms",
         "  C users load_user                                "
@@ -126,6 +131,28 @@ def test_progress_is_silent_for_small_inputs_and_off_a_terminal(
     assert capsys.readouterr().err == ""
 
 
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_drawn_on_a_terminal_for_large_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the threshold up, with stderr a terminal, a bar counts the bytes read."""
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr(render, "PROGRESS_THRESHOLD_BYTES", 1000)
+    with render.progress(2000) as advance:
+        advance(1000)
+        advance(1000)
+    drawn = ANSI_STYLE.sub("", terminal.getvalue())
+    assert "reading" in drawn
+    assert "2.0/2.0 kB" in drawn
+
+
 def test_timeline_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """trace --format timeline prints one bar row per node and the time axis."""
     log = tmp_path / "app.log"
@@ -133,9 +160,71 @@ def test_timeline_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["trace", "c-root", str(log), "--format", "timeline", "--width", "100"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("█")[0].strip() for line in lines[:4]] == [
-        "C gateway c-root",
+        "C gateway GET /users/{user_id}",
         "S gateway GET /users/{user_id}",
         "S gateway GET http://users/users/7",
         "C users load_user",
     ]
     assert lines[4].split() == ["0", "ms", "100.0", "ms"]
+
+
+# -- width: the terminal's, whole lines to a pipe or a file, or --width -----------------------
+
+LONG_MESSAGE = "payment provider answered" + " slowly" * 60
+ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class TerminalStream(io.StringIO):
+    """A StringIO that says it is a terminal, as the console's destination."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _long_log(tmp_path: Path) -> Path:
+    """The sample request with one record wider than any terminal."""
+    long_record = {**sample_records()[3], "message": LONG_MESSAGE}
+    log = tmp_path / "app.log"
+    log.write_bytes(b"\n".join(orjson.dumps(r) for r in [*sample_records(), long_record]))
+    return log
+
+
+@pytest.mark.parametrize("command", [["trace", "c-root"], ["pretty"]])
+def test_lines_written_to_a_pipe_come_out_whole(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --width, output that is not a terminal is neither cut nor wrapped."""
+    assert main([*command, str(_long_log(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    assert len([line for line in out.splitlines() if LONG_MESSAGE in line]) == 1
+
+
+def test_an_explicit_width_still_cuts_the_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--width keeps its meaning off a terminal: lines end in an ellipsis at that width."""
+    assert main(["trace", "c-root", str(_long_log(tmp_path)), "--width", "60"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) == 60
+    assert next(line for line in lines if "payment provider" in line).endswith("…")
+
+
+def test_timeline_written_to_a_pipe_is_120_columns_wide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The timeline needs a width to scale its bars to: 120 columns off a terminal."""
+    assert main(["trace", "c-root", str(_long_log(tmp_path)), "--format", "timeline"]) == 0
+    bars = [line for line in capsys.readouterr().out.splitlines() if "█" in line]
+    assert len(bars) == 4
+    assert {len(line) for line in bars} == {render.TIMELINE_WIDTH}
+
+
+def test_a_terminal_is_filled_to_its_width(root: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal (here 60 columns) the tree is cut to fit, as before."""
+    monkeypatch.setenv("COLUMNS", "60")
+    terminal = TerminalStream()
+    render.render_tree(root, render.new_console(file=terminal))
+    lines = ANSI_STYLE.sub("", terminal.getvalue()).splitlines()
+    assert max(len(line) for line in lines) == 60
+    assert lines[-1] == "    └── 10:00:01.060 error   operation_failed operation=loa…"

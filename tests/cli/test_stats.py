@@ -1,4 +1,7 @@
-"""``stats``: nearest-rank percentiles per route and operation, error codes by count."""
+"""``stats``: nearest-rank percentiles per route and operation, error codes by count.
+
+Paths and URLs without a route template are grouped by a template of their own.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from rich.console import Console
 
 from flext_logging import keys
 from flext_logging.cli.render import render_stats
-from flext_logging.cli.stats import Stats, percentile
+from flext_logging.cli.stats import Stats, path_template, percentile, url_template
 
 
 @pytest.mark.parametrize(
@@ -87,3 +90,95 @@ def test_stats_table_renders_exactly() -> None:
         "│ FLEXT_VALIDATION_ERROR │     1 │\n"
         "└────────────────────────┴───────┘"
     ).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/users/u-1013/orders", "/users/{id}/orders"),
+        ("/orders/42", "/orders/{id}"),
+        ("/items/123e4567-e89b-12d3-a456-426614174000", "/items/{id}"),
+        ("/blobs/9f86d081884c7d65/raw", "/blobs/{id}/raw"),
+        ("/api/v2/users/7?full=1#top", "/api/v2/users/{id}"),
+        ("/V1.2/health/", "/V1.2/health/"),
+        ("/", "/"),
+    ],
+)
+def test_path_template_collapses_segments_with_a_digit_except_versions(
+    path: str, expected: str
+) -> None:
+    """Ids, UUIDs and hashes become {id}; versions and words stay; query and fragment go."""
+    assert path_template(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "http://127.0.0.1:8001/users/u-1013/orders",
+            "http://127.0.0.1:8001/users/{id}/orders",
+        ),
+        (
+            "https://ci:secret@api.example.com/v1/cards/4242?x=1#f",
+            "https://api.example.com/v1/cards/{id}",
+        ),
+        ("http://[localhost/orders/7", "http://[localhost/orders/{id}"),
+    ],
+)
+def test_url_template_keeps_scheme_host_and_port_and_templates_the_path(
+    url: str, expected: str
+) -> None:
+    """User info, query and fragment are dropped; a malformed URL is templated as text."""
+    assert url_template(url) == expected
+
+
+def test_client_calls_and_route_less_paths_are_grouped_by_template() -> None:
+    """One row per method, host and path template: not one per user or order."""
+    stats = Stats()
+    for n, user in enumerate(("u-1001", "u-1002", "u-1003"), start=1):
+        stats.add(
+            make_record(
+                keys.EVENT_HTTP_REQUEST_FINISHED,
+                "01.000000",
+                method="POST",
+                url=f"http://127.0.0.1:8001/users/{user}/orders",
+                status_code=202,
+                duration_ms=float(n),
+            )
+        )
+        stats.add(
+            make_record(
+                keys.EVENT_REQUEST_FINISHED,
+                "01.000000",
+                method="GET",
+                path=f"/orders/{5000 + n}",
+                status_code=200,
+                duration_ms=float(n),
+            )
+        )
+    stats.add(
+        make_record(
+            keys.EVENT_HTTP_REQUEST_FAILED,
+            "01.000000",
+            level="error",
+            method="POST",
+            url="http://127.0.0.1:8001/users/u-1004/orders",
+            duration_ms=4.0,
+        )
+    )
+    stats.add(
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "01.000000",
+            method="GET",
+            path="/reports/2026/11",
+            route="/reports/2026/{month}",
+            duration_ms=1.0,
+        )
+    )
+    rows = [(row.name, row.count, row.errors, row.p99) for row in stats.rows()]
+    assert rows == [
+        ("POST http://127.0.0.1:8001/users/{id}/orders", 4, 1, 4.0),
+        ("GET /orders/{id}", 3, 0, 3.0),
+        ("GET /reports/2026/{month}", 1, 0, 1.0),
+    ]

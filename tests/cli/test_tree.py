@@ -10,7 +10,7 @@ from cli_records import make_record
 
 from flext_logging import keys
 from flext_logging.cli.reading import ReadStats
-from flext_logging.cli.tree import Node, build_tree, collect_records, detect_by
+from flext_logging.cli.tree import Node, build_tree, collect_records, detect_by, to_data
 
 
 def _shape(node: Node, depth: int = 0) -> list[str]:
@@ -183,6 +183,50 @@ def test_errors_carry_their_code_and_fail_the_node() -> None:
         (keys.EVENT_OPERATION_FAILED, "FLEXT_NOT_FOUND_ERROR"),
         ("lookup failed", "FLEXT_X"),
     ]
+
+
+def test_failures_below_are_counted_up_to_the_root() -> None:
+    """A request that succeeded says how many nodes failed under it, at every level."""
+    records = [
+        make_record("order received", "01.000000", correlation="root"),
+        make_record("job started", "02.000000", correlation="job", parent="root"),
+        make_record("retry", "02.100000", correlation="step", parent="job", level="error"),
+        make_record("gave up", "02.200000", correlation="step2", parent="job", level="error"),
+    ]
+    root = build_tree(records, "root", "correlation")
+    job = root.children[0]
+    assert (root.status, root.failed_below) == ("ok", 2)
+    assert (job.status, job.failed_below) == ("ok", 2)
+    assert [(c.status, c.failed_below) for c in job.children] == [("failed", 0)] * 2
+    assert to_data(root, with_records=False)["failed_below"] == 2
+
+
+def test_a_correlation_made_of_spans_is_named_after_its_first_span() -> None:
+    """The root shows the route of the request that started it, not its raw path."""
+    records = [
+        make_record(
+            keys.EVENT_REQUEST_STARTED,
+            "01.000000",
+            correlation="c",
+            span="s-in",
+            operation_name="GET /users/7",
+            method="GET",
+            path="/users/7",
+        ),
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "01.200000",
+            correlation="c",
+            span="s-in",
+            method="GET",
+            path="/users/7",
+            route="/users/{user_id}",
+            duration_ms=200.0,
+        ),
+        make_record("audit", "01.300000", correlation="c", span="s-late", operation_name="audit"),
+    ]
+    root = build_tree(records, "c", "correlation")
+    assert root.operation == "GET /users/{user_id}"
 
 
 def test_the_kind_of_id_is_detected_correlation_first() -> None:
