@@ -7,6 +7,7 @@ The only module of the CLI that imports rich. Everything draws into a given
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, Final
@@ -21,7 +22,7 @@ from flext_logging.cli.stats import Stats
 from flext_logging.cli.tree import Node, to_data
 
 __all__ = [
-    "PROGRESS_THRESHOLD_BYTES",
+    "PROGRESS_DELAY_S",
     "TIMELINE_WIDTH",
     "new_console",
     "pretty_line",
@@ -33,8 +34,8 @@ __all__ = [
     "render_tree",
 ]
 
-PROGRESS_THRESHOLD_BYTES: Final = 50 * 1024 * 1024
-"""Inputs smaller than this (50 MiB) read in well under a second: no progress bar."""
+PROGRESS_DELAY_S: Final = 1.0
+"""Reading that ends sooner than this (one second) shows no progress bar at all."""
 
 TIMELINE_WIDTH: Final = 120
 """The timeline's width written to a pipe or a file: its bars need a width to scale to."""
@@ -285,10 +286,14 @@ def render_stats(stats: Stats, console: Console) -> None:
             *(_number(value) for value in (row.p50, row.p95, row.p99)),
         )
     console.print(table)
+    error_codes = stats.error_codes()
+    if not error_codes:
+        console.print("Error codes: none")
+        return
     codes = Table(title="Error codes", title_justify="left")
     codes.add_column("error code")
     codes.add_column("count", justify="right")
-    for code, count in stats.error_codes():
+    for code, count in error_codes:
         codes.add_row(code, str(count))
     console.print(codes)
 
@@ -301,14 +306,17 @@ def _number(value: float | None) -> str:
 
 
 @contextmanager
-def progress(total_bytes: int, *, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
-    """Show a progress bar on stderr while *total_bytes* are read; yield the advance callback.
+def progress(
+    total_bytes: int, *, enabled: bool | None = None, delay_s: float = PROGRESS_DELAY_S
+) -> Iterator[Callable[[int], None]]:
+    """Yield a callback told how many bytes were read; past *delay_s*, show a bar on stderr.
 
-    Shown only for inputs of at least :data:`PROGRESS_THRESHOLD_BYTES` and only when
-    stderr is a terminal, unless *enabled* decides.
+    The bar appears only once reading has taken *delay_s* seconds, so quick commands
+    print nothing, and only when stderr is a terminal, unless *enabled* decides. With
+    *total_bytes* 0 (stdin) it shows the bytes read without an end.
     """
     if enabled is None:
-        enabled = total_bytes >= PROGRESS_THRESHOLD_BYTES and sys.stderr.isatty()
+        enabled = sys.stderr.isatty()
     if not enabled:
         yield lambda _: None
         return
@@ -322,6 +330,18 @@ def progress(total_bytes: int, *, enabled: bool | None = None) -> Iterator[Calla
         console=Console(stderr=True),
         transient=True,
     )
-    task = bar.add_task("reading", total=total_bytes)
-    with bar:
-        yield lambda count: bar.advance(task, count)
+    task = bar.add_task("reading", total=total_bytes or None)
+    shown_after = time.monotonic() + delay_s
+    shown = False
+
+    def advance(count: int) -> None:
+        nonlocal shown
+        bar.advance(task, count)
+        if not shown and time.monotonic() >= shown_after:
+            shown = True
+            bar.start()
+
+    try:
+        yield advance
+    finally:
+        bar.stop()

@@ -120,17 +120,6 @@ def test_pretty_line_puts_fields_before_dimmed_context() -> None:
     )
 
 
-def test_progress_is_silent_for_small_inputs_and_off_a_terminal(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Below the threshold, or with stderr not a terminal, nothing is drawn on stderr."""
-    with render.progress(10) as advance:
-        advance(10)
-    with render.progress(render.PROGRESS_THRESHOLD_BYTES * 2) as advance:
-        advance(1)  # stderr is captured by pytest: not a terminal
-    assert capsys.readouterr().err == ""
-
-
 class _Terminal(io.StringIO):
     """A stderr that says it is a terminal."""
 
@@ -138,19 +127,35 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_is_drawn_on_a_terminal_for_large_inputs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """From the threshold up, with stderr a terminal, a bar counts the bytes read."""
+def test_progress_is_silent_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """With stderr not a terminal (pytest captures it), nothing is drawn, however long."""
+    with render.progress(2000, delay_s=0) as advance:
+        advance(1000)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_waits_before_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading that ends before the delay draws nothing, even on a terminal."""
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    monkeypatch.setattr(render, "PROGRESS_THRESHOLD_BYTES", 1000)
-    with render.progress(2000) as advance:
+    with render.progress(2000, delay_s=3600) as advance:
+        advance(2000)
+    assert terminal.getvalue() == ""
+
+
+@pytest.mark.parametrize(("total", "shown"), [(2000, "2.0/2.0 kB"), (0, "2.0/? kB")])
+def test_progress_is_drawn_on_a_terminal_once_reading_takes_long(
+    monkeypatch: pytest.MonkeyPatch, total: int, shown: str
+) -> None:
+    """Past the delay a bar counts the bytes read, against the total when it is known."""
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    with render.progress(total, delay_s=0) as advance:
         advance(1000)
         advance(1000)
     drawn = ANSI_STYLE.sub("", terminal.getvalue())
     assert "reading" in drawn
-    assert "2.0/2.0 kB" in drawn
+    assert shown in drawn
 
 
 def test_timeline_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

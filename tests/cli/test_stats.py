@@ -92,6 +92,16 @@ def test_stats_table_renders_exactly() -> None:
     ).splitlines()
 
 
+def test_no_error_codes_is_said_in_one_line() -> None:
+    """Without errors, stats says so instead of drawing an empty table."""
+    stats = Stats()
+    stats.add(make_record("operation_finished", "01.000000", operation="x", duration_ms=1.0))
+    output = io.StringIO()
+    render_stats(stats, Console(file=output, width=100, color_system=None))
+    assert output.getvalue().splitlines()[-1] == "Error codes: none"
+    assert "error code" not in output.getvalue()
+
+
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
