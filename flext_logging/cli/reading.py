@@ -329,12 +329,16 @@ def follow_lines(
     stop: Callable[[], bool] = lambda: False,
     from_start: bool = True,
 ) -> Iterator[bytes]:
-    """Yield the lines of a growing file as they are written, like ``tail -f``.
+    """Yield the lines of a growing file as they are written, like ``tail -F``.
 
-    A line is yielded only once its newline was written. Between polls at end of file
-    *stop* is asked whether to end; it is how tests and callers bound the loop.
+    A line is yielded only once its newline was written. Rotation is followed: a file
+    truncated in place (``copytruncate``) is read again from its start, and when *path*
+    names a new file (the old one renamed away), the old one is read to its end and the
+    new one from its start. Between polls at end of file *stop* is asked whether to end;
+    it is how tests and callers bound the loop.
     """
-    with open(path, "rb") as stream:
+    stream: BinaryIO = open(path, "rb")  # noqa: SIM115 - replaced on rotation, closed below
+    try:
         if not from_start:
             stream.seek(0, os.SEEK_END)
         rest = b""
@@ -347,6 +351,34 @@ def follow_lines(
                     if line.strip():
                         yield line.rstrip(b"\r")
                 continue
+            if os.fstat(stream.fileno()).st_size < stream.tell():  # truncated in place
+                stream.seek(0)
+                rest = b""
+                continue
+            successor = _successor(path, stream)
+            if successor is not None:
+                if rest.strip():  # the old file's last line, which will never be finished
+                    yield rest.rstrip(b"\r")
+                stream.close()
+                stream, rest = successor, b""
+                continue
             if stop():
                 return
             time.sleep(poll_interval)
+    finally:
+        stream.close()
+
+
+def _successor(path: str, stream: BinaryIO) -> BinaryIO | None:
+    """Return *path* opened anew when it no longer names the file *stream* reads."""
+    try:
+        current = os.stat(path)
+    except OSError:  # renamed away and not created again yet: keep waiting
+        return None
+    reading = os.fstat(stream.fileno())
+    if (current.st_ino, current.st_dev) == (reading.st_ino, reading.st_dev):
+        return None
+    try:
+        return open(path, "rb")
+    except OSError:
+        return None

@@ -147,3 +147,44 @@ def test_follow_yields_lines_appended_while_waiting(tmp_path: Path) -> None:
 
     lines = list(reading.follow_lines(str(path), poll_interval=0, stop=grow_then_stop))
     assert lines == [b"first", b"second", b"third"]
+
+
+def _follow_while(path: Path, *steps: Callable[[], None]) -> list[bytes]:
+    """Follow *path*, running one step each time the end is reached, then stop."""
+    pending = list(steps)
+
+    def next_step_or_stop() -> bool:
+        if not pending:
+            return True
+        pending.pop(0)()
+        return False
+
+    return list(reading.follow_lines(str(path), poll_interval=0, stop=next_step_or_stop))
+
+
+def test_follow_reads_a_file_truncated_in_place_from_its_start(tmp_path: Path) -> None:
+    """copytruncate rotation: the file shrinks under the reader, which starts over."""
+    path = tmp_path / "app.log"
+    path.write_bytes(b"old one\nold two\n")
+
+    def truncate_and_write() -> None:
+        path.write_bytes(b"new\n")  # opened with "w": truncated, then shorter than before
+
+    assert _follow_while(path, truncate_and_write) == [b"old one", b"old two", b"new"]
+
+
+def test_follow_moves_to_the_new_file_after_a_rename(tmp_path: Path) -> None:
+    """Rename rotation: the old file is read to its end, then the new one from its start."""
+    path = tmp_path / "app.log"
+    path.write_bytes(b"first\n")
+
+    def rotate() -> None:
+        with path.open("ab") as stream:
+            stream.write(b"last of old\nhalf")
+        path.rename(tmp_path / "app.log.1")
+
+    def recreate() -> None:
+        path.write_bytes(b"first of new\n")
+
+    lines = _follow_while(path, rotate, lambda: None, recreate)
+    assert lines == [b"first", b"last of old", b"half", b"first of new"]
