@@ -2,7 +2,9 @@
 
 The job passes ``FlextContext.Serialization.to_env()`` to each child. A child that
 calls ``configure()`` adopts the ``FLEXT_*`` variables: its correlation is a new child
-of the job's, and it keeps the job's request id (the run id). The taps name
+of the job's, and it keeps the job's request id (the run id). The job runs in a W3C
+span, passed as ``TRACEPARENT``: each tap runs in a span of its own in the same trace,
+so ``flext-logging trace TRACE_ID`` finds the whole run. The taps name
 themselves with ``configure(service_name=..., service_version=...)``; without that
 they would log as the job (its name and version travel as ``FLEXT_SERVICE_*``).
 Run it with ``.venv/bin/python examples/etl_subprocess.py``: it prints JSON lines from
@@ -36,6 +38,7 @@ def run_job() -> None:
     with (
         FlextContext.Correlation.new_correlation(),
         FlextContext.Request.request_context(request_id="run-2026-11-23"),
+        FlextContext.Trace.span(),  # one W3C trace for the run: the taps join it
     ):
         logger.info("job started", taps=len(TAPS))
         for tap in TAPS:

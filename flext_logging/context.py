@@ -127,6 +127,7 @@ def set_process_defaults(
         if value is not None and not _usable(key, value):
             raise ValueError(f"{key} {value!r} is unusable: {_rejection_reason(key, value)}")
     _process_defaults = {key: value for key, value in values.items() if value is not None}
+    _set_process_span(None)
 
 
 def is_valid_id(value: object) -> bool:
@@ -159,7 +160,7 @@ def _rejection_reason(key: str, value: object) -> str:
     return "control characters"
 
 
-def _report_dropped(key: str, value: object, source: str) -> None:
+def _report_dropped(key: str, value: object, source: str, reason: str | None = None) -> None:
     # Late import: the logger is built on top of this module.
     from flext_logging.logger import get_logger
 
@@ -168,7 +169,7 @@ def _report_dropped(key: str, value: object, source: str) -> None:
         keys.EVENT_INVALID_ID_DROPPED,
         field=key,
         source=source,
-        reason=_rejection_reason(key, value),
+        reason=reason or _rejection_reason(key, value),
         value_preview=preview,
     )
 
@@ -339,6 +340,15 @@ _INHERITED_VARIABLES: Final = {
 # (parent correlation id, this process's child id): configure() may run more than once,
 # and every run must name the same child correlation.
 _inherited_correlation: tuple[str, str] | None = None
+# (TRACEPARENT received, the span this process runs in), for the same reason.
+_inherited_span: tuple[str, TraceSpan] | None = None
+# The span a child process runs in, below its parent's: what new spans descend from.
+_process_span: TraceSpan | None = None
+
+
+def _set_process_span(span: TraceSpan | None) -> None:
+    global _process_span  # noqa: PLW0603 - process-wide by design
+    _process_span = span
 
 
 def inherit_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -346,8 +356,10 @@ def inherit_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
     ``configure()`` calls this. The values become process-wide, like the service
     identity, so every thread sees them; ``FLEXT_CORRELATION_ID`` becomes the
-    ``parent_correlation_id`` of a new correlation of this process. Invalid values
-    are dropped and reported (``source`` is ``environment``). Returns what was adopted.
+    ``parent_correlation_id`` of a new correlation of this process, and ``TRACEPARENT``
+    the parent of the span the process runs in (same ``trace_id``, its own
+    ``span_id``). Invalid values are dropped and reported (``source`` is
+    ``environment``). Returns what was adopted.
     """
     global _process_defaults, _inherited_correlation  # noqa: PLW0603 - process-wide by design
     received = {key: environ[name] for key, name in _INHERITED_VARIABLES.items() if name in environ}
@@ -358,11 +370,42 @@ def inherit_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
             _inherited_correlation = (parent, _new_id())
         adopted[keys.CORRELATION_ID] = _inherited_correlation[1]
         adopted[keys.PARENT_CORRELATION_ID] = parent
+    span = _inherit_span(environ)
+    if span is not None:
+        adopted[keys.TRACE_ID] = span.trace_id
+        adopted[keys.SPAN_ID] = span.span_id
     if adopted:
         merged = {**_process_defaults, **adopted}
         # Schema order: outside any scope, current_fields() returns the defaults as they are.
         _process_defaults = {key: merged[key] for key in keys.CONTEXT_KEYS if key in merged}
     return adopted
+
+
+def _inherit_span(environ: Mapping[str, str]) -> TraceSpan | None:
+    """Start this process's span below the parent's ``TRACEPARENT``; None without one."""
+    global _inherited_span  # noqa: PLW0603 - process-wide by design
+    received = environ.get(keys.ENV_TRACEPARENT)
+    if received is None:
+        return None
+    if _inherited_span is None or _inherited_span[0] != received:
+        # Late import: the W3C parsing lives with the integrations, built on this module.
+        from flext_logging.integrations._headers import is_valid_tracestate, parse_traceparent
+
+        parent = parse_traceparent(received)
+        if parent is None:
+            _report_dropped(keys.TRACE_ID, received, "environment", "malformed traceparent")
+            return None
+        state = environ.get(keys.ENV_TRACESTATE)
+        span = TraceSpan(
+            parent.trace_id,
+            _new_span_id(),
+            parent.parent_span_id,
+            parent.flags,
+            state if state is not None and is_valid_tracestate(state) else None,
+        )
+        _inherited_span = (received, span)
+    _set_process_span(_inherited_span[1])
+    return _inherited_span[1]
 
 
 _TRACE_ID_PATTERN: Final = re.compile(r"[0-9a-f]{32}")
@@ -765,14 +808,24 @@ class FlextContext:
             ``configure()`` starts a correlation whose parent is the current one and
             keeps the request id, user id and operation name. The service variables
             name the child after this service unless it configures a name and version
-            of its own. Trace ids are not passed.
+            of its own. Inside a span, the W3C trace context goes along as
+            ``TRACEPARENT`` (and ``TRACESTATE``): the child runs in a span of the same
+            trace, below the current one.
             """
             fields = current_fields()
-            return {
+            env = {
                 variable: fields[key]
                 for key, variable in keys.ENVIRONMENT_VARIABLES.items()
                 if key in fields
             }
+            span = FlextContext.Trace.current_span()
+            if span is not None:
+                from flext_logging.integrations._headers import format_traceparent
+
+                env[keys.ENV_TRACEPARENT] = format_traceparent(span)
+                if span.tracestate:
+                    env[keys.ENV_TRACESTATE] = span.tracestate
+            return env
 
     class Trace:
         """W3C trace context: the trace and span the current work belongs to.
@@ -825,8 +878,12 @@ class FlextContext:
 
         @staticmethod
         def current_span() -> TraceSpan | None:
-            """Return the active span: OpenTelemetry's if one is active, else this library's."""
-            return _opentelemetry_span() or _span.get()
+            """Return the active span: OpenTelemetry's if one is active, else this library's.
+
+            Outside any span, a child process started with ``to_env()`` is in the span
+            it inherited from its parent.
+            """
+            return _opentelemetry_span() or _span.get() or _process_span
 
         @staticmethod
         def get_trace_id() -> str | None:

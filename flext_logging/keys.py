@@ -148,6 +148,11 @@ ENV_ENVIRONMENT: Final = "FLEXT_ENVIRONMENT"
 ENV_USER_ID: Final = "FLEXT_USER_ID"
 ENV_OPERATION_NAME: Final = "FLEXT_OPERATION_NAME"
 
+ENV_TRACEPARENT: Final = "TRACEPARENT"
+ENV_TRACESTATE: Final = "TRACESTATE"
+"""The W3C trace context of a parent process, named as OpenTelemetry names these
+environment variables, so that a child instrumented with OpenTelemetry joins too."""
+
 ENVIRONMENT_VARIABLES: Final = {
     CORRELATION_ID: ENV_CORRELATION_ID,
     REQUEST_ID: ENV_REQUEST_ID,

@@ -470,6 +470,72 @@ def test_inherited_context_survives_clear_context_like_the_service_identity() ->
     assert Request.get_user_id() == "u"
 
 
+SPAN_ID = re.compile(r"[0-9a-f]{16}")
+PARENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
+PARENT_SPAN = "b7ad6b7169203331"
+
+
+def test_to_env_passes_the_current_span_as_traceparent() -> None:
+    """Inside a span, TRACEPARENT (and TRACESTATE) name it as the child's parent."""
+    with FlextContext.Trace.span(tracestate="vendor=1") as span:
+        env = Serialization.to_env()
+    assert env == {
+        "TRACEPARENT": f"00-{span.trace_id}-{span.span_id}-01",
+        "TRACESTATE": "vendor=1",
+    }
+
+
+def test_child_process_runs_in_a_span_of_the_parents_trace() -> None:
+    """Every line of the child has the parent's trace id and a span id of its own."""
+    configure(service_name="etl-job", format="json")
+    with Correlation.new_correlation(), FlextContext.Trace.span() as job_span:
+        records = _run_tap(Serialization.to_env())
+    assert len(records) == 3
+    assert {r["trace_id"] for r in records} == {job_span.trace_id}
+    tap_spans = {r["span_id"] for r in records}
+    assert len(tap_spans) == 1
+    assert SPAN_ID.fullmatch(tap_spans.pop() or "")
+    assert job_span.span_id not in {r["span_id"] for r in records}
+
+
+def test_spans_started_in_a_child_descend_from_the_inherited_span() -> None:
+    """A span the child starts (an HTTP call, a task) stays in the parent's trace."""
+    adopted = inherit_from_environment({"TRACEPARENT": f"00-{PARENT_TRACE}-{PARENT_SPAN}-01"})
+    assert adopted["trace_id"] == PARENT_TRACE
+    assert FlextContext.Trace.current_span() == (
+        PARENT_TRACE,
+        adopted["span_id"],
+        PARENT_SPAN,
+        "01",
+        None,
+    )
+    with FlextContext.Trace.span() as inner:
+        assert (inner.trace_id, inner.parent_span_id) == (PARENT_TRACE, adopted["span_id"])
+    configure(format="json")  # no TRACEPARENT in this process's environment
+    assert FlextContext.Trace.current_span() is None
+
+
+def test_configure_again_keeps_the_inherited_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconfiguring a child process does not start yet another span."""
+    monkeypatch.setenv("TRACEPARENT", f"00-{PARENT_TRACE}-{PARENT_SPAN}-01")
+    configure(format="json")
+    first = FlextContext.Trace.get_span_id()
+    configure(format="json", level="DEBUG")
+    assert FlextContext.Trace.get_span_id() == first
+    assert FlextContext.Trace.get_trace_id() == PARENT_TRACE
+
+
+def test_child_process_drops_a_malformed_traceparent() -> None:
+    """A malformed TRACEPARENT is reported in the child and never used."""
+    records = _run_tap({"TRACEPARENT": "00-not-a-trace-01", "FLEXT_REQUEST_ID": "run-1"})
+    dropped, started = records[0], records[1]
+    assert dropped["message"] == DROPPED
+    assert (dropped["field"], dropped["source"]) == ("trace_id", "environment")
+    assert dropped["reason"] == "malformed traceparent"
+    assert "trace_id" not in started
+    assert started["request_id"] == "run-1"
+
+
 # -- The examples ----------------------------------------------------------------------
 
 
@@ -509,4 +575,6 @@ def test_etl_subprocess_example_links_every_tap_to_the_job() -> None:
     assert {r["parent_correlation_id"] for r in taps} == {job["correlation_id"]}
     assert {r["request_id"] for r in taps} == {job["request_id"]}
     assert len({r["correlation_id"] for r in taps}) == 2
+    assert {r["trace_id"] for r in taps} == {job["trace_id"]}
+    assert len({r["span_id"] for r in [job, *taps]}) == 3
     assert records[-1]["message"] == "job finished"
