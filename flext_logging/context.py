@@ -117,7 +117,7 @@ def set_process_defaults(
     Raises ``ValueError`` for a value that could not appear in a record (too long,
     control characters), so a bad setting fails at start-up, not silently.
     """
-    global _process_defaults  # noqa: PLW0603 - process-wide by design, replaced atomically
+    global _process_defaults, _process_span  # noqa: PLW0603 - process-wide by design
     values = {
         keys.SERVICE_NAME: service_name,
         keys.SERVICE_VERSION: service_version,
@@ -127,7 +127,7 @@ def set_process_defaults(
         if value is not None and not _usable(key, value):
             raise ValueError(f"{key} {value!r} is unusable: {_rejection_reason(key, value)}")
     _process_defaults = {key: value for key, value in values.items() if value is not None}
-    _set_process_span(None)
+    _process_span = None
 
 
 def is_valid_id(value: object) -> bool:
@@ -346,11 +346,6 @@ _inherited_span: tuple[str, TraceSpan] | None = None
 _process_span: TraceSpan | None = None
 
 
-def _set_process_span(span: TraceSpan | None) -> None:
-    global _process_span  # noqa: PLW0603 - process-wide by design
-    _process_span = span
-
-
 def inherit_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """Adopt the context a parent process passed with ``Serialization.to_env()``.
 
@@ -383,7 +378,7 @@ def inherit_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 def _inherit_span(environ: Mapping[str, str]) -> TraceSpan | None:
     """Start this process's span below the parent's ``TRACEPARENT``; None without one."""
-    global _inherited_span  # noqa: PLW0603 - process-wide by design
+    global _inherited_span, _process_span  # noqa: PLW0603 - process-wide by design
     received = environ.get(keys.ENV_TRACEPARENT)
     if received is None:
         return None
@@ -404,8 +399,8 @@ def _inherit_span(environ: Mapping[str, str]) -> TraceSpan | None:
             state if state is not None and is_valid_tracestate(state) else None,
         )
         _inherited_span = (received, span)
-    _set_process_span(_inherited_span[1])
-    return _inherited_span[1]
+    _process_span = _inherited_span[1]
+    return _process_span
 
 
 _TRACE_ID_PATTERN: Final = re.compile(r"[0-9a-f]{32}")
