@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from scripts import EXAMPLES, run_python
+
 from flext_logging import keys
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_system.py"
+DEMO = EXAMPLES / "demo_system.py"
 SERVICES = ("gateway", "users", "worker")
 DEMO_TIMEOUT_S = 180
 
@@ -44,16 +44,13 @@ class DemoRun:
 
 def run_demo(directory: Path) -> DemoRun:
     """Run the demo in *directory* as ``make demo`` does and parse the files it wrote."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
-    environment["NO_COLOR"] = "1"
-    completed = subprocess.run(
-        [sys.executable, str(DEMO), "--logs-dir", str(directory / "demo-logs")],
+    completed = run_python(
+        str(DEMO),
+        "--logs-dir",
+        str(directory / "demo-logs"),
         cwd=directory,
-        env=environment,
-        capture_output=True,
-        text=True,
+        env={"NO_COLOR": "1"},
         timeout=DEMO_TIMEOUT_S,
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     logs = {}

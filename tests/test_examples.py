@@ -5,36 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import EXAMPLES, ROOT, run_python
 
 from flext_logging import FlextContext, keys
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 README = ROOT / "README.md"
 HEAD = list(keys.HEAD_KEYS)
 
 
 def _run_python(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
-    environment["NO_COLOR"] = "1"
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_python(*args, cwd=cwd, env={"NO_COLOR": "1"})
 
 
 def _records(text: str) -> list[dict[str, Any]]:

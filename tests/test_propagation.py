@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import EXAMPLES, run_python
 
 from flext_logging import ContextThreadPoolExecutor, FlextContext, configure, get_logger
 from flext_logging.context import inherit_from_environment
@@ -29,8 +26,6 @@ logger = get_logger("tests.propagation")
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 DROPPED = "invalid_context_id_dropped"
-SUBPROCESS_TIMEOUT = 60
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _context_ids() -> tuple[str | None, str | None, str | None]:
@@ -370,24 +365,10 @@ with FlextContext.Correlation.new_correlation():
 """
 
 
-def _clean_environment() -> dict[str, str]:
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("FLEXT_") and name not in ("NO_COLOR", "FORCE_COLOR")
-    }
-
-
 def _run_tap(env: dict[str, str], options: str = "") -> list[dict[str, Any]]:
     """Run the tap script in a real child process and parse its JSON lines."""
-    completed = subprocess.run(
-        [sys.executable, "-c", TAP_SCRIPT.format(options=options)],
-        env={**_clean_environment(), **env},
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=True,
-    )
+    completed = run_python("-c", TAP_SCRIPT.format(options=options), env=env)
+    assert completed.returncode == 0, completed.stderr
     return [json.loads(line) for line in completed.stdout.splitlines()]
 
 
@@ -540,14 +521,8 @@ def test_child_process_drops_a_malformed_traceparent() -> None:
 
 
 def _run_example(name: str) -> list[dict[str, Any]]:
-    completed = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        env=_clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=True,
-    )
+    completed = run_python(str(EXAMPLES / name))
+    assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""
     return [json.loads(line) for line in completed.stdout.splitlines()]
 

@@ -13,7 +13,7 @@ Needs the ``httpx`` extra: ``pip install flext-logging[httpx]``.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 try:
     import httpx
@@ -80,22 +80,18 @@ def propagate(client: ClientT) -> ClientT:
     on a request are kept. Calling it twice on a client changes nothing more.
     """
     # httpx has no public way to wrap the transports of an existing client; these two
-    # attributes have been where it keeps them since httpx 0.18.
-    if isinstance(client, httpx.AsyncClient):
-        if not isinstance(client._transport, _AsyncPropagatingTransport):
-            client._transport = _AsyncPropagatingTransport(client._transport)
-        client._mounts = {
-            pattern: _AsyncPropagatingTransport(transport)
-            if transport is not None and not isinstance(transport, _AsyncPropagatingTransport)
-            else transport
-            for pattern, transport in client._mounts.items()
-        }
-        return client
-    if not isinstance(client._transport, _PropagatingTransport):
-        client._transport = _PropagatingTransport(client._transport)
+    # attributes have been where it keeps them since httpx 0.18. One wrapper class per
+    # client kind; Any because the sync and async transports share no base type.
+    wrapper: Any = (
+        _AsyncPropagatingTransport
+        if isinstance(client, httpx.AsyncClient)
+        else _PropagatingTransport
+    )
+    if not isinstance(client._transport, wrapper):
+        client._transport = wrapper(client._transport)
     client._mounts = {
-        pattern: _PropagatingTransport(transport)
-        if transport is not None and not isinstance(transport, _PropagatingTransport)
+        pattern: wrapper(transport)
+        if transport is not None and not isinstance(transport, wrapper)
         else transport
         for pattern, transport in client._mounts.items()
     }

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import EXAMPLES, run_python
 
 pytest.importorskip("celery", reason="the celery extra is not installed")
 pytest.importorskip("redis", reason="the celery extra (redis client) is not installed")
@@ -27,7 +26,6 @@ from flext_logging.integrations.celery import install
 from flext_logging.testing import capture_logs
 
 REDIS_SERVER = shutil.which("redis-server")
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 
 Correlation = FlextContext.Correlation
 Request = FlextContext.Request
@@ -210,15 +208,8 @@ def test_eager_task_is_a_child_of_the_callers_correlation(celery_app: Celery) ->
 
 def test_celery_example_tasks_carry_the_publishers_request() -> None:
     """examples/celery_tasks.py (in-memory broker): both tasks are children of the request."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
-    completed = subprocess.run(
-        [sys.executable, str(EXAMPLES / "celery_tasks.py")],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    completed = run_python(str(EXAMPLES / "celery_tasks.py"), timeout=60)
+    assert completed.returncode == 0, completed.stderr
     records = [json.loads(line) for line in completed.stdout.splitlines()]
     [queued] = [r for r in records if r["message"] == "invoices queued"]
     sent = [r for r in records if r["message"] == "invoice sent"]

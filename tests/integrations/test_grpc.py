@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import EXAMPLES, run_python
 
 grpc = pytest.importorskip("grpc", reason="the grpc extra (grpcio) is not installed")
 
@@ -431,16 +429,8 @@ def test_aio_streaming_call_is_logged_in_the_callers_correlation() -> None:
 
 def test_grpc_example_links_the_servers_lines_to_the_client() -> None:
     """examples/grpc_service.py: the handler's lines carry the client's correlation."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
-    example = Path(__file__).resolve().parent.parent.parent / "examples" / "grpc_service.py"
-    completed = subprocess.run(
-        [sys.executable, str(example)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    completed = run_python(str(EXAMPLES / "grpc_service.py"), timeout=60)
+    assert completed.returncode == 0, completed.stderr
     records = [json.loads(line) for line in completed.stdout.splitlines()]
     client_id = records[0]["correlation_id"]
     reserving = [r for r in records if r["message"] == "reserving"]

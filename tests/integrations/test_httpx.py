@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from web_servers import (
     by_message,
     closed_port_url,
-    own,
+    finished_count,
     relevant,
     serve_asgi,
     wait_for,
@@ -44,16 +44,11 @@ def frontend_url(billing_url: str) -> Iterator[str]:
         yield url
 
 
-def ended(records: list[dict[str, Any]], count: int) -> bool:
-    """Tell whether *count* inbound requests have ended."""
-    return len(by_message(own(records), keys.EVENT_REQUEST_FINISHED)) >= count
-
-
 def test_two_services_share_the_correlation_and_link_their_spans(frontend_url: str) -> None:
     """A's and B's records carry one correlation id and trace; B's parent is A's call span."""
     with capture_logs() as records:
         response = httpx.get(f"{frontend_url}/checkout", timeout=10)
-        wait_for(lambda: ended(records, 2))
+        wait_for(lambda: finished_count(records, 2))
     assert response.status_code == 200
     records = relevant(records)
     frontend = [r for r in records if r[keys.SERVICE_NAME] == "frontend"]
@@ -97,7 +92,7 @@ def test_sync_client_injects_headers_and_logs(billing_url: str) -> None:
         FlextContext.Request.request_context(request_id="req-sync"),
     ):
         response = client.get(f"{billing_url}/invoices/9", headers={"X-User-Id": "u-1"})
-        wait_for(lambda: ended(records, 1))
+        wait_for(lambda: finished_count(records, 1))
     body = response.json()
     assert body[keys.CORRELATION_ID] == correlation_id
     assert body[keys.REQUEST_ID] == "req-sync"
@@ -121,7 +116,7 @@ def test_each_request_gets_a_fresh_child_span(billing_url: str) -> None:
     ):
         client.get(f"{billing_url}/invoices/1")
         client.get(f"{billing_url}/invoices/2")
-        wait_for(lambda: ended(records, 2))
+        wait_for(lambda: finished_count(records, 2))
     calls = by_message(records, keys.EVENT_HTTP_REQUEST_FINISHED)
     assert [c[keys.PARENT_SPAN_ID] for c in calls] == [parent.span_id, parent.span_id]
     assert len({c[keys.SPAN_ID] for c in calls}) == 2
@@ -155,7 +150,7 @@ def test_opentelemetry_span_is_the_parent_of_the_call(billing_url: str) -> None:
         tracer.start_as_current_span("checkout") as span,
     ):
         body = client.get(f"{billing_url}/invoices/3").json()
-        wait_for(lambda: ended(records, 1))
+        wait_for(lambda: finished_count(records, 1))
     context = span.get_span_context()
     assert body[keys.TRACE_ID] == format(context.trace_id, "032x")
     (billing_start,) = [

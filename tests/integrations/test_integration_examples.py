@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts import EXAMPLES, run_python
 
 
 def run_example(name: str) -> list[dict[str, Any]]:
     """Run ``examples/<name>`` and return its JSON lines; fail on a non-zero exit."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLEXT_")}
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name)],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    completed = run_python(str(EXAMPLES / name))
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     return [json.loads(line) for line in lines if line.startswith("{")]

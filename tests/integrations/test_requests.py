@@ -12,7 +12,7 @@ import requests
 from web_servers import (
     by_message,
     closed_port_url,
-    own,
+    finished_count,
     relevant,
     serve_wsgi,
     wait_for,
@@ -44,16 +44,11 @@ def shop_url(billing_url: str) -> Iterator[str]:
     session.close()
 
 
-def ended(records: list[dict[str, Any]], count: int) -> bool:
-    """Tell whether *count* inbound requests have ended."""
-    return len(by_message(own(records), keys.EVENT_REQUEST_FINISHED)) >= count
-
-
 def test_two_services_share_the_correlation_and_link_their_spans(shop_url: str) -> None:
     """A's and B's records carry one correlation id and trace; B's parent is A's call span."""
     with capture_logs() as records:
         response = httpx.get(f"{shop_url}/order", timeout=10)
-        wait_for(lambda: ended(records, 2))
+        wait_for(lambda: finished_count(records, 2))
     assert response.status_code == 200
     records = relevant(records)
     shop = [r for r in records if r[keys.SERVICE_NAME] == "shop"]
@@ -95,7 +90,7 @@ def test_propagate_returns_the_session_and_keeps_callers_headers(billing_url: st
         body = session.get(
             f"{billing_url}/invoices/5", headers={"X-Request-Id": "req-explicit"}, timeout=10
         ).json()
-        wait_for(lambda: ended(records, 1))
+        wait_for(lambda: finished_count(records, 1))
     assert body[keys.REQUEST_ID] == "req-explicit"
     assert session.get_adapter("http://x").max_retries.total == 0  # attributes still reachable
 
