@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from odd_values import ReprRaises, StrRaises
 
 from flext_logging._jsonsafe import (
     MAX_DEPTH,
@@ -21,16 +22,6 @@ from flext_logging._jsonsafe import (
     to_json_safe,
     truncate,
 )
-
-
-class _ReprRaises:
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded")
-
-
-class _StrRaises(Exception):
-    def __str__(self) -> str:
-        raise RuntimeError("str exploded")
 
 
 class _Colour(enum.Enum):
@@ -72,8 +63,8 @@ def _strict_dumps(value: Any) -> str:
             id="non-str-keys",
         ),
         pytest.param(
-            {_ReprRaises(): 1},
-            {"<unrepresentable _ReprRaises: RuntimeError>": 1},
+            {ReprRaises(): 1},
+            {"<unrepresentable ReprRaises: RuntimeError>": 1},
             id="key-repr-raises",
         ),
         pytest.param(b"ok\xff", "ok\\xff", id="bytes"),
@@ -101,10 +92,8 @@ def _strict_dumps(value: Any) -> str:
         pytest.param(_Colour.RED, "red", id="enum"),
         pytest.param(uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001", id="uuid"),
         pytest.param(ValueError("bad"), "ValueError: 'bad'", id="exception"),
-        pytest.param(_StrRaises(), "_StrRaises()", id="exception-str-raises"),
-        pytest.param(
-            _ReprRaises(), "<unrepresentable _ReprRaises: RuntimeError>", id="repr-raises"
-        ),
+        pytest.param(StrRaises(), "StrRaises()", id="exception-str-raises"),
+        pytest.param(ReprRaises(), "<unrepresentable ReprRaises: RuntimeError>", id="repr-raises"),
         pytest.param(_BrokenMapping(), "<BrokenMapping>", id="mapping-that-cannot-iterate"),
         pytest.param("\ud800", "\ud800", id="lone-surrogate-kept-for-the-encoder"),
     ],
@@ -241,7 +230,7 @@ def test_safe_repr_returns_the_repr() -> None:
 
 def test_safe_repr_of_a_raising_repr_names_the_type_and_error() -> None:
     """A __repr__ that raises gives a placeholder naming the class and the error."""
-    assert safe_repr(_ReprRaises()) == "<unrepresentable _ReprRaises: RuntimeError>"
+    assert safe_repr(ReprRaises()) == "<unrepresentable ReprRaises: RuntimeError>"
 
 
 def test_safe_repr_bounds_long_reprs() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import structlog
+from odd_values import ReprRaises, StrRaises
 
 from flext_logging import FlextContext, configure, get_logger, keys
 
@@ -470,16 +471,6 @@ def test_timestamp_is_rfc3339_utc_with_z_suffix(json_stream: JsonStream) -> None
 # -- Safety: odd values, failing processors and streams ----------------------------------------
 
 
-class _ReprRaises:
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded")
-
-
-class _StrRaises(Exception):
-    def __str__(self) -> str:
-        raise RuntimeError("str exploded")
-
-
 def _cyclic_dict() -> dict[str, Any]:
     value: dict[str, Any] = {"name": "loop"}
     value["self"] = value
@@ -507,13 +498,13 @@ def _cyclic_list() -> list[Any]:
         pytest.param({"nested": "\udfff"}, id="nested-lone-surrogate"),
         pytest.param(float("nan"), id="nan"),
         pytest.param(float("inf"), id="infinity"),
-        pytest.param(_ReprRaises(), id="repr-raises"),
+        pytest.param(ReprRaises(), id="repr-raises"),
         pytest.param({(1, 2): "tuple key", None: "none key"}, id="non-str-keys"),
         pytest.param({1: "int key"}, id="int-keys"),
         pytest.param(datetime.date(2024, 1, 2), id="date"),
         pytest.param(ValueError("as value"), id="exception-value"),
-        pytest.param(_StrRaises(), id="exception-whose-str-raises"),
-        pytest.param([_ReprRaises(), {"deep": [object()]}], id="mixed-nested"),
+        pytest.param(StrRaises(), id="exception-whose-str-raises"),
+        pytest.param([ReprRaises(), {"deep": [object()]}], id="mixed-nested"),
     ],
 )
 def test_values_json_cannot_encode_still_give_one_valid_line(
