@@ -48,6 +48,9 @@ def serve_asgi(app: Any, *, websockets: bool = False) -> Iterator[str]:
         log_config=None,
         lifespan="off",
         ws="wsproto" if websockets else "none",
+        # Longer than any test's pause: on a loaded machine the 5 s default let the
+        # server close a pooled connection just as the client reused it (a ReadError).
+        timeout_keep_alive=60,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
