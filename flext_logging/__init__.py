@@ -7,6 +7,9 @@ configure(service_name="user-service", service_version="1.4.0")
 
 The names below are imported on first use, so that ``import flext_logging.keys`` and the
 ``flext-logging`` command start without loading structlog and the logging pipeline.
+Whichever is asked for first, the pipeline is loaded with it: it registers the context
+layer's hooks, so a program that only uses ``FlextContext`` still gets the records of
+its dropped ids and finished operations.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'flext_logging' has no attribute {name!r}")
+    importlib.import_module("flext_logging._pipeline")
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value
     return value

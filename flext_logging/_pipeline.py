@@ -1,399 +1,80 @@
-"""The active pipeline: processors, renderer and destination, swapped whole on configure.
+"""The record path: enrich once, then render and write for each output; the one in force.
 
-Loggers and the stdlib bridge look the pipeline up on every record, so a re-configure
-reaches loggers handed out earlier. A pipeline is immutable once built; ``configure()``
-replaces it with one assignment, so a record never sees half of an old configuration.
+A :class:`Pipeline` is immutable once built. :func:`build_pipeline` assembles one from
+explicit choices (``configure()`` decides them); :func:`active` returns the one in
+force, building the default from the ``FLEXT_*`` variables on first use. Loggers and
+the stdlib bridge look it up on every record, so a re-configure reaches loggers handed
+out earlier, and a record never sees half of an old configuration.
 
-Nothing here raises into the application: failures of processors and destinations are
-counted and reported once on stderr. The writers put each record out as whole lines:
-:class:`StreamWriter` directly, :class:`AsyncWriter` from a background thread, flushed
-by :func:`shutdown` and at interpreter exit.
+Nothing here raises into the application: a processor or renderer that fails is
+counted and a minimal record naming the failure is written instead.
+
+The records the library writes about itself (a timed operation ended, a context value
+was dropped, lines were dropped by a background output) are written here too: this
+module registers the context layer's hooks when it is imported.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import datetime
-import io
 import json
 import logging
-import os
-import queue
+import re
 import sys
 import threading
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Final
 
 import structlog
 
-from flext_logging import keys
+from flext_logging import keys, processors, renderers, settings
 from flext_logging._jsonsafe import rfc3339, safe_repr, truncate
+from flext_logging.context import ids, scopes
+from flext_logging.exceptions import BaseError
+from flext_logging.outputs import BackgroundOutput, Output, StreamOutput, lifecycle
+from flext_logging.outputs.background import DEFAULT_QUEUE_SIZE
+from flext_logging.outputs.failures import PROCESSOR_FAILED, record_failure
 
 __all__ = [
-    "OVERFLOW_POLICIES",
-    "AsyncWriter",
     "Pipeline",
-    "StreamWriter",
+    "Processor",
+    "Sink",
     "active",
-    "failure_counts",
+    "build_pipeline",
     "install",
     "replace",
-    "reset_failures",
     "shutdown",
 ]
 
 Processor = Callable[[Any, str, dict[str, Any]], Any]
-
-LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
-}
-
-# -- Failures: counted always, reported on stderr once per kind. ----------------------
-
-_PROCESSOR_FAILED: Final = "processor"
-_SINK_FAILED: Final = "sink"
-_FAILURE_TEXT: Final = {
-    _PROCESSOR_FAILED: (
-        "a processor or renderer failed; the record was written in a minimal form "
-        f"with a {keys.LOGGING_ERROR} field"
-    ),
-    _SINK_FAILED: (
-        "could not write to the log destination; records go to stderr until it works again"
-    ),
-}
-_failures: dict[str, int] = dict.fromkeys(_FAILURE_TEXT, 0)
-_failure_lock = threading.Lock()
-
-
-def failure_counts() -> dict[str, int]:
-    """Return how many records failed since start-up, by ``processor`` and ``sink``."""
-    return dict(_failures)
-
-
-def reset_failures() -> None:
-    """Zero the failure counts, so the next failure is reported again (for tests)."""
-    with _failure_lock:
-        for kind in _failures:
-            _failures[kind] = 0
-
-
-def _record_failure(kind: str, exc: BaseException, records: int = 1) -> None:
-    with _failure_lock:
-        first = _failures[kind] == 0
-        _failures[kind] += records
-    if first:  # once: a broken sink must not turn into one stderr line per record
-        _to_stderr(
-            f"flext_logging: {_FAILURE_TEXT[kind]} ({type(exc).__qualname__}: "
-            f"{safe_repr(exc, 300)}); further failures are counted, not reported\n"
-        )
-
-
-def _to_stderr(text: str) -> bool:
-    stderr = sys.__stderr__
-    if stderr is None:
-        return False
-    try:
-        stderr.write(text)
-        stderr.flush()
-    except Exception:  # noqa: BLE001 - nowhere left to report to
-        return False
-    return True
-
-
-class StreamWriter:
-    """Write rendered lines to a stream: whole lines, one write each, flushed; never raises.
-
-    With no stream given, ``sys.stdout`` is looked up on every write, so redirection
-    (and pytest's capture) is honoured. Binary streams receive bytes, text streams str.
-    When the stream fails (closed, disk full, a sink that raises) the failure is
-    counted and reported once on stderr; a failed write is retried once after a
-    newline (ending any part of a line it left), and the line goes to stderr when the
-    retry or the flush fails.
-    """
-
-    __slots__ = ("__weakref__", "_binary", "_checked", "_lock", "_stream")
-
-    def __init__(self, stream: IO[Any] | None = None) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._checked: object = None  # the stream whose kind _binary describes
-        self._binary = False
-        _stream_writers.add(self)
-        _install_process_hooks()
-
-    @property
-    def stream(self) -> IO[Any]:
-        """The stream written to now."""
-        return self._stream if self._stream is not None else sys.stdout
-
-    def write(self, line: bytes | str) -> None:
-        """Write one rendered line (which already ends in a newline)."""
-        stream: IO[Any] = self._stream if self._stream is not None else sys.stdout
-        counted = False
-        try:
-            if stream is not self._checked:
-                self._binary = _is_binary(stream)
-                self._checked = stream
-            data: bytes | str = line
-            if self._binary:
-                if isinstance(line, str):
-                    data = line.encode("utf-8", "backslashreplace")
-            elif isinstance(line, bytes):
-                data = line.decode("utf-8", "replace")
-            with self._lock:
-                try:
-                    stream.write(data)
-                except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
-                    _record_failure(_SINK_FAILED, exc, _line_count(line))
-                    counted = True
-                    # The failed write may have left part of a line: end it first.
-                    stream.write((b"\n" + data) if isinstance(data, bytes) else ("\n" + data))
-                # A failed flush is not retried: the line may be in the stream's buffer.
-                stream.flush()
-        except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
-            if not counted:
-                _record_failure(_SINK_FAILED, exc, _line_count(line))
-            if stream is not sys.__stderr__:
-                _to_stderr(line if isinstance(line, str) else line.decode("utf-8", "replace"))
-
-    def flush(self) -> None:
-        """Flush the stream, ignoring a stream that cannot be flushed."""
-        with contextlib.suppress(Exception):
-            self.stream.flush()
-
-
-def _line_count(lines: bytes | str) -> int:
-    # The background writer joins several lines into one write: count records, not writes.
-    return max(lines.count(b"\n" if isinstance(lines, bytes) else "\n"), 1)  # type: ignore[arg-type]  # same type
-
-
-def _is_binary(stream: IO[Any]) -> bool:
-    return isinstance(stream, (io.RawIOBase, io.BufferedIOBase)) or "b" in getattr(
-        stream, "mode", ""
-    )
-
-
-# -- Optional non-blocking output. ---------------------------------------------------
-
-OVERFLOW_POLICIES: Final = ("block", "drop")
-"""What a full ``async_output`` queue does: wait for room, or drop and count."""
-DEFAULT_QUEUE_SIZE: Final = 10_000
-"""Lines the ``async_output`` queue holds unless ``queue_size`` says otherwise."""
-_DROP_REPORT_SECONDS: Final = 1.0
-_BATCH_LINES: Final = 256  # lines joined into one write by the background thread
-_CLOSE_TIMEOUT_SECONDS: Final = 10.0
-_STOP: Final = object()
-
-
-class AsyncWriter:
-    """Hand lines to one background daemon thread through a bounded queue.
-
-    When the queue is full, ``overflow="block"`` waits for room and ``"drop"`` drops
-    the line and counts it; the count is reported by *on_dropped* (a
-    ``log_records_dropped`` record) at most once a second and when the writer closes.
-    The thread starts on the first line, so a forked child starts its own. After
-    :meth:`close` (``shutdown()``, a new ``configure()``, interpreter exit) lines are
-    written synchronously.
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_closed",
-        "_dropped",
-        "_lock",
-        "_overflow",
-        "_queue",
-        "_queue_size",
-        "_thread",
-        "on_dropped",
-        "writer",
-    )
-
-    def __init__(
-        self,
-        writer: StreamWriter,
-        *,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        overflow: str = "block",
-    ) -> None:
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be 'block' or 'drop', not {overflow!r}")
-        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-            raise ValueError(f"queue_size must be a positive integer, not {queue_size!r}")
-        self.writer = writer
-        """The synchronous writer the background thread writes through."""
-        self.on_dropped: Callable[[int], None] | None = None
-        """Called with the number of lines dropped since the last call."""
-        self._overflow = overflow
-        self._queue_size = queue_size
-        self._queue: queue.Queue[object] = queue.Queue(queue_size)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._dropped = 0
-        _async_writers.add(self)
-
-    @property
-    def stream(self) -> IO[Any]:
-        """The stream written to now."""
-        return self.writer.stream
-
-    @property
-    def dropped(self) -> int:
-        """Lines dropped and not yet reported."""
-        return self._dropped
-
-    def write(self, line: bytes | str) -> None:
-        """Queue one rendered line, or write it now once closed or on the writer thread."""
-        thread = self._thread
-        if thread is None and not self._closed:
-            thread = self._start()
-        if self._closed or thread is None or thread is threading.current_thread():
-            self.writer.write(line)  # the writer thread logging must not wait on itself
-            return
-        if self._overflow == "drop":
-            try:
-                self._queue.put_nowait(line)
-            except queue.Full:
-                with self._lock:
-                    self._dropped += 1
-            return
-        while True:
-            try:
-                self._queue.put(line, timeout=_DROP_REPORT_SECONDS)
-            except queue.Full:  # noqa: PERF203 - the wait itself is the slow part
-                if not thread.is_alive():  # e.g. interpreter teardown: never hang
-                    self.writer.write(line)
-                    return
-            else:
-                return
-
-    def flush(self) -> None:
-        """Wait until every line queued so far is written (no-op once closed)."""
-        if self._thread is not None and not self._closed:
-            self._queue.join()
-        self.writer.flush()
-
-    def close(self) -> None:
-        """Write every queued line, report drops, stop the thread; later lines go direct."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            thread = self._thread
-        if thread is not None and thread.is_alive():
-            with contextlib.suppress(queue.Full):  # a destination stuck for good
-                self._queue.put(_STOP, timeout=_CLOSE_TIMEOUT_SECONDS)
-            thread.join(_CLOSE_TIMEOUT_SECONDS)
-        self._drain()  # lines queued while the thread was stopping
-        self._report_dropped()
-        self.writer.flush()
-
-    def _start(self) -> threading.Thread | None:
-        with self._lock:
-            if self._thread is None and not self._closed:
-                thread = threading.Thread(
-                    target=self._run, name="flext_logging-writer", daemon=True
-                )
-                thread.start()
-                self._thread = thread
-                _install_multiprocessing_finalizer()
-            return self._thread
-
-    def _run(self) -> None:
-        get = self._queue.get
-        while True:
-            try:
-                item = get(timeout=_DROP_REPORT_SECONDS)
-            except queue.Empty:
-                self._report_dropped()
-                continue
-            batch = [item]
-            with contextlib.suppress(queue.Empty):
-                while len(batch) < _BATCH_LINES:
-                    batch.append(self._queue.get_nowait())
-            stop = any(entry is _STOP for entry in batch)
-            self._write_batch([entry for entry in batch if entry is not _STOP])  # type: ignore[misc]  # lines only
-            for _ in batch:
-                self._queue.task_done()
-            if self._dropped:
-                self._report_dropped()
-            if stop:
-                return
-
-    def _write_batch(self, lines: list[bytes | str]) -> None:
-        # Whole lines joined: one write per batch, never part of a line.
-        if not lines:
-            return
-        if all(isinstance(line, bytes) for line in lines):
-            self.writer.write(b"".join(lines))  # type: ignore[arg-type]  # all bytes
-        elif all(isinstance(line, str) for line in lines):
-            self.writer.write("".join(lines))  # type: ignore[arg-type]  # all str
-        else:
-            for line in lines:
-                self.writer.write(line)
-
-    def _drain(self) -> None:
-        lines: list[bytes | str] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                item = self._queue.get_nowait()
-                if item is not _STOP:
-                    lines.append(item)  # type: ignore[arg-type]  # only lines and _STOP are queued
-        self._write_batch(lines)
-
-    def _report_dropped(self) -> None:
-        with self._lock:
-            count, self._dropped = self._dropped, 0
-        if count and self.on_dropped is not None:
-            self.on_dropped(count)
-
-    def _after_fork_in_child(self) -> None:
-        # The parent's queued lines are the parent's to write; its thread is gone.
-        self._queue = queue.Queue(self._queue_size)
-        self._lock = threading.Lock()
-        self._thread = None
-        self._dropped = 0
-
-
-Writer = StreamWriter | AsyncWriter
-"""What a pipeline writes its lines through."""
-_stream_writers: weakref.WeakSet[StreamWriter] = weakref.WeakSet()
-_async_writers: weakref.WeakSet[AsyncWriter] = weakref.WeakSet()
+Sink = tuple[Processor, Output]
+"""A renderer and the output its lines go to."""
 
 
 class Pipeline:
-    """One immutable configuration of the record path."""
+    """One immutable configuration of the record path: enrichers, then (renderer, output)s."""
 
-    __slots__ = ("enrichers", "log_operations", "min_level", "processors", "renderer", "writer")
+    __slots__ = ("enrichers", "log_operations", "min_level", "sinks")
 
     def __init__(
         self,
         enrichers: Sequence[Processor],
-        renderer: Processor,
-        writer: Writer,
+        sinks: Sequence[Sink],
         *,
         min_level: int = logging.INFO,
         log_operations: bool = True,
     ) -> None:
         self.enrichers = tuple(enrichers)
         """Every step before rendering; the stdlib JsonFormatter runs these too."""
-        self.renderer = renderer
-        self.processors = (*self.enrichers, renderer)
-        self.writer = writer
+        self.sinks = tuple(sinks)
         self.min_level = min_level
         self.log_operations = log_operations
-        if isinstance(writer, AsyncWriter) and writer.on_dropped is None:
-            writer.on_dropped = self._report_dropped
+        for _, output in self.sinks:
+            if isinstance(output, BackgroundOutput) and output.on_dropped is None:
+                output.on_dropped = self._report_dropped
 
     def emit(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> None:
-        """Run *event_dict* through the processors and write the result; never raises.
+        """Run *event_dict* through the enrichers, then render and write it for each output.
 
         A processor may drop the record with ``structlog.DropEvent``. If anything else
         fails, the failure is counted (reported on stderr the first time) and a
@@ -403,31 +84,46 @@ class Pipeline:
         # Processors take the name and message out of the dict they are given; keep
         # them for the fallback record.
         name = event_dict.get(keys.LOGGER)
-        message = event_dict.get("event") or event_dict.get(keys.MESSAGE)
-        result: Any = event_dict
+        message = event_dict.get(processors.EVENT) or event_dict.get(keys.MESSAGE)
+        record: Any = event_dict
         try:
-            for processor in self.processors:
-                result = processor(logger, method_name, result)
+            for processor in self.enrichers:
+                record = processor(logger, method_name, record)
         except structlog.DropEvent:
             return
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
-            _record_failure(_PROCESSOR_FAILED, exc)
-            self.writer.write(_fallback_line(method_name, name, message, exc))
+            record_failure(PROCESSOR_FAILED, exc)
+            line = _fallback_line(method_name, name, message, exc)
+            for _, output in self.sinks:
+                output.write(line)
             return
-        if result is not None:
-            self.writer.write(result)
+        for renderer, output in self.sinks:
+            try:
+                line = renderer(logger, method_name, record)
+            except structlog.DropEvent:
+                continue
+            except Exception as exc:  # noqa: BLE001 - as above, for this output only
+                record_failure(PROCESSOR_FAILED, exc)
+                line = _fallback_line(method_name, name, message, exc)
+            if line is not None:
+                output.write(line)
+
+    def flush(self) -> None:
+        """Flush every output (a background output waits until its queue is written)."""
+        for _, output in self.sinks:
+            output.flush()
 
     def close(self) -> None:
-        """Stop this pipeline's background writer, if it has one, writing what it queued."""
-        if isinstance(self.writer, AsyncWriter):
-            self.writer.close()
+        """Close every output: a background output writes what it queued and stops."""
+        for _, output in self.sinks:
+            output.close()
 
     def _report_dropped(self, count: int) -> None:
         self.emit(
             None,
             "warning",
             {
-                "event": keys.EVENT_RECORDS_DROPPED,
+                processors.EVENT: keys.EVENT_RECORDS_DROPPED,
                 keys.LOGGER: "flext_logging",
                 keys.DROPPED_COUNT: count,
             },
@@ -435,11 +131,9 @@ class Pipeline:
 
 
 def _fallback_line(method_name: str, name: object, message: object, exc: Exception) -> str:
-    from flext_logging.processors import level_name
-
     record = {
         keys.TIMESTAMP: rfc3339(datetime.datetime.now(datetime.timezone.utc)),
-        keys.LEVEL: level_name(method_name),
+        keys.LEVEL: processors.level_name(method_name),
         keys.LOGGER: _text(name, 200),
         keys.MESSAGE: _text(message, 2000),
         keys.LOGGING_ERROR: f"{type(exc).__qualname__}: {safe_repr(exc, 500)}",
@@ -454,6 +148,60 @@ def _text(value: object, limit: int) -> str:
     return truncate(value, limit) if isinstance(value, str) else safe_repr(value, limit)
 
 
+# -- Building a pipeline from explicit choices. ---------------------------------------
+
+
+def build_pipeline(
+    *,
+    format: str = "auto",  # noqa: A002 - mirrors configure()
+    stream: IO[Any] | None = None,
+    min_level: int = logging.INFO,
+    log_operations: bool = True,
+    redaction: bool = True,
+    redact_keys: Iterable[str] | None = None,
+    redact_patterns: Iterable[str | re.Pattern[str]] = (),
+    extra_processors: Sequence[Processor] = (),
+    console_width: int | None = None,
+    max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
+    async_output: bool = False,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    overflow: str = "block",
+) -> Pipeline:
+    """Assemble the processor chain, renderer and output for one configuration."""
+    if format == "auto":
+        format = "console" if _is_terminal(stream) else "json"  # noqa: A001
+    chain: list[Processor] = [processors.add_context, processors.add_opentelemetry_ids]
+    chain.append(processors.add_exception if format == "console" else processors.add_error)
+    chain.append(processors.add_stack)
+    redactor = None
+    if redaction:
+        keys_to_redact = processors.DEFAULT_REDACT_KEYS if redact_keys is None else redact_keys
+        redactor = processors.Redactor(keys_to_redact, redact_patterns=redact_patterns)
+        chain.append(redactor)
+    chain.extend(extra_processors)
+    renderer: Processor
+    if format == "console":
+        renderer = renderers.ConsoleRenderer(stream, width=console_width, redactor=redactor)
+    elif format == "logfmt":
+        renderer = renderers.LogfmtRenderer(max_record_bytes=max_record_bytes)
+    else:
+        renderer = renderers.JSONRenderer(max_record_bytes=max_record_bytes)
+    output: Output = StreamOutput(stream)
+    if async_output:
+        output = BackgroundOutput(output, queue_size=queue_size, overflow=overflow)
+    return Pipeline(chain, [(renderer, output)], min_level=min_level, log_operations=log_operations)
+
+
+def _is_terminal(stream: IO[Any] | None) -> bool:
+    target = stream if stream is not None else sys.stdout
+    try:
+        return bool(target.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- The pipeline in force. -----------------------------------------------------------
+
 _active: Pipeline | None = None
 _install_lock = threading.Lock()
 
@@ -462,11 +210,9 @@ def active() -> Pipeline:
     """Return the pipeline in force, building the default one on first use."""
     pipeline = _active
     if pipeline is None:
-        from flext_logging._config import default_pipeline
-
         with _install_lock:
             if _active is None:
-                install(default_pipeline())
+                install(build_pipeline(**settings.defaults_from_environment()))
             pipeline = _active
     return pipeline  # type: ignore[return-value]  # set just above
 
@@ -492,79 +238,50 @@ def shutdown() -> None:
     synchronously; call it before ``os._exit()`` or when a signal handler ends the
     process, which skip the exit hooks.
     """
-    for writer in list(_async_writers):
-        writer.close()
-    pipeline = _active
-    if pipeline is not None:
-        pipeline.writer.flush()
+    lifecycle.shutdown()
 
 
-def _at_exit() -> None:
-    counts = dict(_failures)
-    shutdown()
-    if any(count > 1 for count in counts.values()):
-        totals = ", ".join(f"{kind}: {count}" for kind, count in counts.items() if count)
-        _to_stderr(f"flext_logging: records that failed while this process ran: {totals}\n")
+# -- The records the library writes about itself. --------------------------------------
+
+_OPERATIONS_LOGGER: Final = "flext_logging.operations"
+_CONTEXT_LOGGER: Final = "flext_logging.context"
 
 
-_held_at_fork: list[StreamWriter] = []
-
-
-def _before_fork() -> None:
-    """Hold every writer's lock across fork(), with its stream flushed.
-
-    Otherwise a fork between a writer's write() and flush() would copy that line into
-    the child's stream buffer, and the child would write the parent's line again.
-    """
-    for stream_writer in list(_stream_writers):
-        stream_writer._lock.acquire()
-        _held_at_fork.append(stream_writer)
-        with contextlib.suppress(Exception):  # a broken stream is reported when used
-            stream_writer.stream.flush()
-
-
-def _after_fork_in_parent() -> None:
-    while _held_at_fork:
-        _held_at_fork.pop()._lock.release()
-
-
-def _after_fork_in_child() -> None:
-    global _failure_lock, _multiprocessing_finalizer_installed  # noqa: PLW0603 - per process
-    _held_at_fork.clear()  # the child gets fresh locks below
-    _failure_lock = threading.Lock()
-    # multiprocessing clears its finalizers in a child: the child registers its own.
-    _multiprocessing_finalizer_installed = False
-    for stream_writer in list(_stream_writers):
-        stream_writer._lock = threading.Lock()
-    for async_writer in list(_async_writers):
-        async_writer._after_fork_in_child()
-
-
-_hooks_installed = False
-_multiprocessing_finalizer_installed = False
-
-
-def _install_process_hooks() -> None:
-    """Register the exit and fork hooks once, when the first writer is made (not at import)."""
-    global _hooks_installed  # noqa: PLW0603 - set once per process
-    if _hooks_installed:
+def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> None:
+    """Log the end of a ``timed_operation``: ``operation_finished`` or ``operation_failed``."""
+    pipeline = active()
+    if not pipeline.log_operations:
         return
-    _hooks_installed = True
-    atexit.register(_at_exit)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(
-            before=_before_fork,
-            after_in_parent=_after_fork_in_parent,
-            after_in_child=_after_fork_in_child,
-        )
-
-
-def _install_multiprocessing_finalizer() -> None:
-    """Flush at the end of a multiprocessing child, which ends with os._exit() (no atexit)."""
-    global _multiprocessing_finalizer_installed  # noqa: PLW0603 - set once per process
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None or _multiprocessing_finalizer_installed:
+    failed = outcome.get("status") == keys.STATUS_FAILED
+    if pipeline.min_level > (logging.ERROR if failed else logging.INFO):
         return
-    _multiprocessing_finalizer_installed = True
-    # One finalizer for the process: shutdown() closes whichever writers are alive then.
-    mp_util.Finalize(None, shutdown, exitpriority=100)
+    fields: dict[str, Any] = {
+        keys.DURATION_MS: round(outcome["duration_seconds"] * 1000.0, 3),
+        keys.STATUS: outcome["status"],
+    }
+    if failed:
+        fields[keys.ERROR_TYPE] = outcome.get("error_type")
+        if isinstance(exc, BaseError):
+            fields[keys.ERROR_CODE_FIELD] = exc.error_code
+    if outcome.get("metadata"):
+        fields[keys.METADATA] = dict(outcome["metadata"])
+    fields[processors.EVENT] = (
+        keys.EVENT_OPERATION_FAILED if failed else keys.EVENT_OPERATION_FINISHED
+    )
+    fields[keys.LOGGER] = _OPERATIONS_LOGGER
+    pipeline.emit(None, "error" if failed else "info", fields)
+
+
+def _report_dropped_id(fields: Mapping[str, str]) -> None:
+    """Log an ``invalid_context_id_dropped`` warning."""
+    pipeline = active()
+    if pipeline.min_level > logging.WARNING:
+        return
+    record: dict[str, Any] = dict(fields)
+    record[processors.EVENT] = keys.EVENT_INVALID_ID_DROPPED
+    record[keys.LOGGER] = _CONTEXT_LOGGER
+    pipeline.emit(None, "warning", record)
+
+
+scopes.on_operation_finished(_report_operation)
+ids.on_id_dropped(_report_dropped_id)

@@ -14,12 +14,13 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeAlias
 
-from flext_logging import context as _context
+from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
+from flext_logging.context import ids, state
 from flext_logging.result import FlextResult
+from flext_logging.settings import ERROR_HANDLING_PRESETS, ErrorHandlingConfig
 
 __all__ = [
     "AlreadyExistsError",
@@ -59,38 +60,7 @@ class ErrorCodes:
     CRITICAL_ERROR: Final = "FLEXT_CRITICAL_ERROR"
 
 
-# -- Error-handling settings: they decide how much of an error a record shows. --------
-
-
-@dataclass(frozen=True)
-class ErrorHandlingConfig:
-    """How errors are counted and rendered; change it with ``configure_error_handling``."""
-
-    environment: str = "development"
-    enable_stack_traces: bool = True
-    """Render the ``stack`` of an error; off leaves type, message, code and context."""
-    max_frames: int = 50
-    """Frames kept per exception (the innermost ones); the rest are counted, not shown."""
-    max_error_details: int = 4096
-    """Longest string kept in an error's message or context values."""
-    show_locals: bool = False
-    """Add each frame's local variables (bounded); never on unless asked for."""
-    enable_metrics: bool = True
-    """Count created errors per class for ``get_metrics()``."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a plain dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-_ERROR_HANDLING_PRESETS: Final[dict[str, ErrorHandlingConfig]] = {
-    "development": ErrorHandlingConfig(environment="development", max_frames=100),
-    "test": ErrorHandlingConfig(environment="test", max_frames=100, enable_metrics=True),
-    "staging": ErrorHandlingConfig(environment="staging", max_frames=50),
-    "production": ErrorHandlingConfig(
-        environment="production", max_frames=30, max_error_details=2048
-    ),
-}
+# -- Error-handling settings in force: they decide how much of an error a record shows. --
 
 _error_handling = ErrorHandlingConfig()
 _metrics: Counter[str] = Counter()
@@ -107,7 +77,7 @@ def _coerce_error_handling(config: Mapping[str, Any]) -> ErrorHandlingConfig:
     unknown = sorted(str(name) for name in set(config) - set(fields))
     if unknown:
         raise ValueError(f"unknown error-handling settings: {', '.join(unknown)}")
-    base = _ERROR_HANDLING_PRESETS.get(str(config.get("environment", "")), _error_handling)
+    base = ERROR_HANDLING_PRESETS.get(str(config.get("environment", "")), _error_handling)
     values = {**base.to_dict(), **config}
     for name in ("enable_stack_traces", "show_locals", "enable_metrics"):
         if not isinstance(values[name], bool):
@@ -166,8 +136,8 @@ class BaseError(Exception):
         # Keywords this class does not know are kept in the context, never lost.
         self.context.update(fields)
         self.correlation_id = (
-            (correlation_id if _context.is_valid_id(correlation_id) else None)
-            or _context.FlextContext.Correlation.get_correlation_id()
+            (correlation_id if ids.is_valid_id(correlation_id) else None)
+            or state.get_one(keys.CORRELATION_ID)
             or f"flext_{os.urandom(8).hex()}"
         )
         self.timestamp = rfc3339(datetime.datetime.now(datetime.timezone.utc))
@@ -380,8 +350,8 @@ class FlextExceptions:
     @staticmethod
     def create_environment_specific_config(environment: str) -> FlextResult[dict[str, Any]]:
         """Return the error-handling preset of *environment*, without applying it."""
-        preset = _ERROR_HANDLING_PRESETS.get(environment) if isinstance(environment, str) else None
+        preset = ERROR_HANDLING_PRESETS.get(environment) if isinstance(environment, str) else None
         if preset is None:
-            known = ", ".join(sorted(_ERROR_HANDLING_PRESETS))
+            known = ", ".join(sorted(ERROR_HANDLING_PRESETS))
             return FlextResult.fail(f"unknown environment {environment!r}; expected one of {known}")
         return FlextResult.ok(preset.to_dict())

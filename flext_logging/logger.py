@@ -17,10 +17,9 @@ import structlog
 
 from flext_logging import _pipeline, keys
 from flext_logging._jsonsafe import safe_repr
-from flext_logging.exceptions import BaseError
 from flext_logging.processors import EVENT, EXC_INFO
 
-__all__ = ["FlextLogger", "get_logger", "report_operation"]
+__all__ = ["FlextLogger", "get_logger"]
 
 _DEBUG: Final = logging.DEBUG
 _INFO: Final = logging.INFO
@@ -199,28 +198,3 @@ def get_logger(name: str | None = None, **initial_values: Any) -> FlextLogger:
     if logger is None:
         logger = _loggers.setdefault(key, FlextLogger(key))
     return logger
-
-
-_operations_logger = FlextLogger("flext_logging.operations")
-
-
-def report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> None:
-    """Log the end of a ``timed_operation`` (called by the context layer on exit)."""
-    pipeline = _pipeline.active()
-    if not pipeline.log_operations:
-        return
-    failed = outcome.get("status") == keys.STATUS_FAILED
-    if pipeline.min_level > (_ERROR if failed else _INFO):
-        return
-    fields: dict[str, Any] = {
-        keys.DURATION_MS: round(outcome["duration_seconds"] * 1000.0, 3),
-        keys.STATUS: outcome["status"],
-    }
-    if failed:
-        fields[keys.ERROR_TYPE] = outcome.get("error_type")
-        if isinstance(exc, BaseError):
-            fields[keys.ERROR_CODE_FIELD] = exc.error_code
-    if outcome.get("metadata"):
-        fields[keys.METADATA] = dict(outcome["metadata"])
-    event = keys.EVENT_OPERATION_FAILED if failed else keys.EVENT_OPERATION_FINISHED
-    _operations_logger._emit(pipeline, "error" if failed else "info", event, (), fields)

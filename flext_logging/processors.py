@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
-from flext_logging.context import _opentelemetry_span, current_fields
+from flext_logging.context.state import current_fields
+from flext_logging.context.trace import opentelemetry_span
 from flext_logging.exceptions import current_error_handling
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
 
@@ -357,7 +358,7 @@ def add_opentelemetry_ids(
     """
     if "opentelemetry.trace" not in sys.modules:
         return event_dict
-    span = _opentelemetry_span()
+    span = opentelemetry_span()
     if span is None:
         return event_dict
     if keys.TRACE_ID in event_dict and keys.SPAN_ID in event_dict:

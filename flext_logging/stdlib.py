@@ -19,8 +19,9 @@ from pythonjsonlogger.orjson import OrjsonFormatter
 
 from flext_logging import _pipeline, keys
 from flext_logging._jsonsafe import safe_repr, to_json_safe, truncate
-from flext_logging.context import current_fields
+from flext_logging.context.state import current_fields
 from flext_logging.processors import EVENT, EXC_INFO, add_error
+from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
 
 __all__ = [
     "ContextFilter",
@@ -167,8 +168,6 @@ class JsonFormatter(OrjsonFormatter):
             event_dict = add_error(None, method_name, event_dict)
             return self.serialize_log_record(self.process_log_record(event_dict))
         except Exception as exc:  # noqa: BLE001 - a formatter must not lose the record
-            from flext_logging.renderers import dumps_record
-
             fallback = {
                 keys.LOGGER: record.name,
                 keys.MESSAGE: _record_message(record),
@@ -178,8 +177,6 @@ class JsonFormatter(OrjsonFormatter):
 
     def jsonify_log_record(self, log_data: Any) -> str:
         """Encode with flext-logging's encoder: ``Z`` timestamps, safe fallbacks, 64 KiB cap."""
-        from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
-
         line = dumps_record(log_data)
         if len(line) > DEFAULT_MAX_RECORD_BYTES and isinstance(log_data, dict):
             line = fit_record(log_data, DEFAULT_MAX_RECORD_BYTES, dumps_record)  # type: ignore[assignment]  # bytes in, bytes out

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flext_logging import _config, _pipeline, stdlib
+from flext_logging import _pipeline, settings, stdlib
 
 __all__ = ["capture_logs"]
 
@@ -39,13 +39,12 @@ def capture_logs(level: int | str = logging.DEBUG) -> Iterator[list[dict[str, An
     """
     previous = _pipeline.active()
     collector = _Collector()
-    template = _config.build_pipeline(format="json", log_operations=previous.log_operations)
-    min_level = _config._level_number(level)
+    template = _pipeline.build_pipeline(format="json", log_operations=previous.log_operations)
+    min_level = settings.level_number(level)
     _pipeline.install(
         _pipeline.Pipeline(
             template.enrichers,
-            collector,
-            template.writer,
+            [(collector, template.sinks[0][1])],
             min_level=min_level,
             log_operations=previous.log_operations,
         )

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from flext_logging import FlextContext, FlextExceptions, _config, configure, get_logger, keys
+from flext_logging import (
+    FlextContext,
+    FlextExceptions,
+    _config,
+    configure,
+    get_logger,
+    keys,
+    settings,
+)
 
 JsonStream = tuple[io.StringIO, Callable[[], list[dict[str, Any]]]]
 
@@ -325,18 +333,18 @@ def test_environment_settings_describe_each_preset(
     environment: str, format_name: str, level: str
 ) -> None:
     """environment_settings() returns the preset configure(environment=...) applies."""
-    settings = _config.environment_settings(environment).value
-    assert (settings["format"], settings["level"], settings["redaction"]) == (
+    preset = settings.environment_settings(environment).value
+    assert (preset["format"], preset["level"], preset["redaction"]) == (
         format_name,
         level,
         True,
     )
-    assert settings["error_handling"]["environment"] == environment
+    assert preset["error_handling"]["environment"] == environment
 
 
 def test_environment_settings_reject_an_unknown_environment() -> None:
     """An unknown environment is a failed result naming the known ones."""
-    result = _config.environment_settings("moon")
+    result = settings.environment_settings("moon")
     assert result.is_failure
     assert result.error == (
         "unknown environment 'moon'; expected one of development, production, staging, test"

@@ -1,8 +1,9 @@
 """Framework-free header logic shared by every integration.
 
-Reading the ids a caller sent (any letter case), validating them, and the W3C Trace
-Context headers ``traceparent`` and ``tracestate``, parsed and generated without
-OpenTelemetry. Nothing here imports a web framework or an HTTP client.
+Reading the ids a caller sent (any letter case) and validating them, the headers that
+carry the context to a callee, and the text rules for values taken from requests. The
+W3C ``traceparent``/``tracestate`` forms themselves live in
+:mod:`flext_logging.context.trace`. Nothing here imports a web framework or an HTTP client.
 """
 
 from __future__ import annotations
@@ -13,89 +14,33 @@ from collections.abc import Callable, Iterable
 from typing import Final, NamedTuple
 
 from flext_logging import keys
-from flext_logging.context import (
-    MAX_ID_LENGTH,
-    FlextContext,
+from flext_logging.context import FlextContext
+from flext_logging.context.ids import MAX_ID_LENGTH, is_valid_id
+from flext_logging.context.trace import (
+    TraceParent,
     TraceSpan,
-    is_valid_id,
-    is_valid_span_id,
-    is_valid_trace_id,
+    format_traceparent,
+    is_valid_tracestate,
+    parse_traceparent,
 )
 from flext_logging.logger import get_logger
 
 __all__ = [
     "InboundContext",
-    "TraceParent",
     "clean_text",
-    "format_traceparent",
-    "is_valid_tracestate",
     "level_for_status",
     "outbound_headers",
-    "parse_traceparent",
     "read_inbound",
     "report_rejected",
     "url_without_secrets",
 ]
 
-_TRACEPARENT: Final = re.compile(
-    r"(?P<version>[0-9a-f]{2})-(?P<trace_id>[0-9a-f]{32})-(?P<span_id>[0-9a-f]{16})"
-    r"-(?P<flags>[0-9a-f]{2})(?P<rest>.*)",
-    re.DOTALL,
-)
-_TRACESTATE_KEY: Final = (
-    r"(?:[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})"
-)
-_TRACESTATE_VALUE: Final = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
-_TRACESTATE_MEMBER: Final = re.compile(rf"[ \t]*{_TRACESTATE_KEY}={_TRACESTATE_VALUE}[ \t]*")
-_MAX_TRACESTATE_LENGTH: Final = 512
-_MAX_TRACESTATE_MEMBERS: Final = 32
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PREVIEW_LENGTH: Final = 48
 _STATUS_ERROR: Final = 500
 _STATUS_WARNING: Final = 400
 
 _logger = get_logger("flext_logging.integrations")
-
-
-class TraceParent(NamedTuple):
-    """The parsed fields of a ``traceparent`` header."""
-
-    trace_id: str
-    parent_span_id: str
-    flags: str
-
-
-def parse_traceparent(value: str) -> TraceParent | None:
-    """Parse a ``traceparent`` header; ``None`` for anything malformed.
-
-    Version ``00`` must be exactly ``00-<32 hex>-<16 hex>-<2 hex>``; a later version
-    may add fields after a ``-``, as the W3C specification allows. Upper-case hex,
-    all-zero ids and version ``ff`` are rejected.
-    """
-    match = _TRACEPARENT.fullmatch(value.strip(" \t")) if len(value) < 512 else None
-    if match is None:
-        return None
-    version, rest = match["version"], match["rest"]
-    if version == "ff" or (version == "00" and rest) or (rest and not rest.startswith("-")):
-        return None
-    if not (is_valid_trace_id(match["trace_id"]) and is_valid_span_id(match["span_id"])):
-        return None
-    return TraceParent(match["trace_id"], match["span_id"], match["flags"])
-
-
-def format_traceparent(span: TraceSpan) -> str:
-    """Return the version ``00`` ``traceparent`` header naming *span* as the parent."""
-    return f"00-{span.trace_id}-{span.span_id}-{span.flags}"
-
-
-def is_valid_tracestate(value: str) -> bool:
-    """Tell whether *value* is a well-formed ``tracestate`` header (at most 32 members)."""
-    if not value or len(value) > _MAX_TRACESTATE_LENGTH:
-        return False
-    members = [member for member in value.split(",") if member.strip(" \t")]
-    return 0 < len(members) <= _MAX_TRACESTATE_MEMBERS and all(
-        _TRACESTATE_MEMBER.fullmatch(member) for member in members
-    )
 
 
 def clean_text(value: str, limit: int) -> str:

@@ -14,7 +14,8 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from flext_logging import keys
-from flext_logging.context import MAX_ID_LENGTH, FlextContext, _new_id, _scoped, is_valid_id
+from flext_logging.context import FlextContext, ids
+from flext_logging.context.scopes import scoped
 from flext_logging.integrations import _headers
 from flext_logging.logger import FlextLogger, get_logger
 
@@ -62,8 +63,8 @@ class ServerSettings:
             if value is not None:
                 if (
                     not value
-                    or len(value) > MAX_ID_LENGTH
-                    or _headers.clean_text(value, MAX_ID_LENGTH) != value
+                    or len(value) > ids.MAX_ID_LENGTH
+                    or _headers.clean_text(value, ids.MAX_ID_LENGTH) != value
                 ):
                     raise ValueError(
                         f"{key} {value!r} is unusable: empty, too long or control characters"
@@ -85,16 +86,16 @@ class ServerSettings:
     def new_id(self) -> str:
         """Return an id from the generator, or a random one if the generator's is invalid."""
         value = self.id_generator()
-        if is_valid_id(value):
+        if ids.is_valid_id(value):
             return value
         self.logger.warning(
             keys.EVENT_INVALID_ID_DROPPED,
             field="generated_id",
             source="id_generator",
-            reason=f"not 1-{MAX_ID_LENGTH} characters of [A-Za-z0-9._:-]",
+            reason=f"not 1-{ids.MAX_ID_LENGTH} characters of [A-Za-z0-9._:-]",
             value_preview=ascii(value)[:48],
         )
-        return _new_id()
+        return ids.new_id()
 
     def echo_headers(self, cycle: RequestCycle) -> list[tuple[str, str]]:
         """Return the id headers every response of *cycle* carries."""
@@ -141,7 +142,7 @@ class RequestCycle:
         self.correlation_id = inbound.correlation_id or settings.new_id()
         self.method = _headers.clean_text(method, 16)
         clean_path = _headers.clean_text(path, _PATH_LIMIT)
-        self.operation_name = _headers.clean_text(f"{self.method} {clean_path}", MAX_ID_LENGTH)
+        self.operation_name = _headers.clean_text(f"{self.method} {clean_path}", ids.MAX_ID_LENGTH)
         user_agent = next((v for n, v in headers if n.lower() == "user-agent"), None)
         self.fields: dict[str, Any] = {keys.HTTP_METHOD: self.method, keys.HTTP_PATH: clean_path}
         if client_ip:
@@ -182,7 +183,7 @@ class RequestCycle:
                 )
             else:
                 stack.enter_context(FlextContext.Trace.span())
-            stack.enter_context(_scoped(changes, self.metadata))
+            stack.enter_context(scoped(changes, self.metadata))
             # Inside the scope, so the warnings carry the ids the request ended up with.
             _headers.report_rejected(self.inbound)
             yield
@@ -202,7 +203,7 @@ class RequestCycle:
         fields = self._record_fields()
         if route is not None:
             fields[keys.HTTP_ROUTE] = _headers.clean_text(route, _PATH_LIMIT)
-            operation = _headers.clean_text(f"{self.method} {route}", MAX_ID_LENGTH)
+            operation = _headers.clean_text(f"{self.method} {route}", ids.MAX_ID_LENGTH)
             fields[keys.OPERATION_NAME] = operation
         fields[keys.STATUS_CODE] = status_code
         fields[keys.DURATION_MS] = self.duration_ms()
@@ -221,7 +222,7 @@ class RequestCycle:
         if route is not None:
             fields[keys.HTTP_ROUTE] = _headers.clean_text(route, _PATH_LIMIT)
             fields[keys.OPERATION_NAME] = _headers.clean_text(
-                f"{self.method} {route}", MAX_ID_LENGTH
+                f"{self.method} {route}", ids.MAX_ID_LENGTH
             )
         if status_code is not None:
             fields[keys.STATUS_CODE] = status_code
@@ -249,7 +250,7 @@ class ContextMiddlewareBase(Generic[_App]):
         service_version: str | None = None,
         request_id_header: str = keys.HEADER_REQUEST_ID,
         correlation_id_header: str = keys.HEADER_CORRELATION_ID,
-        id_generator: Callable[[], str] = _new_id,
+        id_generator: Callable[[], str] = ids.new_id,
         excluded_paths: Iterable[str] = (),
         reject_invalid_ids: bool = False,
     ) -> None:

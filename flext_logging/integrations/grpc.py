@@ -38,11 +38,8 @@ except ImportError as error:
 
 from flext_logging import keys
 from flext_logging.context import FlextContext
-from flext_logging.integrations._headers import (
-    is_valid_tracestate,
-    outbound_headers,
-    parse_traceparent,
-)
+from flext_logging.context.trace import is_valid_tracestate, parse_traceparent
+from flext_logging.integrations._headers import outbound_headers
 from flext_logging.logger import FlextLogger, get_logger
 
 __all__ = [

@@ -9,6 +9,12 @@ import pytest
 
 from flext_logging import FlextContext, keys
 from flext_logging.context import TraceSpan
+from flext_logging.context.trace import (
+    TraceParent,
+    format_traceparent,
+    is_valid_tracestate,
+    parse_traceparent,
+)
 from flext_logging.integrations import _headers
 from flext_logging.testing import capture_logs
 
@@ -19,13 +25,13 @@ VALID = f"00-{TRACE_ID}-{SPAN_ID}-01"
 
 def test_valid_traceparent_is_parsed_into_its_fields() -> None:
     """A version-00 traceparent yields its trace id, parent span id and flags."""
-    assert _headers.parse_traceparent(VALID) == _headers.TraceParent(TRACE_ID, SPAN_ID, "01")
+    assert parse_traceparent(VALID) == TraceParent(TRACE_ID, SPAN_ID, "01")
 
 
 def test_later_traceparent_version_may_carry_more_fields() -> None:
     """A future version is read by its first four fields, as the W3C rules require."""
-    parsed = _headers.parse_traceparent(f"01-{TRACE_ID}-{SPAN_ID}-00-extra")
-    assert parsed == _headers.TraceParent(TRACE_ID, SPAN_ID, "00")
+    parsed = parse_traceparent(f"01-{TRACE_ID}-{SPAN_ID}-00-extra")
+    assert parsed == TraceParent(TRACE_ID, SPAN_ID, "00")
 
 
 @pytest.mark.parametrize(
@@ -50,14 +56,14 @@ def test_later_traceparent_version_may_carry_more_fields() -> None:
 )
 def test_malformed_traceparent_is_rejected(value: str) -> None:
     """Upper case, all-zero ids, version ff, wrong lengths and junk all parse to None."""
-    assert _headers.parse_traceparent(value) is None
+    assert parse_traceparent(value) is None
 
 
 def test_traceparent_is_generated_from_a_span() -> None:
     """The generated header names the span as parent and parses back to it."""
-    header = _headers.format_traceparent(TraceSpan(TRACE_ID, SPAN_ID, None, "01"))
+    header = format_traceparent(TraceSpan(TRACE_ID, SPAN_ID, None, "01"))
     assert header == VALID
-    assert _headers.parse_traceparent(header) == _headers.TraceParent(TRACE_ID, SPAN_ID, "01")
+    assert parse_traceparent(header) == TraceParent(TRACE_ID, SPAN_ID, "01")
 
 
 @pytest.mark.parametrize(
@@ -76,7 +82,7 @@ def test_traceparent_is_generated_from_a_span() -> None:
 )
 def test_tracestate_grammar_is_checked(value: str, valid: bool) -> None:
     """tracestate is kept only when every member is key=value within the W3C limits."""
-    assert _headers.is_valid_tracestate(value) is valid
+    assert is_valid_tracestate(value) is valid
 
 
 def test_inbound_ids_are_read_in_any_letter_case() -> None:
@@ -95,7 +101,7 @@ def test_inbound_ids_are_read_in_any_letter_case() -> None:
     assert inbound.request_id == "req-1"
     assert inbound.correlation_id == "corr-1"
     assert inbound.parent_correlation_id == "parent-1"
-    assert inbound.trace == _headers.TraceParent(TRACE_ID, SPAN_ID, "01")
+    assert inbound.trace == TraceParent(TRACE_ID, SPAN_ID, "01")
     assert inbound.tracestate == "congo=t61rcWkgMzE"
     assert inbound.caller_service == "checkout"
     assert inbound.rejected == ()

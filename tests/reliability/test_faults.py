@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flext_logging import configure, get_logger, keys, shutdown
-from flext_logging._pipeline import failure_counts
+from flext_logging.outputs import failure_counts
 
 log = get_logger("tests.faults")
 RECORDS = 50

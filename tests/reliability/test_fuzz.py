@@ -122,7 +122,7 @@ def test_capture_logs_sees_any_fields(fields: dict[str, Any]) -> None:
 
 
 try:
-    from flext_logging.integrations._headers import parse_traceparent
+    from flext_logging.context.trace import parse_traceparent
 except ImportError:  # pragma: no cover - the web integration is not there yet
     parse_traceparent = None  # type: ignore[assignment]
 

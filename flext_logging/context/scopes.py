@@ -1,0 +1,213 @@
+"""Scopes: ``with`` blocks that set context values and restore the outer ones on exit.
+
+Each scope keeps the tokens of what it set and resets them on exit, also when the
+block raises. A timed operation is a scope that also measures its block; when it
+ends it tells the hook the logging pipeline registers (:func:`on_operation_finished`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from flext_logging import keys
+from flext_logging.context.ids import new_id
+from flext_logging.context.state import apply, current_correlation, current_span, fields
+from flext_logging.context.state import metadata as metadata_var
+from flext_logging.context.state import span as current_span_var
+from flext_logging.context.trace import (
+    SAMPLED_FLAGS,
+    TraceSpan,
+    is_valid_flags,
+    is_valid_span_id,
+    is_valid_trace_id,
+    new_span_id,
+    new_trace_id,
+)
+
+__all__ = [
+    "InheritedCorrelation",
+    "NewCorrelation",
+    "Scope",
+    "TimedOperation",
+    "on_operation_finished",
+    "scoped",
+    "span",
+]
+
+_T = TypeVar("_T")
+
+
+class Scope(Generic[_T]):
+    """A ``with`` block that sets context fields (and metadata), restored on exit."""
+
+    __slots__ = ("_changes", "_field_token", "_metadata", "_metadata_token", "_result")
+
+    def __init__(
+        self,
+        changes: Mapping[str, str | None],
+        metadata: Mapping[str, Any] | None = None,
+        result: _T = None,  # type: ignore[assignment]  # None when _T is None
+    ) -> None:
+        self._changes = changes
+        self._metadata = metadata
+        self._result = result
+
+    def __enter__(self) -> _T:
+        self._field_token = apply(self._changes)
+        metadata = self._metadata
+        self._metadata_token = (
+            metadata_var.set({**metadata_var.get(), **metadata}) if metadata else None
+        )
+        return self._result
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._metadata_token is not None:
+            metadata_var.reset(self._metadata_token)
+        fields.reset(self._field_token)
+
+
+def scoped(
+    changes: Mapping[str, str | None], metadata: Mapping[str, Any] | None = None
+) -> Scope[None]:
+    """Return a scope setting *changes* (``None`` unsets) and adding *metadata*."""
+    return Scope(changes, metadata)
+
+
+class NewCorrelation(Scope[str]):
+    """A child correlation: a new id whose parent is the id current when entered."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self._metadata = None
+        self._metadata_token = None
+
+    def __enter__(self) -> str:
+        parent = current_correlation()
+        correlation_id = self._result = new_id()
+        self._field_token = apply(
+            {keys.CORRELATION_ID: correlation_id, keys.PARENT_CORRELATION_ID: parent}
+        )
+        return correlation_id
+
+
+class InheritedCorrelation(Scope[str]):
+    """The current correlation id, or a new one when there is none."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self._metadata = None
+        self._metadata_token = None
+
+    def __enter__(self) -> str:
+        correlation_id = self._result = current_correlation() or new_id()
+        self._field_token = apply({keys.CORRELATION_ID: correlation_id})
+        return correlation_id
+
+
+@contextmanager
+def span(
+    *,
+    trace_id: str | None = None,
+    parent_span_id: str | None = None,
+    flags: str | None = None,
+    tracestate: str | None = None,
+) -> Iterator[TraceSpan]:
+    """Run the block in a new span (a fresh ``span_id``) and yield its ids.
+
+    Without *trace_id* the span is a child of the current span, or the root of a new
+    trace when there is none. With it (a caller's trace, e.g. from a ``traceparent``
+    header) the span joins that trace as a child of *parent_span_id*. Raises
+    ``ValueError`` for a malformed id or flags.
+    """
+    if trace_id is None:
+        current = current_span()
+        if current is not None:
+            trace_id = current.trace_id
+            parent_span_id = current.span_id
+            flags = flags or current.flags
+            tracestate = tracestate or current.tracestate
+        else:
+            trace_id = new_trace_id()
+    if not is_valid_trace_id(trace_id):
+        raise ValueError(f"trace_id {trace_id!r} is not 32 lower-case hex digits")
+    if parent_span_id is not None and not is_valid_span_id(parent_span_id):
+        raise ValueError(f"parent_span_id {parent_span_id!r} is not 16 hex digits")
+    if flags is not None and not is_valid_flags(flags):
+        raise ValueError(f"flags {flags!r} are not 2 lower-case hex digits")
+    new = TraceSpan(trace_id, new_span_id(), parent_span_id, flags or SAMPLED_FLAGS, tracestate)
+    token = current_span_var.set(new)
+    try:
+        with scoped({keys.TRACE_ID: new.trace_id, keys.SPAN_ID: new.span_id}):
+            yield new
+    finally:
+        current_span_var.reset(token)
+
+
+OperationHook = Callable[[Mapping[str, Any], BaseException | None], None]
+"""Receives a finished operation's outcome and the exception that ended it, if any."""
+
+_on_finished: OperationHook | None = None
+
+
+def on_operation_finished(hook: OperationHook | None) -> None:
+    """Register who reports the end of a timed operation (the logging pipeline does)."""
+    global _on_finished  # noqa: PLW0603 - the one hook of this layer, set by the layer above
+    _on_finished = hook
+
+
+class TimedOperation:
+    """The context manager behind ``Performance.timed_operation``."""
+
+    __slots__ = ("_field_token", "_metadata_on_entry", "_started", "outcome")
+
+    def __init__(self, name: str) -> None:
+        self.outcome: dict[str, Any] = {"operation": name}
+
+    def __enter__(self) -> dict[str, Any]:
+        self._field_token = apply({keys.OPERATION: self.outcome["operation"]})
+        # add_operation_metadata replaces the mapping (copy-on-write): comparing with
+        # this one on exit finds what the block added, and writes never reach it.
+        self._metadata_on_entry = metadata_var.get()
+        self.outcome["start_time"] = datetime.datetime.now(datetime.timezone.utc)
+        self._started = time.perf_counter()
+        return self.outcome
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed = max(time.perf_counter() - self._started, 0.0)
+        outcome = self.outcome
+        # Wall-clock end; the duration comes from the monotonic clock, never negative.
+        outcome["end_time"] = datetime.datetime.now(datetime.timezone.utc)
+        outcome["duration_seconds"] = elapsed
+        if exc_type is None:
+            outcome["status"] = keys.STATUS_SUCCEEDED
+        else:
+            outcome["status"] = keys.STATUS_FAILED
+            outcome["error_type"] = exc_type.__qualname__
+        entry = self._metadata_on_entry
+        current = metadata_var.get()
+        if current is entry:
+            outcome["metadata"] = {}
+        else:
+            outcome["metadata"] = {
+                k: v for k, v in current.items() if k not in entry or entry[k] is not v
+            }
+        try:
+            hook = _on_finished
+            if hook is not None:
+                hook(outcome, exc)
+        finally:
+            if current is not entry:
+                metadata_var.set(entry)
+            fields.reset(self._field_token)

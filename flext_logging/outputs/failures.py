@@ -1,0 +1,82 @@
+"""Failure accounting shared by every output: count always, tell stderr once per kind.
+
+A destination that fails must not turn into one stderr line per record, and must
+never raise into the application: outputs call :func:`record_failure` and carry on.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Final
+
+from flext_logging import keys
+from flext_logging._jsonsafe import safe_repr
+
+__all__ = [
+    "PROCESSOR_FAILED",
+    "SINK_FAILED",
+    "failure_counts",
+    "record_failure",
+    "reset_failures",
+    "to_stderr",
+]
+
+PROCESSOR_FAILED: Final = "processor"
+"""A processor or renderer raised; a minimal record was written instead."""
+SINK_FAILED: Final = "sink"
+"""An output could not write; the line went to stderr."""
+_FAILURE_TEXT: Final = {
+    PROCESSOR_FAILED: (
+        "a processor or renderer failed; the record was written in a minimal form "
+        f"with a {keys.LOGGING_ERROR} field"
+    ),
+    SINK_FAILED: (
+        "could not write to the log destination; records go to stderr until it works again"
+    ),
+}
+_failures: dict[str, int] = dict.fromkeys(_FAILURE_TEXT, 0)
+_lock = threading.Lock()
+
+
+def failure_counts() -> dict[str, int]:
+    """Return how many records failed since start-up, by ``processor`` and ``sink``."""
+    return dict(_failures)
+
+
+def reset_failures() -> None:
+    """Zero the failure counts, so the next failure is reported again (for tests)."""
+    with _lock:
+        for kind in _failures:
+            _failures[kind] = 0
+
+
+def record_failure(kind: str, exc: BaseException, records: int = 1) -> None:
+    """Count *records* failed of *kind*; the first failure of a kind is told on stderr."""
+    with _lock:
+        first = _failures[kind] == 0
+        _failures[kind] += records
+    if first:  # once: a broken sink must not turn into one stderr line per record
+        to_stderr(
+            f"flext_logging: {_FAILURE_TEXT[kind]} ({type(exc).__qualname__}: "
+            f"{safe_repr(exc, 300)}); further failures are counted, not reported\n"
+        )
+
+
+def to_stderr(text: str) -> bool:
+    """Write *text* to the process's real stderr; tell whether that worked."""
+    stderr = sys.__stderr__
+    if stderr is None:
+        return False
+    try:
+        stderr.write(text)
+        stderr.flush()
+    except Exception:  # noqa: BLE001 - nowhere left to report to
+        return False
+    return True
+
+
+def after_fork_in_child() -> None:
+    """Give a forked child a lock of its own (the parent's may have been held)."""
+    global _lock  # noqa: PLW0603 - one lock per process
+    _lock = threading.Lock()

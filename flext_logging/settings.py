@@ -1,0 +1,132 @@
+"""The settings a configuration is made of: names, variables, presets, parsing.
+
+Plain data and pure functions, at the bottom of the package so that every layer can
+read them: ``configure()`` decides from its arguments, then the ``FLEXT_*``
+variables, then the preset of the deployment environment; the pipeline in force
+before ``configure()`` is built from the variables alone
+(:func:`defaults_from_environment`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flext_logging import keys
+from flext_logging.result import FlextResult
+
+__all__ = [
+    "ENVIRONMENT_PRESETS",
+    "ENV_ENVIRONMENT",
+    "ENV_FORMAT",
+    "ENV_LEVEL",
+    "ENV_SERVICE_NAME",
+    "ENV_SERVICE_VERSION",
+    "ERROR_HANDLING_PRESETS",
+    "FORMATS",
+    "ErrorHandlingConfig",
+    "defaults_from_environment",
+    "environment_settings",
+    "level_number",
+    "preset_for",
+]
+
+FORMATS: Final = ("auto", "json", "console", "logfmt")
+ENV_FORMAT: Final = "FLEXT_LOG_FORMAT"
+ENV_LEVEL: Final = "FLEXT_LOG_LEVEL"
+ENV_SERVICE_NAME: Final = keys.ENV_SERVICE_NAME
+ENV_SERVICE_VERSION: Final = keys.ENV_SERVICE_VERSION
+ENV_ENVIRONMENT: Final = keys.ENV_ENVIRONMENT
+
+
+@dataclass(frozen=True)
+class ErrorHandlingConfig:
+    """How errors are counted and rendered; change it with ``configure_error_handling``."""
+
+    environment: str = "development"
+    enable_stack_traces: bool = True
+    """Render the ``stack`` of an error; off leaves type, message, code and context."""
+    max_frames: int = 50
+    """Frames kept per exception (the innermost ones); the rest are counted, not shown."""
+    max_error_details: int = 4096
+    """Longest string kept in an error's message or context values."""
+    show_locals: bool = False
+    """Add each frame's local variables (bounded); never on unless asked for."""
+    enable_metrics: bool = True
+    """Count created errors per class for ``get_metrics()``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as a plain dict."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+ERROR_HANDLING_PRESETS: Final[Mapping[str, ErrorHandlingConfig]] = {
+    "development": ErrorHandlingConfig(environment="development", max_frames=100),
+    "test": ErrorHandlingConfig(environment="test", max_frames=100, enable_metrics=True),
+    "staging": ErrorHandlingConfig(environment="staging", max_frames=50),
+    "production": ErrorHandlingConfig(
+        environment="production", max_frames=30, max_error_details=2048
+    ),
+}
+"""The error-handling settings of each deployment environment."""
+
+# What each deployment environment changes; error handling comes from the presets above.
+ENVIRONMENT_PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
+    "development": {"format": "console", "level": "DEBUG", "redaction": True},
+    "test": {"format": "json", "level": "DEBUG", "redaction": True},
+    "staging": {"format": "json", "level": "INFO", "redaction": True},
+    "production": {"format": "json", "level": "INFO", "redaction": True},
+}
+_BUILTIN: Final[Mapping[str, Any]] = {"format": "auto", "level": "INFO", "redaction": True}
+
+
+def preset_for(environment: str | None) -> Mapping[str, Any]:
+    """Return the output preset of *environment*, or the built-in one for any other name."""
+    return ENVIRONMENT_PRESETS.get(environment or "", _BUILTIN)
+
+
+def environment_settings(environment: str) -> FlextResult[dict[str, Any]]:
+    """Return the settings ``configure(environment=...)`` applies for *environment*.
+
+    The result holds ``format``, ``level``, ``redaction`` and ``error_handling`` (the
+    traceback detail, see :class:`ErrorHandlingConfig`).
+    """
+    preset = ENVIRONMENT_PRESETS.get(environment) if isinstance(environment, str) else None
+    if preset is None:
+        known = ", ".join(sorted(ENVIRONMENT_PRESETS))
+        return FlextResult.fail(f"unknown environment {environment!r}; expected one of {known}")
+    error_handling = ERROR_HANDLING_PRESETS[environment].to_dict()
+    return FlextResult.ok({"environment": environment, **preset, "error_handling": error_handling})
+
+
+def level_number(level: int | str) -> int:
+    """Return the ``logging`` number of a level name or number; ``ValueError`` if unknown."""
+    if isinstance(level, bool):
+        raise TypeError("level must be a level name or number, not a bool")
+    if isinstance(level, int):
+        return level
+    if isinstance(level, str):
+        name = level.strip().upper()
+        if name.isdigit():
+            return int(name)
+        number = logging.getLevelName(name)
+        if name == "WARN":
+            return logging.WARNING
+        if isinstance(number, int):
+            return number
+    raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+def defaults_from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Return the format and level in force before ``configure()``: the variables, else
+    the environment's preset. A bad variable falls back, it never stops a log line."""
+    preset = preset_for(environ.get(ENV_ENVIRONMENT))
+    chosen_format = (environ.get(ENV_FORMAT) or preset["format"]).lower()
+    try:
+        min_level = level_number(environ.get(ENV_LEVEL) or preset["level"])
+    except ValueError:
+        min_level = logging.INFO
+    return {"format": chosen_format if chosen_format in FORMATS else "json", "min_level": min_level}
