@@ -64,23 +64,24 @@ def event_dict_from_record(
     """Return the event dict of a ``logging`` record: head, ``extra=`` fields, exception.
 
     *fields* replaces the ``extra=`` extraction when a caller (the formatter) already did
-    it, and *message* the message text. A dict message (``logger.info({"k": 1})``) is
-    merged into the fields, its ``message`` entry becoming the message. Context attributes that a
-    :class:`ContextFilter` set to ``None`` are left out, and a field named like a head
-    key is kept as ``<key>_field`` (:func:`~flext_logging.processors.set_aside_head_fields`).
+    it, and becomes the event dict; *message* is the message text if already known. A
+    dict message (``logger.info({"k": 1})``) is merged into the fields, its ``message``
+    entry becoming the message. Context attributes that a :class:`ContextFilter` set to
+    ``None`` are left out, and a field named like a head key is kept as ``<key>_field``
+    (:func:`~flext_logging.processors.set_aside_head_fields`).
     """
     if fields is None:
         fields = _extra_fields(record)
         msg = record.msg
         if isinstance(msg, dict):
             fields = {**_message_fields(msg), **fields}
-    event_dict = set_aside_head_fields(
-        {
+    if not _CONTEXT_KEYS.isdisjoint(fields):
+        fields = {
             key: value
             for key, value in fields.items()
             if not (value is None and key in _CONTEXT_KEYS)
         }
-    )
+    event_dict = set_aside_head_fields(fields)  # *fields* itself when nothing collides
     event_dict[keys.TIMESTAMP] = datetime.datetime.fromtimestamp(record.created, _UTC)
     event_dict[keys.LOGGER] = record.name
     event_dict[EVENT] = _record_message(record) if message is None else message
@@ -99,7 +100,7 @@ def _extra_fields(
 ) -> dict[str, Any]:
     """The record's attributes that ``extra=`` (or a filter) added, in the order given."""
     attributes = record.__dict__
-    if len(attributes) == _PLAIN_RECORD_SIZE and reserved >= _RESERVED:
+    if reserved is _RESERVED and len(attributes) == _PLAIN_RECORD_SIZE:
         return {}  # logging only ever adds attributes: same size means no extra=
     # The reserved names removed in one set operation: what is left came from extra=
     # (or a filter), minus private "_" names as python-json-logger does.
@@ -202,7 +203,7 @@ def _warn_once(option: str, why: str) -> None:
         warnings.warn(
             f"flext_logging.JsonFormatter: {option} {why} (see docs/stdlib.md)",
             UserWarning,
-            stacklevel=4,
+            stacklevel=3,  # the code that built the formatter (dictConfig, say)
         )
 
 
@@ -300,8 +301,8 @@ class JsonFormatter(BaseJsonFormatter):
             )
 
         # Everything the per-record path needs, decided once.
+        # With a datefmt, asctime is a field of its own; without, it is the head timestamp.
         self._asctime_field = _ASCTIME in self._required_fields and bool(datefmt)
-        """With a datefmt, asctime is its own field; without, it is the head timestamp."""
         self._format_fields = tuple(
             name
             for name in dict.fromkeys(self._required_fields)
@@ -312,6 +313,7 @@ class JsonFormatter(BaseJsonFormatter):
         self._keep_missing = (
             tuple(self.rename_fields.values()) if rename_fields_keep_missing else ()
         )
+        self._finishing = bool(stack_info_as_array or self._renames or self._keep_missing)
         # As python-json-logger's two classes take it: True is orjson's 2 spaces, an int
         # or a string is json.dumps's indent (0 too: one value per line, no spaces).
         self._indent: int | str | None = None
@@ -367,7 +369,9 @@ class JsonFormatter(BaseJsonFormatter):
             for processor in pipeline.enrichers:
                 event_dict = processor(None, method_name, event_dict)
             event_dict = add_error(None, method_name, event_dict)
-            return self.serialize_log_record(self.process_log_record(self._finish(event_dict)))
+            if self._finishing:
+                event_dict = self._finish(event_dict)
+            return self.serialize_log_record(self.process_log_record(event_dict))
         except Exception as exc:  # noqa: BLE001 - a formatter must not lose the record
             fallback = {
                 keys.LOGGER: record.name,
@@ -386,13 +390,16 @@ class JsonFormatter(BaseJsonFormatter):
         this first, to add fields; a field named like a head key is kept as
         ``<key>_field``.
         """
-        log_data.update(self.defaults)
+        if self.defaults:
+            log_data.update(self.defaults)
         attributes = record.__dict__
         for name in self._format_fields:
             if name in attributes:  # a field the record lacks is left out, not null
                 log_data[name] = attributes[name]
-        log_data.update(self.static_fields)
-        log_data.update(message_dict)
+        if self.static_fields:
+            log_data.update(self.static_fields)
+        if message_dict:
+            log_data.update(message_dict)
         log_data.update(_extra_fields(record, self._extra_skip))
 
     def _finish(self, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -424,15 +431,16 @@ class JsonFormatter(BaseJsonFormatter):
         line = dumps_record(log_data, default=self._default)
         if self._indent is None and not self.json_ensure_ascii:
             return line
-        text = line.decode("utf-8")
-        if self._indent is not None:
-            data = json.loads(text)
-            text = json.dumps(data, indent=self._indent, ensure_ascii=self.json_ensure_ascii)
-            text = text.translate(_BREAKS)
-        elif not text.isascii():
+        text = line.decode("utf-8").rstrip("\n")
+        if self._indent is None:
             # Outside a string JSON is ASCII, so every other character is inside one.
-            text = _NON_ASCII.sub(_escape_non_ascii, text.rstrip("\n"))
-        return (text.rstrip("\n") + "\n").encode("utf-8")
+            return (_NON_ASCII.sub(_escape_non_ascii, text) + "\n").encode("ascii")
+        data = json.loads(text)
+        text = json.dumps(data, indent=self._indent, ensure_ascii=self.json_ensure_ascii)
+        try:
+            return (text.translate(_BREAKS) + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape this one
+            return (json.dumps(data, indent=self._indent, ensure_ascii=True) + "\n").encode()
 
 
 # -- Wiring the root logger (called by configure() and reset()). ----------------------

@@ -752,3 +752,61 @@ def _wait_for_line(lines: list[str], text: str, server: subprocess.Popen[str]) -
             break
         time.sleep(0.02)
     pytest.fail(f"uvicorn wrote no line with {text!r}: {lines}")
+
+
+def test_a_json_default_that_is_not_callable_is_refused() -> None:
+    """json_default given as an unresolved string fails at configuration, saying why."""
+    with pytest.raises(TypeError, match="json_default must be a callable, not str"):
+        JsonFormatter(json_default="ext://myapp.encode")  # type: ignore[arg-type]  # the error under test
+
+
+def test_an_encoder_that_cannot_be_built_is_reported_and_skipped(
+    app_logger: logging.Logger,
+) -> None:
+    """A json_encoder class that fails to instantiate warns once; records are still written."""
+
+    class NeedsArguments(json.JSONEncoder):
+        def __init__(self, required: int) -> None:
+            super().__init__()
+
+    stdlib._warned.clear()
+    with pytest.warns(UserWarning, match="json_encoder could not be instantiated"):
+        formatter = JsonFormatter(json_encoder=NeedsArguments)
+    assert _one(app_logger, formatter, extra={"p": Point(1, 2)})["p"].startswith("<")
+
+
+def test_rename_fields_keep_missing_writes_null_for_absent_renames(
+    app_logger: logging.Logger,
+) -> None:
+    """rename_fields_keep_missing=True writes a renamed field the record lacks as null."""
+    formatter = JsonFormatter(
+        rename_fields={"missing": "gone", "order": "order_id"}, rename_fields_keep_missing=True
+    )
+    record = _one(app_logger, formatter, extra={"order": 1})
+    assert record["gone"] is None
+    assert record["order_id"] == 1
+
+
+def test_asctime_with_datefmt_is_renamed_as_its_own_field(app_logger: logging.Logger) -> None:
+    """With datefmt, rename_fields on asctime renames that field and leaves the timestamp."""
+    formatter = JsonFormatter(
+        "%(asctime)s %(message)s", datefmt="%H:%M", rename_fields={"asctime": "clock"}
+    )
+    record = _one(app_logger, formatter)
+    assert list(record) == [*keys.HEAD_KEYS, "clock"]
+    assert re.fullmatch(r"\d\d:\d\d", record["clock"])
+
+
+@pytest.mark.parametrize("options", [{"json_indent": 2}, {"json_ensure_ascii": True}, {}])
+def test_odd_text_keeps_the_record_in_every_encoding(
+    app_logger: logging.Logger, options: dict[str, Any]
+) -> None:
+    """A lone surrogate or a line separator in a value never loses or breaks the record."""
+    stream, _ = _attach(app_logger, JsonFormatter(**options))
+    app_logger.info("odd", extra={"half": "\ud800", "breaks": "a\u2028b\x85c"})
+    text = stream.getvalue()
+    assert "\u2028" not in text
+    assert "\x85" not in text
+    record = json.loads(text)
+    assert record["half"] == "\ud800"
+    assert record["breaks"] == "a\u2028b\x85c"
