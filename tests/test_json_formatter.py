@@ -705,27 +705,34 @@ def test_uvicorn_log_config_with_pjl_options_starts_and_writes_the_schema(
     config.write_text(json.dumps(UVICORN_LOG_CONFIG), encoding="utf-8")
     command = [sys.executable, "-m", "uvicorn", "pjl_app:app", "--host", "127.0.0.1"]
     command += ["--port", "0", "--log-config", str(config), "--lifespan", "off"]
-    server = subprocess.Popen(
+    lines: list[str] = []
+    with subprocess.Popen(
         command,
         cwd=tmp_path,
         env={**clean_environment(), "PYTHONPATH": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(server.stdout or ()), daemon=True)
-    reader.start()
-    try:
-        running = _wait_for_line(lines, "Uvicorn running on", server)
-        port = int(re.search(r":(\d+) ", json.loads(running)[keys.MESSAGE]).group(1))  # type: ignore[union-attr]  # the line was found
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/orders", timeout=10) as answer:
-            assert answer.read() == b"ok"
-        _wait_for_line(lines, '"uvicorn.access"', server)
-    finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=20)
-        reader.join(10)
+    ) as server:
+        reader = threading.Thread(target=lambda: lines.extend(server.stdout or ()), daemon=True)
+        reader.start()
+        try:
+            running = _wait_for_line(lines, "Uvicorn running on", server)
+            found = re.search(r":(\d+) ", json.loads(running)[keys.MESSAGE])
+            assert found is not None
+            url = f"http://127.0.0.1:{found.group(1)}/orders"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.read() == b"ok"
+            _wait_for_line(lines, '"uvicorn.access"', server)
+        finally:
+            server.terminate()  # by its pid; uvicorn shuts down on SIGTERM
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=20)
+            reader.join(10)  # the pipe is at its end: every line is in
+            stderr = server.stderr.read() if server.stderr else ""
     records = [json.loads(line) for line in lines]  # every line on stdout is one JSON object
     assert "Traceback" not in stderr
     for record in records:
@@ -810,3 +817,13 @@ def test_odd_text_keeps_the_record_in_every_encoding(
     record = json.loads(text)
     assert record["half"] == "\ud800"
     assert record["breaks"] == "a\u2028b\x85c"
+
+
+def test_reserved_attrs_decides_which_record_attributes_are_written(
+    app_logger: logging.Logger,
+) -> None:
+    """An attribute taken out of reserved_attrs is written; one the head holds is not repeated."""
+    reserved = [name for name in RESERVED_ATTRS if name not in ("funcName", "levelname")]
+    record = _one(app_logger, JsonFormatter(reserved_attrs=reserved), extra={"order": 1})
+    assert list(record) == [*keys.HEAD_KEYS, "funcName", "order"]
+    assert record["funcName"] == "_one"
