@@ -55,7 +55,7 @@ test: lint typecheck
 	$(PY) -m coverage report
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache .cache
 
 format: $(STAMP)
 	$(PY) -m ruff format flext_logging tests examples benchmarks

@@ -120,5 +120,6 @@ def _leaf(value: object, max_string: int) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, BaseException):
-        return f"{type(value).__qualname__}: {safe_repr(str(value), max_string)}"
+        # As logging and tracebacks show an exception: its type, then its text unquoted.
+        return truncate(f"{type(value).__qualname__}: {value}", max_string)
     return safe_repr(value, max_string)

@@ -78,6 +78,11 @@ ERROR_CONTEXT_EXCEPTION: Final = "during"
 ERROR_TRUNCATED_FRAMES: Final = "frames_omitted"
 ERROR_GROUP: Final = "exceptions"
 """The members of an ``ExceptionGroup``, each rendered the same way."""
+ERROR_NOTES: Final = "notes"
+"""The notes added to the exception with ``add_note()`` (``__notes__``), in order."""
+ERROR_TRACEBACK: Final = "traceback"
+"""The formatted traceback, for a ``logging`` record that carries only its text
+(``exc_text``, e.g. one received from another process's ``SocketHandler``)."""
 
 FRAME_FILE: Final = "file"
 FRAME_LINE: Final = "line"

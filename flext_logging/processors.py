@@ -31,6 +31,7 @@ __all__ = [
     "add_opentelemetry_ids",
     "add_stack",
     "level_name",
+    "set_aside_head_fields",
 ]
 
 EXC_INFO: Final = "exc_info"
@@ -43,6 +44,9 @@ EVENT: Final = "event"
 _CONTEXT_KEY_SET: Final = frozenset(keys.CONTEXT_KEYS)
 COLLISION_SUFFIX: Final = "_field"
 """Added to a call field that would overwrite a head key (``level`` -> ``level_field``)."""
+PIPELINE_INPUTS: Final = (*keys.HEAD_KEYS, EVENT, EXC_INFO, STACK_INFO)
+"""The names under which a producer hands its record's own values to the enrichers."""
+_PIPELINE_INPUT_SET: Final = frozenset(PIPELINE_INPUTS)
 
 _LEVEL_ALIASES: Final = {
     "exception": "error",
@@ -57,6 +61,23 @@ _UTC: Final = datetime.timezone.utc
 def level_name(method_name: str) -> str:
     """Return the record level for a logger method name (``exception`` -> ``error``)."""
     return _LEVEL_ALIASES.get(method_name, method_name)
+
+
+def set_aside_head_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Return *fields* with each one named like a pipeline input renamed ``<name>_field``.
+
+    The collision rule for a producer that gathers a call's own fields (``extra=``,
+    static fields, a dict message) before adding the record's time, level, logger
+    name, message, exception and stack: the head always means what the schema says,
+    and the call's value is kept beside it, in its place. Returns *fields* itself
+    when nothing collides.
+    """
+    if _PIPELINE_INPUT_SET.isdisjoint(fields):
+        return fields
+    return {
+        (key + COLLISION_SUFFIX if key in _PIPELINE_INPUT_SET else key): value
+        for key, value in fields.items()
+    }
 
 
 def add_context(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:

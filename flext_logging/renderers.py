@@ -72,10 +72,16 @@ def _default(value: Any) -> Any:
     return to_json_safe(value)
 
 
-def dumps_record(record: object) -> bytes:
-    """Encode *record* as one JSON line (bytes ending in a newline), whatever it holds."""
+def dumps_record(record: object, *, default: Callable[[Any], Any] | None = None) -> bytes:
+    """Encode *record* as one JSON line (bytes ending in a newline), whatever it holds.
+
+    *default*, when given, encodes the values orjson has no form for, in place of the
+    library's own conversion (which still takes over if it fails).
+    """
     try:
-        return _escape_breaks(orjson.dumps(record, default=_default, option=_ORJSON_OPTIONS))
+        return _escape_breaks(
+            orjson.dumps(record, default=default or _default, option=_ORJSON_OPTIONS)
+        )
     except Exception:  # noqa: BLE001, S110 - cycles, huge ints, bad keys: take the safe path
         pass
     safe = to_json_safe(record)

@@ -10,17 +10,27 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+import re
 import sys
+import warnings
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Final
 
-from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.orjson import OrjsonFormatter
+from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from flext_logging import _pipeline, keys
 from flext_logging._jsonsafe import safe_repr, to_json_safe, truncate
 from flext_logging.context.state import current_fields
-from flext_logging.processors import EVENT, EXC_INFO, add_error
+from flext_logging.processors import (
+    COLLISION_SUFFIX,
+    EVENT,
+    EXC_INFO,
+    add_error,
+    set_aside_head_fields,
+)
 from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
 
 __all__ = [
@@ -46,48 +56,78 @@ _METHOD_NAMES: Final = {
 
 
 def event_dict_from_record(
-    record: logging.LogRecord, fields: dict[str, Any] | None = None
+    record: logging.LogRecord,
+    fields: dict[str, Any] | None = None,
+    *,
+    message: str | None = None,
 ) -> dict[str, Any]:
     """Return the event dict of a ``logging`` record: head, ``extra=`` fields, exception.
 
     *fields* replaces the ``extra=`` extraction when a caller (the formatter) already did
-    it. Context attributes that a :class:`ContextFilter` set to ``None`` are left out.
+    it, and becomes the event dict; *message* is the message text if already known. A
+    dict message (``logger.info({"k": 1})``) is merged into the fields, its ``message``
+    entry becoming the message. Context attributes that a :class:`ContextFilter` set to
+    ``None`` are left out, and a field named like a head key is kept as ``<key>_field``
+    (:func:`~flext_logging.processors.set_aside_head_fields`).
     """
-    attributes = record.__dict__
-    if fields is None and len(attributes) == _PLAIN_RECORD_SIZE:
-        fields = {}  # logging only ever adds attributes: same size means no extra=
     if fields is None:
-        # The names python-json-logger reserves, removed in one set operation: what is
-        # left came from extra= (or a filter), minus private "_" names as it does.
-        extra_names = attributes.keys() - _RESERVED
-        fields = (
-            {
-                name: value
-                for name, value in attributes.items()  # record order, as extra= gave it
-                if name in extra_names and not (isinstance(name, str) and name.startswith("_"))
-            }
-            if extra_names
-            else {}
-        )
-    event_dict = {
-        key: value for key, value in fields.items() if not (value is None and key in _CONTEXT_KEYS)
-    }
+        fields = _extra_fields(record)
+        msg = record.msg
+        if isinstance(msg, dict):
+            fields = {**_message_fields(msg), **fields}
+    if not _CONTEXT_KEYS.isdisjoint(fields):
+        fields = {
+            key: value
+            for key, value in fields.items()
+            if not (value is None and key in _CONTEXT_KEYS)
+        }
+    event_dict = set_aside_head_fields(fields)  # *fields* itself when nothing collides
     event_dict[keys.TIMESTAMP] = datetime.datetime.fromtimestamp(record.created, _UTC)
     event_dict[keys.LOGGER] = record.name
-    event_dict[EVENT] = _record_message(record)
+    event_dict[EVENT] = _record_message(record) if message is None else message
     if record.exc_info:
         event_dict[EXC_INFO] = record.exc_info
+    elif record.exc_text and keys.ERROR not in event_dict:
+        # Only the text survived (a record sent by another process): keep it as it is.
+        event_dict[keys.ERROR] = {keys.ERROR_TRACEBACK: record.exc_text}
     if record.stack_info:
         event_dict[keys.STACK] = record.stack_info
     return event_dict
 
 
+def _extra_fields(
+    record: logging.LogRecord, reserved: AbstractSet[str] = _RESERVED
+) -> dict[str, Any]:
+    """The record's attributes that ``extra=`` (or a filter) added, in the order given."""
+    attributes = record.__dict__
+    if reserved is _RESERVED and len(attributes) == _PLAIN_RECORD_SIZE:
+        return {}  # logging only ever adds attributes: same size means no extra=
+    # The reserved names removed in one set operation: what is left came from extra=
+    # (or a filter), minus private "_" names as python-json-logger does.
+    extra_names = attributes.keys() - reserved
+    if not extra_names:
+        return {}
+    return {
+        name: value
+        for name, value in attributes.items()  # record order, as extra= gave it
+        if name in extra_names and not (isinstance(name, str) and name.startswith("_"))
+    }
+
+
+def _message_fields(msg: dict[Any, Any]) -> dict[Any, Any]:
+    """A dict message's entries as fields; its ``message`` entry is the record's message."""
+    return {key: value for key, value in msg.items() if key != keys.MESSAGE}
+
+
 def _record_message(record: logging.LogRecord) -> str:
+    msg = record.msg
+    if isinstance(msg, dict):
+        text = msg.get(keys.MESSAGE, "")
+        return text if isinstance(text, str) else safe_repr(text, 2000)
     try:
         return record.getMessage()
     except Exception:  # noqa: BLE001 - a bad %-format must not lose the record
         # As FlextLogger does: the format text as written, then the arguments' repr.
-        msg = record.msg
         text = truncate(msg, 2000) if isinstance(msg, str) else safe_repr(msg, 2000)
         return f"{text} {safe_repr(record.args, 2000)}"
 
@@ -136,51 +176,271 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(OrjsonFormatter):
-    """python-json-logger's formatter, emitting flext-logging's record schema.
+# -- JsonFormatter: python-json-logger's options over this library's schema. ---------
 
-    Use it where ``logging`` is configured by hand or by ``dictConfig``::
+_ALIASES: Final = {
+    # A LogRecord attribute, as a python-json-logger format or rename names it, and the
+    # field of the schema that already holds it: naming one never writes a duplicate.
+    "asctime": keys.TIMESTAMP,
+    "levelname": keys.LEVEL,
+    "name": keys.LOGGER,
+    "message": keys.MESSAGE,
+    "exc_info": keys.ERROR,
+    "exc_text": keys.ERROR,
+    "stack_info": keys.STACK,
+}
+_ASCTIME: Final = "asctime"
+# The line-breaking characters JSON leaves raw, escaped as the renderer escapes them.
+_BREAKS: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_NON_ASCII: Final = re.compile(r"[^\x00-\x7f]")
+_warned: set[str] = set()
+
+
+def _warn_once(option: str, why: str) -> None:
+    """Tell once per process that an option is accepted without the effect it has elsewhere."""
+    if option not in _warned:
+        _warned.add(option)
+        warnings.warn(
+            f"flext_logging.JsonFormatter: {option} {why} (see docs/stdlib.md)",
+            UserWarning,
+            stacklevel=3,  # the code that built the formatter (dictConfig, say)
+        )
+
+
+def _escape_non_ascii(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as json.dumps writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _chained_default(user_default: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The user's encoder first; where it gives up, the library's safe conversion."""
+
+    def default(value: Any) -> Any:
+        try:
+            return user_default(value)
+        except Exception:  # noqa: BLE001 - a value the user's encoder rejects is still written
+            return to_json_safe(value)
+
+    return default
+
+
+class JsonFormatter(BaseJsonFormatter):
+    """Format ``logging`` records as JSON lines in flext-logging's schema.
+
+    Use it where ``logging`` is configured by hand, by ``dictConfig`` or by a uvicorn
+    ``--log-config`` file::
 
         "formatters": {"json": {"()": "flext_logging.JsonFormatter"}}
 
     Records get the same head, context, ``error`` data and redaction as records of
-    :func:`flext_logging.get_logger`; python-json-logger options such as
-    ``static_fields`` and ``rename_fields`` still apply to the extra fields.
+    :func:`flext_logging.get_logger`. It takes every option of python-json-logger's
+    ``pythonjsonlogger.json.JsonFormatter``, so a configuration written for that class
+    works unchanged; docs/stdlib.md lists what each option does here. Fields the format
+    names that the schema already has (``asctime``, ``levelname``, ``name``,
+    ``message``, ``exc_info``, ``exc_text``, ``stack_info``) are written once, as the
+    schema's ``timestamp``, ``level``, ``logger``, ``message``, ``error``, ``stack``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("json_default", to_json_safe)
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        fmt: str | Sequence[str] | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        prefix: str = "",
+        rename_fields: dict[str, str] | None = None,
+        rename_fields_keep_missing: bool = False,
+        static_fields: dict[str, Any] | None = None,
+        reserved_attrs: Sequence[str] | None = None,
+        timestamp: bool | str = False,
+        defaults: dict[str, Any] | None = None,
+        exc_info_as_array: bool = False,
+        stack_info_as_array: bool = False,
+        json_default: Callable[[Any], Any] | None = None,
+        json_encoder: type[json.JSONEncoder] | None = None,
+        json_serializer: Callable[..., str] = json.dumps,
+        json_indent: int | str | bool | None = None,
+        json_ensure_ascii: bool = False,
+    ) -> None:
+        super().__init__(
+            fmt,
+            datefmt,
+            style,
+            validate,
+            prefix=prefix,
+            rename_fields=rename_fields,
+            rename_fields_keep_missing=rename_fields_keep_missing,
+            static_fields=static_fields,
+            reserved_attrs=reserved_attrs,
+            timestamp=timestamp,
+            defaults=defaults,
+            exc_info_as_array=exc_info_as_array,
+            stack_info_as_array=stack_info_as_array,
+        )
+        if json_default is not None and not callable(json_default):
+            msg = f"json_default must be a callable, not {type(json_default).__name__}"
+            raise TypeError(msg)
+        self.json_default = json_default
+        self.json_encoder = json_encoder
+        self.json_serializer = json_serializer
+        self.json_indent = json_indent
+        self.json_ensure_ascii = json_ensure_ascii
+        if exc_info_as_array:
+            _warn_once(
+                "exc_info_as_array=True",
+                "has no effect: the exception is the 'error' object, its stack a list of frames",
+            )
+        if json_serializer is not json.dumps:
+            _warn_once(
+                "json_serializer",
+                "is not used: records are encoded by flext-logging, one JSON object per line",
+            )
+
+        # Everything the per-record path needs, decided once.
+        # With a datefmt, asctime is a field of its own; without, it is the head timestamp.
+        self._asctime_field = _ASCTIME in self._required_fields and bool(datefmt)
+        self._format_fields = tuple(
+            name
+            for name in dict.fromkeys(self._required_fields)
+            if name not in _ALIASES or (name == _ASCTIME and self._asctime_field)
+        )
+        self._extra_skip = frozenset(self._skip_fields | _ALIASES.keys())
+        self._renames = self._output_names(timestamp)
+        self._keep_missing = (
+            tuple(self.rename_fields.values()) if rename_fields_keep_missing else ()
+        )
+        self._finishing = bool(stack_info_as_array or self._renames or self._keep_missing)
+        # As python-json-logger's two classes take it: True is orjson's 2 spaces, an int
+        # or a string is json.dumps's indent (0 too: one value per line, no spaces).
+        self._indent: int | str | None = None
+        if json_indent is True:
+            self._indent = 2
+        elif json_indent is not None and json_indent is not False:
+            self._indent = json_indent
+        encoder_default = json_default
+        if encoder_default is None and json_encoder is not None:
+            encoder_default = self._encoder_default(json_encoder)
+        self._default = _chained_default(encoder_default) if encoder_default else None
+
+    def _output_names(self, timestamp: bool | str) -> dict[str, str]:
+        """Map each schema field the renames reach to its new name."""
+        renames: dict[str, str] = {}
+        exact: dict[str, str] = {}
+        for source, target in self.rename_fields.items():
+            if source == _ASCTIME and self._asctime_field:
+                field = source
+            else:
+                field = _ALIASES.get(source, source)
+            if field == source:
+                exact[field] = target
+            else:
+                renames.setdefault(field, target)
+        renames.update(exact)  # a rename of the schema's own name wins over its alias
+        if isinstance(timestamp, str) and timestamp and keys.TIMESTAMP not in renames:
+            renames[keys.TIMESTAMP] = self.rename_fields.get(timestamp, timestamp)
+        return {field: target for field, target in renames.items() if field != target}
+
+    @staticmethod
+    def _encoder_default(encoder: type[json.JSONEncoder]) -> Callable[[Any], Any] | None:
+        try:
+            return encoder().default
+        except Exception:  # noqa: BLE001 - an encoder that cannot be built: say so, go on
+            _warn_once("json_encoder", "could not be instantiated and is not used")
+            return None
 
     def format(self, record: logging.LogRecord) -> str:
         """Return *record* as one JSON object (no trailing newline: handlers add it)."""
         try:
+            msg = record.msg
+            message_dict = _message_fields(msg) if isinstance(msg, dict) else {}
+            message = _record_message(record)
+            record.message = message  # as logging.Formatter does, for add_fields overrides
+            if self._asctime_field:
+                record.asctime = self.formatTime(record, self.datefmt)
             fields: dict[str, Any] = {}
-            self.add_fields(fields, record, {})
-            # add_fields copies "message" from the record before anything has set it
-            # (None); the message comes from event_dict_from_record instead.
-            fields.pop(keys.MESSAGE, None)
-            event_dict: Any = event_dict_from_record(record, fields)
+            self.add_fields(fields, record, message_dict)
+            event_dict: Any = event_dict_from_record(record, fields, message=message)
             pipeline = _pipeline.active()
             method_name = _method_name(record)
             for processor in pipeline.enrichers:
                 event_dict = processor(None, method_name, event_dict)
             event_dict = add_error(None, method_name, event_dict)
+            if self._finishing:
+                event_dict = self._finish(event_dict)
             return self.serialize_log_record(self.process_log_record(event_dict))
         except Exception as exc:  # noqa: BLE001 - a formatter must not lose the record
             fallback = {
                 keys.LOGGER: record.name,
                 keys.MESSAGE: _record_message(record),
-                "logging_error": safe_repr(exc, 500),
+                keys.LOGGING_ERROR: safe_repr(exc, 500),
             }
             return dumps_record(fallback).decode("utf-8").rstrip("\n")
 
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Gather the record's own fields into *log_data*; the head comes from the schema.
+
+        In python-json-logger's order: ``defaults``, the fields the format names,
+        ``static_fields``, a dict message's entries, then ``extra=``. Override it, calling
+        this first, to add fields; a field named like a head key is kept as
+        ``<key>_field``.
+        """
+        if self.defaults:
+            log_data.update(self.defaults)
+        attributes = record.__dict__
+        for name in self._format_fields:
+            if name in attributes:  # a field the record lacks is left out, not null
+                log_data[name] = attributes[name]
+        if self.static_fields:
+            log_data.update(self.static_fields)
+        if message_dict:
+            log_data.update(message_dict)
+        log_data.update(_extra_fields(record, self._extra_skip))
+
+    def _finish(self, event_dict: dict[str, Any]) -> dict[str, Any]:
+        """Apply the options that shape the finished record: arrays, renames, missing keys."""
+        if self.stack_info_as_array:
+            stack = event_dict.get(keys.STACK)
+            if isinstance(stack, str):
+                event_dict[keys.STACK] = stack.splitlines()
+        if self._renames:
+            renamed: dict[str, Any] = {}
+            for key, value in event_dict.items():
+                name = self._renames.get(key, key)
+                if name in renamed:  # a rename onto a name already written: keep both
+                    name = f"{name}{COLLISION_SUFFIX}"
+                renamed[name] = value
+            event_dict = renamed
+        for name in self._keep_missing:
+            event_dict.setdefault(name, None)
+        return event_dict
+
     def jsonify_log_record(self, log_data: Any) -> str:
         """Encode with flext-logging's encoder: ``Z`` timestamps, safe fallbacks, 64 KiB cap."""
-        line = dumps_record(log_data)
+        line = self._encode(log_data)
         if len(line) > DEFAULT_MAX_RECORD_BYTES and isinstance(log_data, dict):
-            line = fit_record(log_data, DEFAULT_MAX_RECORD_BYTES, dumps_record)  # type: ignore[assignment]  # bytes in, bytes out
+            line = fit_record(log_data, DEFAULT_MAX_RECORD_BYTES, self._encode)  # type: ignore[assignment]  # bytes in, bytes out
         return line.decode("utf-8").rstrip("\n")
+
+    def _encode(self, log_data: Any) -> bytes:
+        line = dumps_record(log_data, default=self._default)
+        if self._indent is None and not self.json_ensure_ascii:
+            return line
+        text = line.decode("utf-8").rstrip("\n")
+        if self._indent is None:
+            # Outside a string JSON is ASCII, so every other character is inside one.
+            return (_NON_ASCII.sub(_escape_non_ascii, text) + "\n").encode("ascii")
+        data = json.loads(text)
+        text = json.dumps(data, indent=self._indent, ensure_ascii=self.json_ensure_ascii)
+        try:
+            return (text.translate(_BREAKS) + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape this one
+            return (json.dumps(data, indent=self._indent, ensure_ascii=True) + "\n").encode()
 
 
 # -- Wiring the root logger (called by configure() and reset()). ----------------------

@@ -24,6 +24,7 @@ MAX_CHAIN: Final = 8
 """How many linked exceptions (cause, context, group members) are followed."""
 MAX_GROUP_MEMBERS: Final = 10
 MAX_LOCAL_STRING: Final = 200
+MAX_NOTES: Final = 20
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
@@ -72,6 +73,9 @@ def _describe(
         data[keys.ERROR_CODE] = exc.error_code
         data[keys.ERROR_CONTEXT] = to_json_safe(exc.context, max_string=limit)
         data[keys.ERROR_CORRELATION_ID] = exc.correlation_id
+    notes = _notes(exc, limit)
+    if notes:
+        data[keys.ERROR_NOTES] = notes
     if settings.enable_stack_traces:
         frames, omitted = _frames(exc.__traceback__, settings)
         data[keys.ERROR_STACK] = frames
@@ -110,6 +114,17 @@ def _message(exc: BaseException, limit: int) -> str:
     except Exception:  # noqa: BLE001 - a broken __str__ still yields a usable record
         return safe_repr(exc, limit)
     return truncate(text, limit)
+
+
+def _notes(exc: BaseException, limit: int) -> list[str]:
+    # add_note() keeps strings in __notes__, but any code can assign it: read it warily.
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, (list, tuple)):
+        return []
+    return [
+        truncate(note, limit) if isinstance(note, str) else safe_repr(note, limit)
+        for note in notes[:MAX_NOTES]
+    ]
 
 
 def _frames(

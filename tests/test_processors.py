@@ -21,6 +21,7 @@ from flext_logging.processors import (
     add_exception,
     add_stack,
     level_name,
+    set_aside_head_fields,
 )
 from flext_logging.renderers import JSONRenderer
 
@@ -418,3 +419,24 @@ def test_call_field_named_like_an_unset_context_key_takes_its_schema_place() -> 
         record = add_context(None, "info", {"event": "x", "plan": "pro", "user_id": "u-9"})
     assert list(record)[4:] == [keys.USER_ID, keys.OPERATION_NAME, "plan"]
     assert record[keys.USER_ID] == "u-9"
+
+
+def test_add_context_keeps_a_call_level_and_message_beside_the_head() -> None:
+    """A structlog-style call field named level or message is written as <key>_field."""
+    record = add_context(None, "warning", {"event": "real", "level": "x", "message": "y"})
+    assert record[keys.LEVEL] == "warning"
+    assert record[keys.MESSAGE] == "real"
+    assert (record["level_field"], record["message_field"]) == ("x", "y")
+
+
+def test_set_aside_head_fields_renames_only_colliding_names_in_place() -> None:
+    """Fields named like pipeline inputs get '_field'; the others and the order are kept."""
+    fields = {"a": 1, keys.TIMESTAMP: 2, "b": 3, "exc_info": 4}
+    assert list(set_aside_head_fields(fields).items()) == [
+        ("a", 1),
+        ("timestamp_field", 2),
+        ("b", 3),
+        ("exc_info_field", 4),
+    ]
+    plain = {"a": 1}
+    assert set_aside_head_fields(plain) is plain

@@ -327,3 +327,24 @@ def test_resolve_exc_info_accepts_an_instance() -> None:
 def test_resolve_exc_info_designates_nothing_for_other_values(value: object) -> None:
     """Values that name no exception (and True with none being handled) give None."""
     assert resolve_exc_info(value) is None
+
+
+@pytest.mark.parametrize(
+    ("notes", "expected"),
+    [
+        (["first", "second"], ["first", "second"]),
+        (("as", "tuple"), ["as", "tuple"]),
+        ([b"bytes", 3], ["b'bytes'", "3"]),
+        ("not a list", None),
+        ([], None),
+        ([f"n{i}" for i in range(50)], [f"n{i}" for i in range(20)]),
+    ],
+    ids=["list", "tuple", "not-strings", "a-string", "empty", "many"],
+)
+def test_exception_notes_are_listed_under_notes(notes: object, expected: list[str] | None) -> None:
+    """__notes__ (add_note()) are written in order, bounded; odd values never break it."""
+    error = ValueError("bad")
+    error.__notes__ = notes  # type: ignore[attr-defined]  # what add_note() sets, or any code
+    data = exception_data(error)
+    assert data.get("notes") == expected
+    assert data["message"] == "bad"
