@@ -3,6 +3,9 @@ the ``flext-logging trace`` tree of two real services on 127.0.0.1."""
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
+import queue
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -151,3 +155,48 @@ def test_records_in_a_span_of_ours_inside_an_opentelemetry_span_carry_ours(
     assert ours.parent_span_id == outer_id
     assert [r[keys.SPAN_ID] for r in records] == [ours.span_id, inner_id, ours.span_id, outer_id]
     assert {r[keys.TRACE_ID] for r in records} == {ours.trace_id}
+
+
+@pytest.fixture
+def logging_instrumentor(provider: TracerProvider) -> Iterator[None]:
+    """OpenTelemetry's LoggingInstrumentor with ``set_logging_format=True``, undone after."""
+    instrumentor = LoggingInstrumentor()
+    # Its OTLP handler is another matter (see the stacks of docs/deployment.md).
+    instrumentor.instrument(
+        tracer_provider=provider, set_logging_format=True, enable_log_auto_instrumentation=False
+    )
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
+
+
+OTEL_ATTRIBUTES = ("otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName")
+
+
+@pytest.mark.usefixtures("logging_instrumentor")
+def test_logging_instrumentor_attributes_are_folded_into_our_ids(provider: TracerProvider) -> None:
+    """``otelSpanID`` & co. are not repeated beside ``trace_id``/``span_id``; a record handled
+    on a QueueListener's thread, away from its span, keeps the span it was made in."""
+    tracer = provider.get_tracer("tests")
+    stdlib_logger = logging.getLogger("tests.stdlib")
+    queued: queue.Queue[logging.LogRecord] = queue.Queue()
+    with capture_logs() as records:
+        with tracer.start_as_current_span("work") as span:
+            stdlib_logger.info("in a span")
+            logging.handlers.QueueHandler(queued).handle(
+                stdlib_logger.makeRecord("tests.queued", logging.INFO, "", 0, "queued", (), None)
+            )
+        stdlib_logger.info("outside")
+        listener = logging.handlers.QueueListener(queued, *logging.getLogger().handlers)
+        listener.start()
+        listener.stop()
+    context = span.get_span_context()
+    ids = (format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    in_span, outside, queued_record = records
+    for record in records:
+        assert not set(OTEL_ATTRIBUTES) & set(record)
+    assert (in_span[keys.TRACE_ID], in_span[keys.SPAN_ID]) == ids
+    assert keys.TRACE_ID not in outside
+    assert queued_record["message"] == "queued"
+    assert (queued_record[keys.TRACE_ID], queued_record[keys.SPAN_ID]) == ids
