@@ -16,10 +16,15 @@ from typing import Any, Generic, TypeVar
 
 from flext_logging import keys
 from flext_logging.context.ids import new_id
-from flext_logging.context.state import apply, current_correlation, current_span, fields
+from flext_logging.context.state import (
+    apply,
+    current_correlation,
+    current_span,
+    fields,
+    span_opened_under,
+)
 from flext_logging.context.state import metadata as metadata_var
 from flext_logging.context.state import span as current_span_var
-from flext_logging.context.state import span_opened_under
 from flext_logging.context.trace import (
     SAMPLED_FLAGS,
     TraceSpan,

@@ -156,11 +156,11 @@ def opentelemetry_span() -> TraceSpan | None:
     # The SDK's spans know their parent (the API's do not): the caller of an outgoing
     # call that OpenTelemetry instrumentation made its own span.
     parent = getattr(active, "parent", None)
-    parent_span_id = getattr(parent, "span_id", None)
+    parent_id = getattr(parent, "span_id", None)
     return TraceSpan(
         format(span_context.trace_id, "032x"),
         format(span_context.span_id, "016x"),
-        format(parent_span_id, "016x") if isinstance(parent_span_id, int) and parent_span_id else None,
+        format(parent_id, "016x") if isinstance(parent_id, int) and parent_id else None,
         format(int(span_context.trace_flags), "02x"),
         state.to_header() if state else None,
     )
