@@ -184,6 +184,10 @@ RPC_CODE: Final = "rpc_code"
 """The name of the gRPC status code the call ended with, e.g. ``OK``, ``NOT_FOUND``."""
 RPC_DETAILS: Final = "rpc_details"
 """The status details (message) of a call that did not end ``OK``."""
+RPC_SIDE: Final = "rpc_side"
+"""Which end of the call wrote the record: ``client`` or ``server``."""
+RPC_SIDE_CLIENT: Final = "client"
+RPC_SIDE_SERVER: Final = "server"
 
 # -- Celery: events and fields of the task signals (integrations/celery.py). ----------
 EVENT_TASK_STARTED: Final = "task_started"
