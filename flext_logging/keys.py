@@ -193,8 +193,12 @@ RPC_SIDE_SERVER: Final = "server"
 EVENT_TASK_STARTED: Final = "task_started"
 EVENT_TASK_SUCCEEDED: Final = "task_succeeded"
 EVENT_TASK_FAILED: Final = "task_failed"
+EVENT_TASK_RETRIED: Final = "task_retried"
+"""An attempt of a task ended in a retry: another attempt was published."""
 TASK_ID: Final = "task_id"
 TASK_NAME: Final = "task_name"
+TASK_RETRIES: Final = "task_retries"
+"""How many times the task had been retried before this attempt (on retried attempts)."""
 
 # -- Reliability: what the library writes when a record was cut, failed or was lost. --
 TRUNCATED: Final = "truncated"
