@@ -101,7 +101,17 @@ class OpenTelemetryOutput(Output):
     holds; the provider itself (its exporters, its shutdown) stays the application's.
     """
 
-    __slots__ = ("_context", "_local", "_lock", "_provider", "_scopes", "renderer")
+    __slots__ = (
+        "_context",
+        "_local",
+        "_lock",
+        "_log_record",
+        "_provider",
+        "_scopes",
+        "_severities",
+        "_unspecified",
+        "renderer",
+    )
 
     def __init__(
         self,
@@ -111,9 +121,15 @@ class OpenTelemetryOutput(Output):
     ) -> None:
         try:
             from opentelemetry import trace
+            from opentelemetry._logs import LogRecord, SeverityNumber
             from opentelemetry.sdk import _logs  # noqa: F401 - the extra's check: the SDK
         except ImportError as error:
             raise ImportError(INSTALL_HINT) from error
+        self._log_record = LogRecord
+        self._severities = {
+            level: (text, SeverityNumber(number)) for level, (text, number) in _SEVERITIES.items()
+        }
+        self._unspecified = SeverityNumber.UNSPECIFIED
         self._provider = logger_provider
         self._context = _SpanContexts(trace)
         self._scopes: dict[str, Logger] = {}
@@ -151,8 +167,6 @@ class OpenTelemetryOutput(Output):
                 record_failure(SINK_FAILED, exc)
 
     def _emit(self, line: bytes) -> None:
-        from opentelemetry._logs import LogRecord, SeverityNumber
-
         flags = b""
         if line[:1] != b"{":  # "<flags> <json>"; a fallback record comes bare
             flags, _, line = line.partition(b" ")
@@ -164,19 +178,19 @@ class OpenTelemetryOutput(Output):
         if name.startswith(_OWN_LOGGERS):
             return
         level = record.get(keys.LEVEL)
-        severity_text, severity_number = _SEVERITIES.get(
-            level if isinstance(level, str) else "", (str(level).upper(), 0)
+        severity_text, severity_number = self._severities.get(
+            level if isinstance(level, str) else "", (str(level).upper(), self._unspecified)
         )
         message = record.get(keys.MESSAGE)
         self._scope(name).emit(
-            LogRecord(
+            self._log_record(
                 timestamp=_nanoseconds(record.get(keys.TIMESTAMP)),
                 observed_timestamp=time.time_ns(),
                 context=self._context.of(
                     record.get(keys.TRACE_ID), record.get(keys.SPAN_ID), flags
                 ),
                 severity_text=severity_text,
-                severity_number=SeverityNumber(severity_number),
+                severity_number=severity_number,
                 body=message if isinstance(message, str) else _attribute(message),
                 attributes=_attributes(record),
             )
