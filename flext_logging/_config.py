@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from flext_logging import _pipeline, context, renderers, settings, stdlib
 from flext_logging.exceptions import FlextExceptions
 from flext_logging.outputs import reset_failures
 from flext_logging.outputs.background import DEFAULT_QUEUE_SIZE, check_options
+from flext_logging.outputs.otel import OpenTelemetryOutput
 from flext_logging.settings import ErrorHandlingConfig
+
+if TYPE_CHECKING:
+    from opentelemetry._logs import LoggerProvider
 
 __all__ = ["configure", "reset"]
 
@@ -41,6 +45,7 @@ def configure(
     async_output: bool = False,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     overflow: str = "block",
+    otel_logs: bool | LoggerProvider = False,
 ) -> None:
     """Configure logging for the whole process; calling it again replaces the configuration.
 
@@ -61,6 +66,11 @@ def configure(
     queue of *queue_size* lines; when it is full, *overflow* ``"block"`` waits and
     ``"drop"`` drops and counts. The writer of the previous configuration is closed
     (its queued lines written) when this one is installed.
+
+    With *otel_logs* (``True`` for the global OpenTelemetry ``LoggerProvider``, or a
+    provider), every record is also handed to OpenTelemetry's Logs SDK, mapped to its
+    log data model, for the exporters configured there (OTLP...); see
+    :class:`~flext_logging.outputs.otel.OpenTelemetryOutput`.
     """
     environment = environment or os.environ.get(settings.ENV_ENVIRONMENT) or None
     preset = settings.preset_for(environment)
@@ -80,6 +90,12 @@ def configure(
         service_version=service_version or os.environ.get(settings.ENV_SERVICE_VERSION) or None,
         environment=environment,
     )
+    extra_sinks: list[_pipeline.Sink] = []
+    if otel_logs is not False:
+        otel = OpenTelemetryOutput(
+            None if otel_logs is True else otel_logs, max_record_bytes=max_record_bytes
+        )
+        extra_sinks.append((otel.renderer, otel))
     pipeline = _pipeline.build_pipeline(
         format=chosen_format,
         stream=stream,
@@ -94,6 +110,7 @@ def configure(
         async_output=async_output,
         queue_size=queue_size,
         overflow=overflow,
+        extra_sinks=extra_sinks,
     )
     _pipeline.replace(pipeline)
     if capture_stdlib:

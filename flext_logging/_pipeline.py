@@ -166,8 +166,14 @@ def build_pipeline(
     async_output: bool = False,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     overflow: str = "block",
+    extra_sinks: Sequence[Sink] = (),
 ) -> Pipeline:
-    """Assemble the processor chain, renderer and output for one configuration."""
+    """Assemble the processor chain, renderer and output for one configuration.
+
+    *extra_sinks* are (renderer, output) pairs written after the main output (the
+    OpenTelemetry logs output, for one), each behind its own background writer with
+    *async_output*.
+    """
     if format == "auto":
         format = "console" if _is_terminal(stream) else "json"  # noqa: A001
     chain: list[Processor] = [processors.add_context, processors.add_opentelemetry_ids]
@@ -189,7 +195,14 @@ def build_pipeline(
     output: Output = StreamOutput(stream)
     if async_output:
         output = BackgroundOutput(output, queue_size=queue_size, overflow=overflow)
-    return Pipeline(chain, [(renderer, output)], min_level=min_level, log_operations=log_operations)
+    sinks: list[Sink] = [(renderer, output)]
+    for extra_renderer, extra_output in extra_sinks:
+        if async_output:
+            extra_output = BackgroundOutput(  # noqa: PLW2901 - the same output, queued
+                extra_output, queue_size=queue_size, overflow=overflow
+            )
+        sinks.append((extra_renderer, extra_output))
+    return Pipeline(chain, sinks, min_level=min_level, log_operations=log_operations)
 
 
 def _is_terminal(stream: IO[Any] | None) -> bool:

@@ -184,13 +184,21 @@ RPC_CODE: Final = "rpc_code"
 """The name of the gRPC status code the call ended with, e.g. ``OK``, ``NOT_FOUND``."""
 RPC_DETAILS: Final = "rpc_details"
 """The status details (message) of a call that did not end ``OK``."""
+RPC_SIDE: Final = "rpc_side"
+"""Which end of the call wrote the record: ``client`` or ``server``."""
+RPC_SIDE_CLIENT: Final = "client"
+RPC_SIDE_SERVER: Final = "server"
 
 # -- Celery: events and fields of the task signals (integrations/celery.py). ----------
 EVENT_TASK_STARTED: Final = "task_started"
 EVENT_TASK_SUCCEEDED: Final = "task_succeeded"
 EVENT_TASK_FAILED: Final = "task_failed"
+EVENT_TASK_RETRIED: Final = "task_retried"
+"""An attempt of a task ended in a retry: another attempt was published."""
 TASK_ID: Final = "task_id"
 TASK_NAME: Final = "task_name"
+TASK_RETRIES: Final = "task_retries"
+"""How many times the task had been retried before this attempt (on retried attempts)."""
 
 # -- Reliability: what the library writes when a record was cut, failed or was lost. --
 TRUNCATED: Final = "truncated"

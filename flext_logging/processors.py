@@ -16,8 +16,7 @@ from typing import Any, Final
 
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
-from flext_logging.context.state import current_fields
-from flext_logging.context.trace import opentelemetry_span
+from flext_logging.context.state import current_fields, opentelemetry_span_in_force
 from flext_logging.exceptions import current_error_handling
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
 
@@ -371,15 +370,16 @@ _BEFORE_TRACE: Final = frozenset(
 def add_opentelemetry_ids(
     logger: Any, method_name: str, event_dict: dict[str, Any]
 ) -> dict[str, Any]:
-    """Write the ids of the active OpenTelemetry span, when there is one.
+    """Write the ids of the active OpenTelemetry span, when it is the innermost span.
 
     Reads nothing of the record; writes ``trace_id`` and ``span_id`` in their schema
-    place, replacing the ids of this library's own span. A no-op, one dictionary
-    lookup, unless the application has imported ``opentelemetry``.
+    place, replacing the ids of a span of this library that the OpenTelemetry span was
+    started in (a span of ours started inside the OpenTelemetry span keeps its ids). A
+    no-op, one dictionary lookup, unless the application has imported ``opentelemetry``.
     """
     if "opentelemetry.trace" not in sys.modules:
         return event_dict
-    span = opentelemetry_span()
+    span = opentelemetry_span_in_force()
     if span is None:
         return event_dict
     if keys.TRACE_ID in event_dict and keys.SPAN_ID in event_dict:

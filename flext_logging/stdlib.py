@@ -23,7 +23,8 @@ from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from flext_logging import _pipeline, keys
 from flext_logging._jsonsafe import safe_repr, to_json_safe, truncate
-from flext_logging.context.state import current_fields
+from flext_logging.context.state import current_fields, current_span
+from flext_logging.context.trace import is_valid_span_id, is_valid_trace_id
 from flext_logging.processors import (
     COLLISION_SUFFIX,
     EVENT,
@@ -46,6 +47,12 @@ _RESERVED: Final = frozenset(RESERVED_ATTRS) | {"message", "asctime"}
 _CONTEXT_KEYS: Final = frozenset(keys.CONTEXT_KEYS)
 _UTC: Final = datetime.timezone.utc
 _PLAIN_RECORD_SIZE: Final = len(logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__)
+# The attributes OpenTelemetry's LoggingInstrumentor sets on every record (its names).
+_OTEL_TRACE_ID: Final = "otelTraceID"
+_OTEL_SPAN_ID: Final = "otelSpanID"
+_OTEL_ATTRIBUTES: Final = frozenset(
+    (_OTEL_TRACE_ID, _OTEL_SPAN_ID, "otelTraceSampled", "otelServiceName")
+)
 _METHOD_NAMES: Final = {
     logging.DEBUG: "debug",
     logging.INFO: "info",
@@ -75,6 +82,8 @@ def event_dict_from_record(
         msg = record.msg
         if isinstance(msg, dict):
             fields = {**_message_fields(msg), **fields}
+    if _OTEL_SPAN_ID in fields:
+        fields = _fold_opentelemetry_ids(fields)
     if not _CONTEXT_KEYS.isdisjoint(fields):
         fields = {
             key: value
@@ -112,6 +121,26 @@ def _extra_fields(
         for name, value in attributes.items()  # record order, as extra= gave it
         if name in extra_names and not (isinstance(name, str) and name.startswith("_"))
     }
+
+
+def _fold_opentelemetry_ids(fields: dict[str, Any]) -> dict[str, Any]:
+    """Drop the ``otel*`` attributes of OpenTelemetry's ``LoggingInstrumentor``.
+
+    They repeat the ``trace_id``/``span_id`` (and service) the record gets from the
+    context. Only a record handled where no span is current (a ``QueueListener``'s
+    thread) keeps the span it was made in, as ``trace_id`` and ``span_id``.
+    """
+    trace_id, span_id = fields.get(_OTEL_TRACE_ID), fields.get(_OTEL_SPAN_ID)
+    folded = {key: value for key, value in fields.items() if key not in _OTEL_ATTRIBUTES}
+    if (
+        keys.TRACE_ID not in folded
+        and is_valid_trace_id(trace_id)
+        and is_valid_span_id(span_id)
+        and current_span() is None
+    ):
+        folded[keys.TRACE_ID] = trace_id
+        folded[keys.SPAN_ID] = span_id
+    return folded
 
 
 def _message_fields(msg: dict[Any, Any]) -> dict[Any, Any]:

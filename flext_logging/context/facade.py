@@ -234,8 +234,9 @@ class FlextContext:
         """W3C trace context: the trace and span the current work belongs to.
 
         Inside a span every record carries ``trace_id`` and ``span_id``. When
-        ``opentelemetry-api`` is loaded and an OpenTelemetry span is active, that
-        span's ids take precedence, both in records and as the parent of new spans.
+        ``opentelemetry-api`` is loaded, the innermost span wins: an active
+        OpenTelemetry span's ids are used, in records and as the parent of new spans,
+        except inside a span of this library started within it.
         """
 
         span = staticmethod(span)

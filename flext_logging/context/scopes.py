@@ -16,7 +16,13 @@ from typing import Any, Generic, TypeVar
 
 from flext_logging import keys
 from flext_logging.context.ids import new_id
-from flext_logging.context.state import apply, current_correlation, current_span, fields
+from flext_logging.context.state import (
+    apply,
+    current_correlation,
+    current_span,
+    fields,
+    span_opened_under,
+)
 from flext_logging.context.state import metadata as metadata_var
 from flext_logging.context.state import span as current_span_var
 from flext_logging.context.trace import (
@@ -27,6 +33,7 @@ from flext_logging.context.trace import (
     is_valid_trace_id,
     new_span_id,
     new_trace_id,
+    opentelemetry_span,
 )
 
 __all__ = [
@@ -34,6 +41,7 @@ __all__ = [
     "NewCorrelation",
     "Scope",
     "TimedOperation",
+    "in_span",
     "on_operation_finished",
     "scoped",
     "span",
@@ -142,12 +150,26 @@ def span(
     if flags is not None and not is_valid_flags(flags):
         raise ValueError(f"flags {flags!r} are not 2 lower-case hex digits")
     new = TraceSpan(trace_id, new_span_id(), parent_span_id, flags or SAMPLED_FLAGS, tracestate)
-    token = current_span_var.set(new)
+    with in_span(new):
+        yield new
+
+
+@contextmanager
+def in_span(active: TraceSpan) -> Iterator[TraceSpan]:
+    """Run the block in the span *active* (already validated), and yield it.
+
+    Inside an OpenTelemetry span, *active* is the inner one: records carry its ids
+    until OpenTelemetry starts a span of its own inside the block.
+    """
+    opened_in = opentelemetry_span()
+    under_token = span_opened_under.set(opened_in.span_id if opened_in is not None else None)
+    token = current_span_var.set(active)
     try:
-        with scoped({keys.TRACE_ID: new.trace_id, keys.SPAN_ID: new.span_id}):
-            yield new
+        with scoped({keys.TRACE_ID: active.trace_id, keys.SPAN_ID: active.span_id}):
+            yield active
     finally:
         current_span_var.reset(token)
+        span_opened_under.reset(under_token)
 
 
 OperationHook = Callable[[Mapping[str, Any], BaseException | None], None]

@@ -24,6 +24,7 @@ __all__ = [
     "current_fields",
     "current_span",
     "get_one",
+    "opentelemetry_span_in_force",
     "process_defaults",
     "set_one",
     "set_process_defaults",
@@ -60,6 +61,11 @@ metadata: ContextVar[Mapping[str, Any]] = ContextVar("flext_logging.metadata", d
 """Operation metadata of the current scope; replaced on change (copy-on-write)."""
 span: ContextVar[TraceSpan | None] = ContextVar("flext_logging.span", default=None)
 """This library's span in the current context."""
+span_opened_under: ContextVar[str | None] = ContextVar(
+    "flext_logging.span_opened_under", default=None
+)
+"""The span id of the OpenTelemetry span that was active when this library's current span
+began: while that span is still OpenTelemetry's active one, ours is the inner span."""
 
 # Service identity given to configure(), and what a child process inherited: seen by
 # every thread and task, including those whose context was created before configure()
@@ -154,13 +160,26 @@ def current_correlation() -> str | None:
     return _process_defaults.get(keys.CORRELATION_ID)
 
 
+def opentelemetry_span_in_force() -> TraceSpan | None:
+    """Return OpenTelemetry's active span when it is the innermost span, else ``None``.
+
+    A span of this library started inside an OpenTelemetry span is inner to it (an
+    outgoing call made in the OpenTelemetry span, for instance); an OpenTelemetry span
+    started inside one of ours is inner to ours.
+    """
+    active = opentelemetry_span()
+    if active is None or (span.get() is not None and span_opened_under.get() == active.span_id):
+        return None
+    return active
+
+
 def current_span() -> TraceSpan | None:
-    """Return the active span: OpenTelemetry's if one is active, else this library's.
+    """Return the innermost active span: OpenTelemetry's or this library's.
 
     Outside any span, a child process started with ``to_env()`` is in the span it
     inherited from its parent.
     """
-    return opentelemetry_span() or span.get() or _process_span
+    return opentelemetry_span_in_force() or span.get() or _process_span
 
 
 def add_metadata(new: Mapping[str, Any]) -> None:

@@ -148,14 +148,19 @@ def opentelemetry_span() -> TraceSpan | None:
     trace_api = sys.modules.get("opentelemetry.trace")
     if trace_api is None:
         return None
-    span_context = trace_api.get_current_span().get_span_context()
+    active = trace_api.get_current_span()
+    span_context = active.get_span_context()
     if not span_context.is_valid:
         return None
     state = span_context.trace_state
+    # The SDK's spans know their parent (the API's do not): the caller of an outgoing
+    # call that OpenTelemetry instrumentation made its own span.
+    parent = getattr(active, "parent", None)
+    parent_id = getattr(parent, "span_id", None)
     return TraceSpan(
         format(span_context.trace_id, "032x"),
         format(span_context.span_id, "016x"),
-        None,
+        format(parent_id, "016x") if isinstance(parent_id, int) and parent_id else None,
         format(int(span_context.trace_flags), "02x"),
         state.to_header() if state else None,
     )

@@ -4,8 +4,10 @@
 context (correlation, request, user, trace ids: ``get_full_context()``) goes into the
 message headers under ``flext_context``. In the worker, each task runs in a new
 correlation whose parent is the publisher's, with the publisher's request id, and is
-logged: ``task_started``, then ``task_succeeded`` or ``task_failed`` (error level, with
-the error), with ``task_id``, ``task_name`` and ``duration_ms``::
+logged: ``task_started``, then ``task_succeeded``, ``task_failed`` (error level, with
+the error) or ``task_retried`` (warning level), with ``task_id``, ``task_name`` and
+``duration_ms``. A retry is published with the original publisher's context, so every
+attempt is a child of the publisher, not of the attempt before it::
 
     app = Celery("billing", broker="redis://localhost:6379/0")
     install(app)  # in the publishing process and in the worker
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from contextvars import ContextVar, Token
 from typing import Any, Final, NamedTuple
 
 try:
@@ -34,14 +37,23 @@ _logger: Final = get_logger("flext_logging.celery")
 _PUBLISH_UID: Final = "flext_logging.celery.publish"
 
 
-class _Running(NamedTuple):
+class _Attempt(NamedTuple):
+    """One attempt of a task between ``task_prerun`` and ``task_postrun``."""
+
+    task_id: str
+    envelope: Any
+    """The publisher's context the attempt received: what a retry is published with."""
     scope: ExitStack
     started: float
+    retries: int
+    token: Token[_Attempt | None]
 
 
-# Tasks between task_prerun and task_postrun, by task id. Prerun and postrun run in the
-# thread that executes the task, so the scope is closed in the context it was opened in.
-_running: dict[str, _Running] = {}
+# The attempt running in this context. Prerun and postrun run in the thread that executes
+# the task, one after the other, so the scope is closed in the context it was opened in;
+# two attempts of one task id (a retry picked up by another thread while the attempt that
+# published it ends) never see each other's.
+_attempt: ContextVar[_Attempt | None] = ContextVar("flext_logging.celery.attempt", default=None)
 
 
 def install(app: Celery) -> None:
@@ -74,13 +86,24 @@ def install(app: Celery) -> None:
         if sender is not None and sender.app is app:
             _failed(sender, task_id, exception)
 
+    def retried(sender: Task[Any, Any] | None = None, reason: Any = None, **_: Any) -> None:
+        if sender is not None and sender.app is app:
+            _retried(sender, reason)
+
     signals.task_prerun.connect(started, weak=False, dispatch_uid=f"{uid}.prerun")
     signals.task_postrun.connect(finished, weak=False, dispatch_uid=f"{uid}.postrun")
     signals.task_failure.connect(failed, weak=False, dispatch_uid=f"{uid}.failure")
+    signals.task_retry.connect(retried, weak=False, dispatch_uid=f"{uid}.retry")
 
 
 def _inject(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    if headers is not None:
+    if headers is None:
+        return
+    attempt = _attempt.get()
+    if attempt is not None and headers.get("id") == attempt.task_id:
+        # A retry of the running attempt: it is the original publisher's work again.
+        headers[keys.ENVELOPE] = attempt.envelope if attempt.envelope is not None else {}
+    else:
         headers[keys.ENVELOPE] = FlextContext.Serialization.get_full_context()
 
 
@@ -95,42 +118,69 @@ def _envelope(task: Task[Any, Any]) -> Any:
     return envelope
 
 
-def _task_fields(task: Task[Any, Any], task_id: str) -> dict[str, Any]:
-    return {keys.TASK_ID: task_id, keys.TASK_NAME: task.name}
+def _retries(task: Task[Any, Any]) -> int:
+    retries = getattr(task.request, "retries", 0)
+    return retries if isinstance(retries, int) else 0
+
+
+def _task_fields(task: Task[Any, Any], task_id: str, retries: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {keys.TASK_ID: task_id, keys.TASK_NAME: task.name}
+    if retries:
+        fields[keys.TASK_RETRIES] = retries
+    return fields
+
+
+def _current(task_id: str) -> _Attempt | None:
+    attempt = _attempt.get()
+    return attempt if attempt is not None and attempt.task_id == task_id else None
+
+
+def _closing_fields(task: Task[Any, Any], task_id: str) -> dict[str, Any]:
+    attempt = _current(task_id)
+    fields = _task_fields(task, task_id, attempt.retries if attempt else _retries(task))
+    fields[keys.DURATION_MS] = (
+        round((time.perf_counter() - attempt.started) * 1000.0, 3) if attempt else None
+    )
+    return fields
 
 
 def _started(task: Task[Any, Any], task_id: str) -> None:
+    envelope = _envelope(task)
     scope = ExitStack()
-    scope.enter_context(FlextContext.Serialization.extracted({keys.ENVELOPE: _envelope(task)}))
-    _running[task_id] = _Running(scope, time.perf_counter())
-    _logger.info(keys.EVENT_TASK_STARTED, **_task_fields(task, task_id))
-
-
-def _duration_ms(task_id: str) -> float | None:
-    running = _running.get(task_id)
-    if running is None:
-        return None
-    return round((time.perf_counter() - running.started) * 1000.0, 3)
+    # Set first, reset last: the attempt outlives the scope it opens.
+    token = _attempt.set(None)
+    scope.enter_context(FlextContext.Serialization.extracted({keys.ENVELOPE: envelope}))
+    retries = _retries(task)
+    _attempt.set(_Attempt(task_id, envelope, scope, time.perf_counter(), retries, token))
+    _logger.info(keys.EVENT_TASK_STARTED, **_task_fields(task, task_id, retries))
 
 
 def _failed(task: Task[Any, Any], task_id: str, exception: BaseException | None) -> None:
-    _logger.error(
-        keys.EVENT_TASK_FAILED,
-        exc_info=exception,
-        **_task_fields(task, task_id),
-        **{keys.DURATION_MS: _duration_ms(task_id)},
+    _logger.error(keys.EVENT_TASK_FAILED, exc_info=exception, **_closing_fields(task, task_id))
+
+
+def _retried(task: Task[Any, Any], reason: Any) -> None:
+    task_id = getattr(task.request, "id", None)
+    if not isinstance(task_id, str):
+        return
+    fields = _closing_fields(task, task_id)
+    # The exception that made the task retry, when it gave one (Retry.exc).
+    cause = getattr(reason, "exc", None)
+    if isinstance(cause, BaseException):
+        fields[keys.ERROR_TYPE] = type(cause).__qualname__
+    _logger.warning(
+        keys.EVENT_TASK_RETRIED,
+        exc_info=cause if isinstance(cause, BaseException) else None,
+        **fields,
     )
 
 
 def _finished(task: Task[Any, Any], task_id: str, state: str | None) -> None:
     try:
         if state == "SUCCESS":
-            _logger.info(
-                keys.EVENT_TASK_SUCCEEDED,
-                **_task_fields(task, task_id),
-                **{keys.DURATION_MS: _duration_ms(task_id)},
-            )
+            _logger.info(keys.EVENT_TASK_SUCCEEDED, **_closing_fields(task, task_id))
     finally:
-        running = _running.pop(task_id, None)
-        if running is not None:
-            running.scope.close()
+        attempt = _current(task_id)
+        if attempt is not None:
+            attempt.scope.close()
+            _attempt.reset(attempt.token)

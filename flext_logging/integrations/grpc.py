@@ -3,9 +3,12 @@
 Client interceptors send the current correlation, request and service values as
 lower-case metadata (``x-correlation-id``, ``x-request-id``, ...) and ``traceparent``
 when a span is active. Server interceptors adopt them (validated like every inbound
-value) and run the handler in a new correlation whose parent is the caller's. Both sides
-log ``rpc_started`` and, when the call ends, ``rpc_finished`` (status ``OK``) or
-``rpc_failed`` at error level, with ``rpc_method``, ``rpc_code`` and ``duration_ms``.
+value), run the handler in the caller's correlation (or a new one) and in a span of the
+caller's trace (or a new one), and send ``x-request-id`` and ``x-correlation-id`` back
+in the trailing metadata, also when the call fails. Both sides log ``rpc_started``
+and, when the call ends, ``rpc_finished`` (status ``OK``) or ``rpc_failed`` at error
+level, with ``rpc_method``, ``rpc_side`` (``client`` or ``server``), ``rpc_code`` and
+``duration_ms``.
 
 Sync API::
 
@@ -38,6 +41,8 @@ except ImportError as error:
 
 from flext_logging import keys
 from flext_logging.context import FlextContext
+from flext_logging.context.ids import new_id
+from flext_logging.context.scopes import scoped
 from flext_logging.context.trace import is_valid_tracestate, parse_traceparent
 from flext_logging.integrations._headers import outbound_headers
 from flext_logging.logger import FlextLogger, get_logger
@@ -52,6 +57,9 @@ __all__ = [
 _server_logger: Final = get_logger("flext_logging.grpc.server")
 _client_logger: Final = get_logger("flext_logging.grpc.client")
 _OK: Final = grpc.StatusCode.OK
+_SYNC_CRASH: Final = "Exception calling application: "
+_SYNC_STREAM_CRASH: Final = "Exception iterating responses: "
+"""How the ``grpc.server`` API words the details of a handler's exception."""
 
 
 # -- Metadata -----------------------------------------------------------------------
@@ -81,18 +89,34 @@ def _received(metadata: Iterable[Any] | None) -> dict[str, str]:
     return received
 
 
+class _ServerCall(NamedTuple):
+    """What the server decided for one call: its ids, and the caller's span."""
+
+    echo: tuple[tuple[str, str], ...]
+    """The ``x-request-id`` and ``x-correlation-id`` entries sent back to the caller."""
+    parent_span_id: str | None
+
+
+_ECHOED: Final = (keys.HEADER_REQUEST_ID.lower(), keys.HEADER_CORRELATION_ID.lower())
+
+
 @contextmanager
-def _server_scope(metadata: Iterable[Any] | None) -> Iterator[None]:
-    """Adopt the caller's context, as the web middleware does, and a child span for the call.
+def _server_scope(metadata: Iterable[Any] | None) -> Iterator[_ServerCall]:
+    """Adopt the caller's context, as the web middleware does, and a span for the call.
 
     A call is synchronous work for the caller's request, so it keeps the caller's
     correlation id (one is created when none came); queues and Celery, where work
-    outlives the request, start a child correlation instead.
+    outlives the request, start a child correlation instead. A call without a request
+    id gets one, and a call without a ``traceparent`` the root span of a new trace.
     """
     received = _received(metadata)
     with ExitStack() as stack:
         stack.enter_context(FlextContext.Serialization.context_from(received))
-        stack.enter_context(FlextContext.Correlation.inherit_correlation())
+        correlation_id = stack.enter_context(FlextContext.Correlation.inherit_correlation())
+        request_id = FlextContext.Request.get_request_id()
+        if request_id is None:
+            request_id = new_id()
+            stack.enter_context(scoped({keys.REQUEST_ID: request_id}))
         trace = parse_traceparent(received.get(keys.HEADER_TRACEPARENT, ""))
         if trace is not None:
             tracestate = received.get(keys.HEADER_TRACESTATE)
@@ -106,7 +130,28 @@ def _server_scope(metadata: Iterable[Any] | None) -> Iterator[None]:
                     else None,
                 )
             )
-        yield
+        else:
+            stack.enter_context(FlextContext.Trace.span())
+        yield _ServerCall(
+            tuple(zip(_ECHOED, (request_id, correlation_id), strict=True)),
+            trace.parent_span_id if trace is not None else None,
+        )
+
+
+def _echo(context: Any, server_call: _ServerCall) -> None:
+    """Put the call's ids in the trailing metadata, beside what the handler set there.
+
+    Set before the handler runs (an abort sends the trailing metadata set so far) and
+    again after it, in case the handler replaced them.
+    """
+    try:
+        current = tuple(context.trailing_metadata() or ())
+        names = {str(entry[0]).lower() for entry in current}
+        missing = tuple(entry for entry in server_call.echo if entry[0] not in names)
+        if missing:
+            context.set_trailing_metadata(current + missing)
+    except Exception:  # noqa: BLE001, S110 - a finished or odd context: the call goes on
+        pass
 
 
 # -- Records ------------------------------------------------------------------------
@@ -115,13 +160,17 @@ def _server_scope(metadata: Iterable[Any] | None) -> Iterator[None]:
 class _Call:
     """One RPC being logged: ``rpc_started`` on creation, one closing record at the end."""
 
-    __slots__ = ("_logger", "_method", "_started")
+    __slots__ = ("_fields", "_logger", "_started")
 
-    def __init__(self, logger: FlextLogger, method: str) -> None:
+    def __init__(
+        self, logger: FlextLogger, method: str, side: str, parent_span_id: str | None = None
+    ) -> None:
         self._logger = logger
-        self._method = method
+        self._fields: dict[str, Any] = {keys.RPC_METHOD: method, keys.RPC_SIDE: side}
+        if parent_span_id is not None:
+            self._fields[keys.PARENT_SPAN_ID] = parent_span_id
         self._started = time.perf_counter()
-        logger.info(keys.EVENT_RPC_STARTED, **{keys.RPC_METHOD: method})
+        logger.info(keys.EVENT_RPC_STARTED, **self._fields)
 
     def finished(
         self,
@@ -133,7 +182,7 @@ class _Call:
         if code is None:
             code = _OK if error is None else grpc.StatusCode.UNKNOWN
         fields: dict[str, Any] = {
-            keys.RPC_METHOD: self._method,
+            **self._fields,
             keys.RPC_CODE: code.name,
             keys.DURATION_MS: round((time.perf_counter() - self._started) * 1000.0, 3),
         }
@@ -158,15 +207,30 @@ def _servicer_details(context: Any) -> str | bytes | None:
     return details() if callable(details) else None
 
 
-def _failed(call: _Call, context: Any, error: BaseException) -> None:
-    """Log a handler that raised: an abort with its code, anything else as UNKNOWN."""
+def _failed(call: _Call, context: Any, error: BaseException) -> bool:
+    """Log a handler that raised: an abort with its code, anything else as UNKNOWN.
+
+    Returns whether the handler crashed (an exception that was neither an abort nor
+    a dropped stream): the caller then ends the call itself, so that gRPC does not log
+    the exception a second time, without the call's context.
+    """
     code = _servicer_code(context)
     if code is not None and code is not _OK:
         call.finished(code, _servicer_details(context))  # an abort: no traceback to show
-    elif isinstance(error, (GeneratorExit, asyncio.CancelledError)):
+        return False
+    if isinstance(error, (GeneratorExit, asyncio.CancelledError)):
         call.finished(grpc.StatusCode.CANCELLED)  # the stream was dropped, nothing failed
-    else:
-        call.finished(grpc.StatusCode.UNKNOWN, error=error)
+        return False
+    call.finished(grpc.StatusCode.UNKNOWN, error=error)
+    return isinstance(error, Exception)
+
+
+def _crash_details(prefix: str, error: BaseException) -> str:
+    """The status details gRPC itself would send for *error*."""
+    try:
+        return f"{prefix}{error}"
+    except Exception:  # noqa: BLE001 - an exception whose str() raises
+        return "Calling application raised unprintable Exception!"
 
 
 # -- Server, sync API -----------------------------------------------------------------
@@ -174,13 +238,18 @@ def _failed(call: _Call, context: Any, error: BaseException) -> None:
 
 def _wrap_sync(behavior: Callable[..., Any], method: str, streaming: bool) -> Callable[..., Any]:
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        with _server_scope(context.invocation_metadata()):
-            call = _Call(_server_logger, method)
+        with _server_scope(context.invocation_metadata()) as server_call:
+            _echo(context, server_call)
+            call = _Call(_server_logger, method, keys.RPC_SIDE_SERVER, server_call.parent_span_id)
             try:
                 response = behavior(request, context)
             except BaseException as error:
-                _failed(call, context, error)
+                _echo(context, server_call)
+                if _failed(call, context, error):
+                    # An abort ends the call as UNKNOWN, as gRPC would, but unlogged.
+                    context.abort(grpc.StatusCode.UNKNOWN, _crash_details(_SYNC_CRASH, error))
                 raise
+            _echo(context, server_call)
             call.finished(_servicer_code(context), _servicer_details(context))
             return response
 
@@ -190,9 +259,12 @@ def _wrap_sync(behavior: Callable[..., Any], method: str, streaming: bool) -> Ca
         # must still be left in the Context they were entered in.
         own = contextvars.copy_context()
         scope = ExitStack()
-        own.run(scope.enter_context, _server_scope(context.invocation_metadata()))
+        server_call = own.run(scope.enter_context, _server_scope(context.invocation_metadata()))
         try:
-            call = own.run(_Call, _server_logger, method)
+            _echo(context, server_call)
+            call = own.run(
+                _Call, _server_logger, method, keys.RPC_SIDE_SERVER, server_call.parent_span_id
+            )
             responses: Iterator[Any] | None = None
             try:
                 responses = own.run(lambda: iter(behavior(request, context)))
@@ -203,12 +275,16 @@ def _wrap_sync(behavior: Callable[..., Any], method: str, streaming: bool) -> Ca
                         break
                     yield response
             except BaseException as error:
-                own.run(_failed, call, context, error)
+                _echo(context, server_call)
+                if own.run(_failed, call, context, error):
+                    details = _crash_details(_SYNC_STREAM_CRASH, error)
+                    context.abort(grpc.StatusCode.UNKNOWN, details)
                 raise
             finally:
                 close = getattr(responses, "close", None)
                 if close is not None:
                     own.run(close)
+            _echo(context, server_call)
             own.run(call.finished, _servicer_code(context), _servicer_details(context))
         finally:
             own.run(scope.close)
@@ -266,21 +342,26 @@ class ServerInterceptor(grpc.ServerInterceptor):
 
 def _wrap_async(behavior: Callable[..., Any], method: str, streaming: bool) -> Callable[..., Any]:
     async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        with _server_scope(context.invocation_metadata()):
-            call = _Call(_server_logger, method)
+        with _server_scope(context.invocation_metadata()) as server_call:
+            _echo(context, server_call)
+            call = _Call(_server_logger, method, keys.RPC_SIDE_SERVER, server_call.parent_span_id)
             try:
                 response = behavior(request, context)
                 if inspect.isawaitable(response):
                     response = await response
             except BaseException as error:
-                _failed(call, context, error)
+                _echo(context, server_call)
+                if _failed(call, context, error):
+                    await context.abort(grpc.StatusCode.UNKNOWN, _aio_crash_details(error))
                 raise
+            _echo(context, server_call)
             call.finished(_servicer_code(context), _servicer_details(context))
             return response
 
     async def stream(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        with _server_scope(context.invocation_metadata()):
-            call = _Call(_server_logger, method)
+        with _server_scope(context.invocation_metadata()) as server_call:
+            _echo(context, server_call)
+            call = _Call(_server_logger, method, keys.RPC_SIDE_SERVER, server_call.parent_span_id)
             try:
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):
@@ -292,11 +373,18 @@ def _wrap_async(behavior: Callable[..., Any], method: str, streaming: bool) -> C
                     for response in responses:
                         yield response
             except BaseException as error:
-                _failed(call, context, error)
+                _echo(context, server_call)
+                if _failed(call, context, error):
+                    await context.abort(grpc.StatusCode.UNKNOWN, _aio_crash_details(error))
                 raise
+            _echo(context, server_call)
             call.finished(_servicer_code(context), _servicer_details(context))
 
     return stream if streaming else unary
+
+
+def _aio_crash_details(error: BaseException) -> str:
+    return _crash_details(f"Unexpected {type(error)}: ", error)
 
 
 class AsyncServerInterceptor(aio.ServerInterceptor):
@@ -361,7 +449,7 @@ class ClientInterceptor(
     def _intercept(
         self, continuation: Callable[[Any, Any], Any], details: grpc.ClientCallDetails, request: Any
     ) -> Any:
-        call = _Call(_client_logger, str(details.method))
+        call = _Call(_client_logger, str(details.method), keys.RPC_SIDE_CLIENT)
         outcome = continuation(_with_context(details), request)
 
         def done(completed: Any) -> None:
@@ -417,7 +505,7 @@ async def _finish_when_done(call: _Call, rpc: Any) -> None:
 
 
 async def _intercept_async(continuation: Any, details: aio.ClientCallDetails, request: Any) -> Any:
-    call = _Call(_client_logger, str(details.method))
+    call = _Call(_client_logger, str(details.method), keys.RPC_SIDE_CLIENT)
     rpc = await continuation(_with_context_async(details), request)
     # Waiting here keeps the closing record ahead of anything the caller logs after
     # its await; a failed call is still returned, and raises for the caller.
@@ -434,7 +522,7 @@ async def _intercept_async(continuation: Any, details: aio.ClientCallDetails, re
 async def _intercept_async_stream(
     continuation: Any, details: aio.ClientCallDetails, request: Any
 ) -> Any:
-    call = _Call(_client_logger, str(details.method))
+    call = _Call(_client_logger, str(details.method), keys.RPC_SIDE_CLIENT)
     rpc = await continuation(_with_context_async(details), request)
     # The responses are the caller's to read: the record is written when the call ends.
     task = asyncio.get_running_loop().create_task(_finish_when_done(call, rpc))

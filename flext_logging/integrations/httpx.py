@@ -40,7 +40,9 @@ class _PropagatingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* with the context headers; log the outcome."""
-        with outgoing_call(_logger, request.method, str(request.url)) as call:
+        with outgoing_call(
+            _logger, request.method, str(request.url), lambda: request.headers
+        ) as call:
             call.inject(request.headers)
             response = self._transport.handle_request(request)
             call.status_code = response.status_code
@@ -59,7 +61,9 @@ class _AsyncPropagatingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* with the context headers; log the outcome."""
-        with outgoing_call(_logger, request.method, str(request.url)) as call:
+        with outgoing_call(
+            _logger, request.method, str(request.url), lambda: request.headers
+        ) as call:
             call.inject(request.headers)
             response = await self._transport.handle_async_request(request)
             call.status_code = response.status_code

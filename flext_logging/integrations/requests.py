@@ -49,7 +49,9 @@ class _PropagatingAdapter(BaseAdapter):
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send *request* with the context headers; log the outcome."""
-        with outgoing_call(_logger, request.method or "GET", request.url or "") as call:
+        with outgoing_call(
+            _logger, request.method or "GET", request.url or "", lambda: request.headers
+        ) as call:
             call.inject(request.headers)
             response = self._adapter.send(
                 request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies

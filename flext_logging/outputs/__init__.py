@@ -3,6 +3,8 @@
 - :mod:`.stream`: a stream, stdout by default (:class:`StreamOutput`);
 - :mod:`.background`: a background thread in front of another output
   (:class:`BackgroundOutput`, ``configure(async_output=True)``);
+- :mod:`.otel`: OpenTelemetry's Logs SDK (``configure(otel_logs=True)``), imported
+  from there only, since it needs the ``[otel]`` extra;
 - :mod:`.failures`: failure accounting shared by all; :mod:`.lifecycle`: fork, exit and
   ``shutdown()`` for all.
 """

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from celery_records import (
+    CLOSING,
+    LOGGING_UID,
+    TIMEOUT,
+    attempts,
+    leave_logging_alone,
+    wait_for,
+)
 from scripts import EXAMPLES, run_python
 
 pytest.importorskip("celery", reason="the celery extra is not installed")
@@ -25,55 +29,9 @@ from flext_logging import FlextContext, get_logger
 from flext_logging.integrations.celery import install
 from flext_logging.testing import capture_logs
 
-REDIS_SERVER = shutil.which("redis-server")
-
 Correlation = FlextContext.Correlation
 Request = FlextContext.Request
 task_logger = get_logger("tests.celery.task")
-TIMEOUT = 20.0
-LOGGING_UID = "tests.celery.leave_logging_alone"
-Records = list[dict[str, Any]]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A throw-away redis-server on a free loopback port, stopped after the module."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server; CI does)")
-    port = _free_port()
-    # In memory only: no snapshot, no append-only file left behind.
-    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1"]
-    command += ["--save", "", "--appendonly", "no"]
-    server = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while not _answers_ping(port):
-            assert server.poll() is None, "redis-server exited at start-up"
-            assert time.monotonic() < deadline, "redis-server did not answer PING"
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -101,29 +59,21 @@ def celery_app(redis_url: str) -> Iterator[Celery]:
         task_logger.info("about to fail")
         raise ValueError("bad input")
 
+    @app.task(name="tests.flaky", bind=True, max_retries=3)
+    def flaky(self: Any, failures: int) -> str:
+        task_logger.info("attempting", attempt=self.request.retries)
+        if self.request.retries < failures:
+            raise self.retry(countdown=0, exc=ConnectionError("upstream busy"))
+        return "done"
+
     # A setup_logging receiver makes the worker leave the logging module alone (as the
     # docs advise); without it, the worker would set the root level for later tests.
-    signals.setup_logging.connect(_leave_logging_alone, weak=False, dispatch_uid=LOGGING_UID)
+    signals.setup_logging.connect(leave_logging_alone, weak=False, dispatch_uid=LOGGING_UID)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=TIMEOUT):
             yield app
     finally:
         signals.setup_logging.disconnect(dispatch_uid=LOGGING_UID)
-
-
-def _leave_logging_alone(**_: Any) -> None:
-    """Receiver of Celery's setup_logging: logging is configured by the tests."""
-
-
-def _wait_for(records: Records, message: str, count: int = 1) -> Records:
-    """Records with *message*, waited for: the worker thread writes them (bounded wait)."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        found = [record for record in records if record["message"] == message]
-        if len(found) >= count:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"fewer than {count} {message} records")
 
 
 def test_task_records_carry_the_publishers_correlation_as_parent(celery_app: Celery) -> None:
@@ -134,9 +84,9 @@ def test_task_records_carry_the_publishers_correlation_as_parent(celery_app: Cel
             Request.request_context(request_id="job-7", user_id="scheduler"),
         ):
             result = celery_app.tasks["tests.add"].delay(2, 3)
-        [succeeded] = _wait_for(records, "task_succeeded")
-    [started] = _wait_for(records, "task_started")
-    [adding] = _wait_for(records, "adding")
+        [succeeded] = wait_for(records, "task_succeeded")
+    [started] = wait_for(records, "task_started")
+    [adding] = wait_for(records, "adding")
     task_correlation = started["correlation_id"]
     assert task_correlation != publisher_id
     for record in (started, adding, succeeded):
@@ -154,9 +104,9 @@ def test_failing_task_is_logged_at_error_with_the_error(celery_app: Celery) -> N
     with capture_logs() as records:
         with Correlation.new_correlation() as publisher_id:
             result = celery_app.tasks["tests.fail"].delay()
-        [failed] = _wait_for(records, "task_failed")
+        [failed] = wait_for(records, "task_failed")
         # task_postrun follows task_failure; it must not add a success record.
-        _wait_for(records, "about to fail")
+        wait_for(records, "about to fail")
     assert failed["level"] == "error"
     assert failed["parent_correlation_id"] == publisher_id
     assert (failed["task_id"], failed["task_name"]) == (result.id, "tests.fail")
@@ -174,7 +124,7 @@ def test_tasks_never_see_another_tasks_context(celery_app: Celery) -> None:
             with Request.request_context(request_id=f"req-{number}"):
                 add.delay(number, 1)
         add.delay(0, 0)  # published without any context
-        _wait_for(records, "task_succeeded", count=6)
+        wait_for(records, "task_succeeded", count=6)
     started = [record for record in records if record["message"] == "task_started"]
     assert [record.get("request_id") for record in started] == [
         "req-0",
@@ -225,3 +175,41 @@ def test_missing_celery_fails_with_an_install_hint(monkeypatch: pytest.MonkeyPat
     monkeypatch.delitem(sys.modules, "flext_logging.integrations.celery")
     with pytest.raises(ImportError, match=r"pip install 'flext-logging\[celery\]'"):
         importlib.import_module("flext_logging.integrations.celery")
+
+
+def test_every_retry_is_a_child_of_the_publisher_and_closes_its_attempt(
+    celery_app: Celery,
+) -> None:
+    """Each attempt's parent is the original publisher, never the attempt before it; an
+    attempt that ends in a retry is closed by a task_retried record."""
+    with capture_logs() as records:
+        with (
+            Correlation.new_correlation() as publisher_id,
+            Request.request_context(request_id="job-9"),
+            FlextContext.Trace.span() as span,
+        ):
+            result = celery_app.tasks["tests.flaky"].delay(2)
+        [succeeded] = wait_for(records, "task_succeeded")
+    by_attempt = attempts(records)
+    assert len(by_attempt) == 3
+    assert publisher_id not in by_attempt
+    for attempt in by_attempt.values():
+        assert next(r["message"] for r in attempt) == "task_started"
+        assert [r["message"] for r in attempt if r["message"] in CLOSING] in (
+            ["task_retried"],
+            ["task_succeeded"],
+        )
+        for record in attempt:
+            assert record["parent_correlation_id"] == publisher_id
+            assert record["request_id"] == "job-9"
+            assert record["trace_id"] == span.trace_id
+            assert record["task_id"] == result.id
+    retried = [r for r in records if r["message"] == "task_retried"]
+    assert [(r["level"], r.get("task_retries")) for r in retried] == [
+        ("warning", None),
+        ("warning", 1),
+    ]
+    assert {r["error"]["type"] for r in retried} == {"ConnectionError"}
+    assert all(r["duration_ms"] >= 0 for r in retried)
+    assert succeeded["task_retries"] == 2
+    assert [r["attempt"] for r in records if r["message"] == "attempting"] == [0, 1, 2]
