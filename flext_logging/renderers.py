@@ -23,7 +23,8 @@ from flext_logging import keys
 from flext_logging._jsonsafe import TRUNCATION_MARK, safe_repr, to_json_safe, truncate
 from flext_logging.context import process_defaults
 from flext_logging.exceptions import BaseError
-from flext_logging.processors import EXC_INFO, Redactor
+from flext_logging.processors import EXC_INFO
+from flext_logging.redaction import Redactor
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",

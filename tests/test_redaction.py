@@ -1,0 +1,291 @@
+"""The Redactor: which names are secret, which text is, and how values are walked."""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from flext_logging import configure, get_logger, keys
+from flext_logging.processors import DEFAULT_REDACT_KEYS as REEXPORTED_KEYS
+from flext_logging.processors import REDACTED as REEXPORTED_REDACTED
+from flext_logging.processors import Redactor as ReexportedRedactor
+from flext_logging.redaction import (
+    DEFAULT_REDACT_KEYS,
+    LOOK_ALIKES,
+    REDACTED,
+    SECRET_LAST_WORDS,
+    SECRET_WORDS,
+    Redactor,
+    name_words,
+)
+
+JsonStream = tuple[io.StringIO, Callable[[], list[dict[str, Any]]]]
+
+
+def test_processors_keeps_exporting_the_redactor() -> None:
+    """Code that imported the redactor from processors keeps working."""
+    assert (ReexportedRedactor, REEXPORTED_REDACTED, REEXPORTED_KEYS) == (
+        Redactor,
+        REDACTED,
+        DEFAULT_REDACT_KEYS,
+    )
+
+
+# -- Names ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("accessToken", ["access", "token"]),
+        ("APIKey", ["api", "key"]),
+        ("x-api-key", ["x", "api", "key"]),
+        ("PGPASSWORD", ["pgpassword"]),
+        ("db.password_2", ["db", "password", "2"]),
+        ("XMLHttpRequest", ["xml", "http", "request"]),
+    ],
+)
+def test_names_split_into_lower_case_words(name: str, words: list[str]) -> None:
+    """Separators, camelCase and acronyms split a name the way a reader reads it."""
+    assert name_words(name) == words
+
+
+SECRET_NAMES = [
+    # the issue's list: every one leaked before
+    "accessToken",
+    "db_password",
+    "DB_PASSWORD",
+    "PGPASSWORD",
+    "aws_secret_access_key",
+    "secret_key",
+    "client-secret",
+    "api_secret",
+    "passphrase",
+    "privateKey",
+    "refreshToken",
+    "sessionToken",
+    "credentials",
+    "jwt",
+    "cookies",
+    # the former list, whatever the spelling
+    "password",
+    "PASSWORD",
+    "Password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "access_token",
+    "Refresh_Token",
+    "csrf-token",
+    "api_key",
+    "Api-Key",
+    "X-API-KEY",
+    "apikey",
+    "Authorization",
+    "Proxy-Authorization",
+    "cookie",
+    "Set-Cookie",
+    "session",
+    "sessionid",
+    "session_id",
+    "private_key",
+    "client_secret",
+    "credit_card",
+    "card_number",
+    # glued, plural, last words
+    "dbpassword",
+    "xapikey",
+    "passwordHash",
+    "user_passwords",
+    "basic_auth",
+    "db_pass",
+    "user_session",
+    "X-Hub-Signature",
+    "aws_access_key_id",
+    "oauth2Token",
+    "mysql_pwd",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_secret_names_are_recognised_in_any_spelling(name: str) -> None:
+    """Case, separators, camelCase, glued words and plurals do not hide a secret name."""
+    record = Redactor()(None, "info", {keys.MESSAGE: "login", name: "hunter2", "user": "ada"})
+    assert record == {keys.MESSAGE: "login", name: REDACTED, "user": "ada"}
+
+
+LOOK_ALIKE_NAMES = [
+    "author",
+    "monkey",
+    "primary_key",
+    "keyboard",
+    "keys",
+    "passenger",
+    "passage",
+    "tokenizer",
+    "tokenizer_name",
+    "tokens_used",
+    "token_count",
+    "max_tokens",
+    "prompt_tokens",
+    "completionTokens",
+    "auth_type",
+    "session_duration_ms",
+    "signature_version",
+    "pass_rate",
+    "compass",
+    "secretary",
+    "authority",
+]
+
+
+@pytest.mark.parametrize("name", LOOK_ALIKE_NAMES)
+def test_look_alike_names_keep_their_values(name: str) -> None:
+    """Names that merely contain a secret word, or count tokens, are not redacted."""
+    record = Redactor()(None, "info", {name: "visible"})
+    assert record == {name: "visible"}
+
+
+def test_every_documented_word_is_secret_and_every_look_alike_is_not() -> None:
+    """The lists in the docs are the lists in force."""
+    redactor = Redactor()
+    assert [w for w in SECRET_WORDS if not redactor.is_secret(w)] == []
+    assert [w for w in SECRET_LAST_WORDS if not redactor.is_secret(f"user_{w}")] == []
+    assert [w for w in LOOK_ALIKES if redactor.is_secret(w)] == []
+    assert DEFAULT_REDACT_KEYS == SECRET_WORDS + SECRET_LAST_WORDS
+
+
+def test_redact_keys_add_words_and_globs_to_the_defaults() -> None:
+    """A word matches like the built-in ones, a glob the whole name; defaults stay."""
+    redactor = Redactor(["ssn", "card_pin", "x-internal-*"])
+    secret = ["ssn", "user_SSN", "cardPin", "X-Internal-Trace", "password"]
+    assert [name for name in secret if not redactor.is_secret(name)] == []
+    assert not redactor.is_secret("lesson")
+
+
+@pytest.mark.parametrize(
+    ("redact_keys", "secret", "kept"),
+    [
+        (["ssn"], "SSN", "password"),
+        (["*_pin"], "card_pin", "token"),
+        (["x-?"], "X-A", "cookie"),
+    ],
+)
+def test_redact_default_keys_false_uses_only_the_keys_given(
+    redact_keys: list[str], secret: str, kept: str
+) -> None:
+    """With redact_default_keys=False the given keys replace the built-in ones."""
+    redactor = Redactor(redact_keys, redact_default_keys=False)
+    record = redactor(None, "info", {secret: "s", kept: "k"})
+    assert record == {secret: REDACTED, kept: "k"}
+
+
+def test_configure_redact_keys_adds_to_the_defaults(json_stream: JsonStream) -> None:
+    """configure(redact_keys=[...]) redacts those keys and still the built-in ones."""
+    stream, records = json_stream
+    configure(format="json", stream=stream, redact_keys=["ssn"])
+    get_logger("tests.redact").info("custom", ssn="123", password="p", plan="pro")
+    (record,) = records()
+    assert (record["ssn"], record["password"], record["plan"]) == (REDACTED, REDACTED, "pro")
+
+
+def test_configure_can_replace_the_default_keys(json_stream: JsonStream) -> None:
+    """configure(redact_keys=[...], redact_default_keys=False) redacts only those keys."""
+    stream, records = json_stream
+    configure(format="json", stream=stream, redact_keys=["ssn"], redact_default_keys=False)
+    get_logger("tests.redact").info("custom", ssn="123", password="visible")
+    (record,) = records()
+    assert (record["ssn"], record["password"]) == (REDACTED, "visible")
+
+
+def test_configure_redaction_false_disables_redaction(json_stream: JsonStream) -> None:
+    """configure(redaction=False) writes secret-looking values as given."""
+    stream, records = json_stream
+    configure(format="json", stream=stream, redaction=False)
+    get_logger("tests.redact").info("raw", password="p", nested={"token": "t"})
+    (record,) = records()
+    assert (record["password"], record["nested"]) == ("p", {"token": "t"})
+
+
+def test_default_configuration_redacts_secrets(json_stream: JsonStream) -> None:
+    """Without redaction options, the default secret names are redacted."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    get_logger("tests.redact").info("login", password="p", user="ada")
+    (record,) = records()
+    assert (record["password"], record["user"]) == (REDACTED, "ada")
+
+
+def test_the_record_head_is_never_redacted() -> None:
+    """Head keys are left alone even when the redaction list names them."""
+    redactor = Redactor(["message", "level"])
+    record = redactor(None, "info", {keys.MESSAGE: "m", keys.LEVEL: "info"})
+    assert record == {keys.MESSAGE: "m", keys.LEVEL: "info"}
+
+
+# -- Values -----------------------------------------------------------------------------------
+
+
+def test_nested_dicts_lists_and_tuples_are_walked() -> None:
+    """Secrets inside nested dicts, lists and tuples are redacted; containers keep their type."""
+    value = {
+        "headers": {"Authorization": "Bearer abc", "Accept": "json"},
+        "attempts": [{"password": "p1"}, {"user": "ada"}],
+        "pair": ({"token": "t"}, "plain"),
+    }
+    record = Redactor()(None, "info", {"request": value})
+    assert record["request"] == {
+        "headers": {"Authorization": REDACTED, "Accept": "json"},
+        "attempts": [{"password": REDACTED}, {"user": "ada"}],
+        "pair": ({"token": REDACTED}, "plain"),
+    }
+    assert isinstance(record["request"]["pair"], tuple)
+
+
+def test_the_callers_objects_are_never_modified(json_stream: JsonStream) -> None:
+    """Nested values the caller passed are copied before redaction, never changed in place."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    payload = {"user": {"name": "ada", "password": "p"}, "items": [{"api_key": "k"}]}
+    original = copy.deepcopy(payload)
+    get_logger("tests.redact").info("payload", payload=payload)
+    assert payload == original
+    (record,) = records()
+    assert record["payload"] == {
+        "user": {"name": "ada", "password": REDACTED},
+        "items": [{"api_key": REDACTED}],
+    }
+
+
+def test_unchanged_containers_are_passed_on_as_they_are() -> None:
+    """A container with nothing to redact is passed on as the same object, not a copy."""
+    value = {"a": [1, 2, {"b": 3}], "s": "a long string without secrets in it"}
+    record = Redactor()(None, "info", {"value": value, keys.MESSAGE: "m" * 40})
+    assert record["value"] is value
+
+
+def test_non_string_keys_are_walked() -> None:
+    """Mappings with non-string keys are walked; a key is written as its text."""
+    record = Redactor()(None, "info", {"data": {1: "one", "token": "t", ("a",): "x"}})
+    assert record["data"] == {1: "one", "token": REDACTED, "('a',)": "x"}
+
+
+def test_a_container_that_contains_itself_is_cut_at_the_repeat() -> None:
+    """A cycle ends in a marker, as the JSON fallback writes it; the redactor never loops."""
+    looping: dict[str, Any] = {"name": "loop"}
+    looping["self"] = looping
+    record = Redactor()(None, "info", {"value": looping, "items": [looping]})
+    assert record["value"] == {"name": "loop", "self": "<cycle dict>"}
+    assert record["items"] == [{"name": "loop", "self": "<cycle dict>"}]
+
+
+def test_a_name_holding_a_secret_shape_is_written_redacted() -> None:
+    """A JWT used as a dict key (or field name) does not leak through the key."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    record = Redactor()(None, "info", {"owners": {jwt: "ada"}, jwt: 1})
+    assert record == {"owners": {REDACTED: "ada"}, REDACTED: 1}
