@@ -10,6 +10,7 @@ import datetime
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import IO, Any, Final
@@ -20,7 +21,14 @@ from rich.text import Text
 from rich.traceback import Trace, Traceback
 
 from flext_logging import keys
-from flext_logging._jsonsafe import TRUNCATION_MARK, safe_repr, to_json_safe, truncate
+from flext_logging._jsonsafe import (
+    TRUNCATION_MARK,
+    int_text,
+    native,
+    safe_repr,
+    to_json_safe,
+    truncate,
+)
 from flext_logging.context import process_defaults
 from flext_logging.exceptions import BaseError
 from flext_logging.processors import EXC_INFO
@@ -41,31 +49,44 @@ DEFAULT_MAX_RECORD_BYTES: Final = 65_536
 MIN_MAX_RECORD_BYTES: Final = 1024
 """The smallest cap accepted: room for the head, the context and the truncation marker."""
 
-# orjson escapes control characters below U+0020 but writes these raw, and they end a
-# line for str.splitlines() and for many log shippers: NEL, LINE and PARAGRAPH SEPARATOR.
-_RAW_BREAKS: Final = (
-    (b"\xc2\x85", b"\\u0085"),
-    (b"\xe2\x80\xa8", b"\\u2028"),
-    (b"\xe2\x80\xa9", b"\\u2029"),
-)
-_TEXT_BREAKS: Final = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+# orjson escapes control characters below U+0020 but writes the C1 controls raw
+# (U+0080-U+009F: U+009B alone starts a terminal control sequence, U+0085 ends a line)
+# and LINE and PARAGRAPH SEPARATOR, which end a line for str.splitlines() and for many
+# log shippers. In UTF-8 the C1 controls are C2 80 to C2 9F.
+_RAW_CONTROLS: Final = re.compile(b"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+
+
+def _escape_control(match: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(match.group().decode("utf-8"))
 
 
 def _escape_breaks(line: bytes) -> bytes:
     # isascii() is a fast scan; the substring tests cost more and run only when needed.
-    if not line.isascii() and (b"\xe2\x80" in line or b"\xc2\x85" in line):
-        for raw, escaped in _RAW_BREAKS:
-            line = line.replace(raw, escaped)
+    if not line.isascii() and (b"\xc2" in line or b"\xe2\x80" in line):
+        line = _RAW_CONTROLS.sub(_escape_control, line)
     return line
 
 
 def _quoted(text: str) -> str:
-    """*text* as a JSON string literal with every line-breaking character escaped."""
+    """*text* as a JSON string literal with every unprintable character escaped."""
     quoted = json.dumps(text, ensure_ascii=False)
-    if not quoted.isprintable():  # only the three breaks can be left unprintable here
-        for raw, escaped in _TEXT_BREAKS:
-            quoted = quoted.replace(raw, escaped)
-    return quoted
+    return quoted if quoted.isprintable() else _escape_unprintable(quoted)
+
+
+def _escape_unprintable(text: str) -> str:
+    """Escape what ``str.isprintable()`` rejects: controls (C0, DEL, C1), line and
+    paragraph separators, format characters such as bidi overrides, lone surrogates,
+    unassigned code points. Nothing in the result moves a terminal's cursor or starts
+    a control sequence."""
+    return "".join(char if char.isprintable() else _escape_char(char) for char in text)
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _default(value: Any) -> Any:
@@ -225,16 +246,14 @@ def _logfmt_value(value: object) -> str:
         text = "true" if value else "false"
     elif value is None:
         text = "null"
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, int):
+        text = int_text(value)  # past Python's digit limit, str() raises
+    elif isinstance(value, float):
         text = str(value)
     elif isinstance(value, str):
         text = value
     else:
-        text = (
-            dumps_record(value).decode("utf-8").rstrip("\n")
-            if isinstance(value, (Mapping, list, tuple))
-            else safe_repr(value)
-        )
+        text = _as_text(value)
     if text and all(char in _LOGFMT_BARE for char in text):
         return text
     # Quoted with every control and line-breaking character escaped: one record, one line.
@@ -260,6 +279,12 @@ class ConsoleRenderer:
     terminal or ``NO_COLOR`` is set. Exceptions are drawn as rich tracebacks, with a
     FlextExceptions error's code and context above them. With a *redactor*, the
     exception messages and error context drawn are redacted like the fields are.
+
+    A record is untrusted text: every character ``str.isprintable()`` rejects (C0 and
+    C1 controls, ESC, the one-character CSI U+009B, line separators, bidi overrides)
+    is written as a ``\\uXXXX`` escape wherever it appears, the traceback included,
+    so nothing from a record reaches a terminal as a control sequence. The only
+    styling is this renderer's own.
     """
 
     __slots__ = ("_console", "_redactor")
@@ -294,7 +319,7 @@ class ConsoleRenderer:
         timestamp = record.pop(keys.TIMESTAMP, None)
         if timestamp is not None:
             line.append(_clock(timestamp) + " ", style="dim")
-        level = str(record.pop(keys.LEVEL, ""))
+        level = _one_line(record.pop(keys.LEVEL, ""))
         line.append(f"{level:<8} ", style=_LEVEL_STYLES.get(level, ""))
         message = _one_line(record.pop(keys.MESSAGE, ""))
         line.append(f"{message:<{_MESSAGE_WIDTH}}", style="bold")
@@ -316,22 +341,41 @@ class ConsoleRenderer:
                 error_context = exc.context
                 if self._redactor is not None:
                     error_context = self._redactor.redact_value(error_context)
-                code_line = f"{exc.error_code} context={_console_value(error_context)}"
+                code = _one_line(exc.error_code)
+                code_line = f"{code} context={_console_value(error_context)}"
                 console.print(Text(code_line, style="red"))
             if isinstance(exc, BaseException):
                 trace = Traceback.extract(type(exc), exc, exc.__traceback__, show_locals=False)
-                if self._redactor is not None:
-                    _redact_trace(trace, self._redactor)
+                _clean_trace(trace, self._redactor)
                 console.print(Traceback(trace, show_locals=False))
         return capture.get()
 
 
-def _redact_trace(trace: Trace, redactor: Redactor) -> None:
+def _clean_trace(trace: Trace, redactor: Redactor | None) -> None:
+    """Redact (with a *redactor*) and escape, in place, the text a traceback draws."""
+
+    def clean(text: object) -> str:
+        text = text if isinstance(text, str) else safe_repr(text)
+        if redactor is not None:
+            text = redactor.redact_text(text)
+        return _one_line(text)
+
     for stack in trace.stacks:
-        stack.exc_value = redactor.redact_text(stack.exc_value)
-        stack.notes = [redactor.redact_text(note) for note in stack.notes]
+        stack.exc_type = clean(stack.exc_type)
+        stack.exc_value = clean(stack.exc_value)
+        stack.notes = [clean(note) for note in stack.notes]
+        for frame in stack.frames:
+            frame.filename = _one_line(frame.filename)
+            frame.name = _one_line(frame.name)
+            frame.line = _one_line(frame.line)
+        error = stack.syntax_error
+        if error is not None:
+            error.filename = _one_line(error.filename)
+            error.line = clean(error.line.rstrip("\n"))
+            error.msg = clean(error.msg)
+            error.notes = [clean(note) for note in error.notes]
         for member in stack.exceptions:
-            _redact_trace(member, redactor)
+            _clean_trace(member, redactor)
 
 
 def _clock(timestamp: object) -> str:
@@ -348,7 +392,8 @@ def _clock(timestamp: object) -> str:
 
 def _one_line(value: object) -> str:
     text = value if isinstance(value, str) else safe_repr(value)
-    # Escape line breaks and other control characters: one record, one line.
+    # Escape line breaks and every other unprintable character: one record, one line,
+    # and no control sequence for the terminal.
     return text if text.isprintable() else _quoted(text)[1:-1]
 
 
@@ -365,6 +410,15 @@ def _console_value(value: object) -> str:
         return value if bare else _quoted(value)
     if isinstance(value, datetime.datetime):
         return str(to_json_safe(value))
-    if isinstance(value, (Mapping, list, tuple)):
-        return dumps_record(value).decode("utf-8").rstrip("\n")
-    return _one_line(safe_repr(value))
+    return _one_line(_as_text(value))
+
+
+def _as_text(value: object) -> str:
+    """A value that is not text, as logfmt and the console write it: JSON for data
+    (containers, sets, dataclasses, models), the ``repr`` of anything else."""
+    data = native(value)
+    if isinstance(data, str):
+        return data
+    if isinstance(data, (Mapping, list, tuple)):
+        return dumps_record(data).decode("utf-8").rstrip("\n")
+    return safe_repr(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -161,3 +162,39 @@ def test_stdlib_json_formatter_caps_records_too() -> None:
     assert len(line.encode()) < DEFAULT_MAX_RECORD_BYTES
     assert out[keys.MESSAGE] == "huge"
     assert out[keys.TRUNCATED_FIELDS] == ["payload"]
+
+
+HUGE = 10**5000  # past Python's int-to-str digit limit: str() raises ValueError
+HUGE_TEXT = f"<int of {HUGE.bit_length()} bits>"
+HUGE_POSITIONS: dict[str, Callable[[], None]] = {
+    "field": lambda: log.info("huge", count=HUGE, order_id="o-1"),
+    "extra": lambda: log.info("huge", extra={"count": HUGE, "order_id": "o-1"}),
+    "nested": lambda: log.info("huge", stats={"count": [HUGE]}, order_id="o-1"),
+    "dict_key": lambda: log.info("huge", stats={HUGE: "big"}, order_id="o-1"),
+    "set": lambda: log.info("huge", stats={HUGE, 1}, order_id="o-1"),
+    "stdlib_extra": lambda: logging.getLogger("tests.lines.std").warning(
+        "huge", extra={"count": HUGE, "order_id": "o-1"}
+    ),
+}
+
+
+@pytest.mark.parametrize("redaction", [True, False], ids=["redaction", "no-redaction"])
+@pytest.mark.parametrize("output_format", ["json", "logfmt", "console"])
+@pytest.mark.parametrize("position", sorted(HUGE_POSITIONS))
+def test_an_integer_past_the_digit_limit_only_changes_its_own_value(
+    position: str, output_format: str, redaction: bool
+) -> None:
+    """10**5000 keeps the record's head, context and other fields; it becomes safe text."""
+    stream = io.StringIO()
+    configure(format=output_format, stream=stream, redaction=redaction)
+    with FlextContext.Request.request_context(request_id="r-huge"):
+        HUGE_POSITIONS[position]()
+    output = stream.getvalue()
+    assert HUGE_TEXT in output
+    for expected in ("huge", "r-huge", "o-1", "tests.lines"):
+        assert expected in output
+    assert keys.LOGGING_ERROR not in output
+    if output_format == "json":
+        record = json.loads(output)
+        assert record[keys.LEVEL] in ("info", "warning")
+        assert record[keys.REQUEST_ID] == "r-huge"
