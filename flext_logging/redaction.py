@@ -509,10 +509,12 @@ class Redactor:
         if quoted:
             name_end = at - 1 if at > 0 and data[at - 1] == _BACKSLASH else at
             value_start = at + 2
+            spaced = True  # "name": value, as JSON is pretty-printed
         else:
             name_end = at
             while name_end > 0 and data[name_end - 1] in _SPACES and at - name_end < 2:
                 name_end -= 1
+            spaced = name_end < at  # "name = value" but not "name= next words"
             if name_end > 0 and data[name_end - 1] in _QUOTES:
                 name_end -= 1
                 if name_end > 0 and data[name_end - 1] == _BACKSLASH:
@@ -526,7 +528,7 @@ class Redactor:
         name = data[name_start:name_end].decode("ascii")
         if not self.is_secret(name):
             return
-        span = _value_span(data, value_start)
+        span = _value_span(data, value_start, skip_spaces=spaced)
         if span is not None:
             spans.append((span[0], span[1], _REDACTED_BYTES))
 
@@ -675,13 +677,12 @@ def _find_cards(data: bytes, spans: list[tuple[int, int, bytes]]) -> None:
         at = sz.find(runs, _CARD_RUN, end)
 
 
-def _value_span(data: bytes, start: int) -> tuple[int, int] | None:
+def _value_span(data: bytes, start: int, *, skip_spaces: bool) -> tuple[int, int] | None:
     """The extent of the value that starts at *start* (after a separator), if any."""
     size = len(data)
-    while start < size and data[start] in _SPACES and start < size:
-        start += 1
-        if start >= size:
-            return None
+    if skip_spaces:
+        while start < size and data[start] in _SPACES:
+            start += 1
     if start >= size:
         return None
     quote = data[start]

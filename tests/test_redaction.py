@@ -289,3 +289,60 @@ def test_a_name_holding_a_secret_shape_is_written_redacted() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
     record = Redactor()(None, "info", {"owners": {jwt: "ada"}, jwt: 1})
     assert record == {"owners": {REDACTED: "ada"}, REDACTED: 1}
+
+
+# -- Text -------------------------------------------------------------------------------------
+
+DENSE_QUERY = "&".join(f"p{n}={n}" for n in range(40))
+TEXTS = [
+    ("GET /reset?token=abc123&lang=en", "GET /reset?token=[REDACTED]&lang=en"),
+    ("postgres://ann:pw@db:5432/app", "postgres://[REDACTED]@db:5432/app"),
+    ("clone https://ghp_x1@github.com/o/r now", "clone https://[REDACTED]@github.com/o/r now"),
+    ("Creds(user='ann', password='hunter2')", "Creds(user='ann', password='[REDACTED]')"),
+    ("{'password': 'hunter2', 'user': 'ann'}", "{'password': '[REDACTED]', 'user': 'ann'}"),
+    ('{"apiKey":"k-123","n":1}', '{"apiKey":"[REDACTED]","n":1}'),
+    ('{\\"token\\":\\"abc\\",\\"n\\":1}', '{\\"token\\":\\"[REDACTED]\\",\\"n\\":1}'),
+    ("psql --password=hunter2 app", "psql --password=[REDACTED] app"),
+    ("PGPASSWORD=hunter2 psql", "PGPASSWORD=[REDACTED] psql"),
+    ("password = hunter2", "password = [REDACTED]"),
+    ("Cookie: session=abc; theme=dark", "Cookie: session=[REDACTED]; theme=dark"),
+    ("it's 'quoted\\' pwd='a\\'b' end", "it's 'quoted\\' pwd='[REDACTED]' end"),
+    ("Passwort für ann: password=hunter2 ü", "Passwort für ann: password=[REDACTED] ü"),
+    (f"{DENSE_QUERY}&access_token=zzz&x=1", f"{DENSE_QUERY}&access_token=[REDACTED]&x=1"),
+    ("password=", "password="),
+    ("password= next words", "password= next words"),
+    ("a=1 b=2 user=ann", "a=1 b=2 user=ann"),
+]
+PADDING = "words and numbers 12 34 " * 20  # past the short-text path
+
+
+@pytest.mark.parametrize(("text", "expected"), TEXTS)
+@pytest.mark.parametrize("padded", [False, True], ids=["short", "long"])
+def test_secrets_in_text_are_replaced_and_the_rest_is_kept(
+    text: str, expected: str, padded: bool
+) -> None:
+    """URL user info and values after secret names go; every other character stays."""
+    if padded:
+        text, expected = f"{PADDING} {text} {PADDING}", f"{PADDING} {expected} {PADDING}"
+    assert Redactor().redact_text(text) == expected
+
+
+def test_a_glob_name_is_found_in_text_too() -> None:
+    """A glob of redact_keys applies to names in text, dense or not."""
+    redactor = Redactor(["x-internal-*"])
+    text = DENSE_QUERY + "&X-Internal-Trace=abc&y=2"
+    assert redactor.redact_text(text) == DENSE_QUERY + "&X-Internal-Trace=[REDACTED]&y=2"
+
+
+def test_overlapping_shapes_become_one_replacement() -> None:
+    """A JWT in a secret query parameter is replaced once, not twice."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    assert Redactor().redact_text(f"/cb?id_token={jwt}&s=1") == "/cb?id_token=[REDACTED]&s=1"
+
+
+def test_a_repeated_clean_text_is_answered_from_memory() -> None:
+    """The same clean message twice gives the same object both times."""
+    redactor = Redactor()
+    message = "payment authorised for order 1234"
+    assert redactor.redact_text(message) is message
+    assert redactor.redact_text(message) is message
