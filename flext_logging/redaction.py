@@ -574,22 +574,30 @@ class Redactor:
         if isinstance(value, (Mapping, list, tuple)):
             data = value
         else:
+            # What the renderer will write for it. When that holds no secret the value
+            # itself is passed on (the renderer writes the same; a custom encoder, such
+            # as a JsonFormatter's json_default, still gets the object).
             data = native(value)
             if isinstance(data, str):
-                return self.redact_text(data)
+                clean = self.redact_text(data)
+                return value if clean is data else clean
             if data is value:  # a type native() leaves as it is (an int subclass, a date)
                 return value
+            if not isinstance(data, (Mapping, list, tuple)):  # an enum member's value
+                cleaned = self._clean(data, depth - 1, seen)
+                return value if cleaned is data else cleaned
         # A container, or a set, deque, dataclass or model as one; it may contain itself.
         marker = id(value)
         if marker in seen:
             return f"<cycle {kind.__qualname__}>"
         seen.add(marker)
         try:
-            return self._clean_container(data, depth, seen)
+            cleaned = self._clean_container(data, depth, seen)
         except Exception:  # noqa: BLE001 - a container that fails to iterate: its text
             return self.redact_text(safe_repr(value))
         finally:
             seen.discard(marker)
+        return value if cleaned is data else cleaned
 
     def _clean_container(self, value: Any, depth: int, seen: set[int]) -> Any:
         if isinstance(value, Mapping):

@@ -269,6 +269,41 @@ def test_unchanged_containers_are_passed_on_as_they_are() -> None:
     assert record["value"] is value
 
 
+class _Point:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __repr__(self) -> str:
+        return f"Point(x={self.x})"
+
+
+def test_values_with_nothing_to_redact_are_passed_on_as_themselves() -> None:
+    """A clean set, bytes, exception or object reaches the renderer (or an encoder) as is."""
+    values = {"tags": {"a", "b"}, "body": b"ok body", "failure": ValueError("no"), "p": _Point(1)}
+    record = Redactor()(None, "info", dict(values))
+    assert all(record[key] is value for key, value in values.items())
+
+
+def test_values_with_a_secret_become_the_redacted_data_written() -> None:
+    """With a secret inside, the value becomes the data the renderer would have written."""
+    values = {
+        "tags": {"a", "password=hunter2"},
+        "body": b'{"token": "t0k3n"}',
+        "p": _PointWithSecret(),
+    }
+    record = Redactor()(None, "info", values)
+    assert record == {
+        "tags": ["a", "password=[REDACTED]"],
+        "body": '{"token": "[REDACTED]"}',
+        "p": "Conn(dsn='postgres://[REDACTED]@db/app')",
+    }
+
+
+class _PointWithSecret:
+    def __repr__(self) -> str:
+        return "Conn(dsn='postgres://ann:pw@db/app')"
+
+
 def test_non_string_keys_are_walked() -> None:
     """Mappings with non-string keys are walked; a key is written as its text."""
     record = Redactor()(None, "info", {"data": {1: "one", "token": "t", ("a",): "x"}})

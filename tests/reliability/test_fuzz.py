@@ -92,10 +92,9 @@ def test_logging_any_values_gives_exactly_one_json_line(
 @FUZZ
 @given(values)
 def test_redactor_never_raises_and_keeps_the_shape(value: Any) -> None:
-    """The redactor keeps JSON's own kinds of value; bytes become the text that is written."""
+    """The redactor keeps the kind of value, or gives the text written for it when redacted."""
     out = Redactor(redact_patterns=[r"\d{3}"])(None, "info", {keys.MESSAGE: "m", "v": value})
-    expected = str if isinstance(value, bytes) else type(value)
-    assert type(out["v"]) is expected
+    assert type(out["v"]) in (type(value), str)
     dumps_record(out)
 
 
