@@ -4,7 +4,8 @@ The :class:`Redactor` runs on every record, after the enrichers. Each call field
 converted to the data the renderer will write (a set becomes a list, a dataclass or
 pydantic model a dict, bytes and exceptions text, any other object its ``repr``: see
 :func:`flext_logging._jsonsafe.native`), so what is searched is what is written, in
-every format. Then two rules replace secrets with ``[REDACTED]``, at any depth:
+every format; a value with nothing to redact is passed on as it is, one with a secret
+becomes the redacted data. Two rules replace secrets with ``[REDACTED]``, at any depth:
 
 - **names**: the value of a key whose name is secret. A name is split into lower-case
   words at ``_``, ``-``, ``.``, spaces and camelCase (``accessToken``, ``PGPASSWORD``,
@@ -313,8 +314,9 @@ class Redactor:
     ``*``, ``?`` or ``[`` a glob matched against the whole name, ignoring case. With
     ``redact_default_keys=False`` only *redact_keys* are secret names. Every match of
     *redact_patterns* (regular expressions) in a string is replaced too. The record
-    head and the context ids are never searched; the caller's objects are never
-    modified (a container with something to redact is copied).
+    head and the context ids are never searched. A value with nothing to redact is
+    passed on as the same object; one with a secret is replaced by the redacted data
+    the renderer would write for it, so the caller's objects are never modified.
     """
 
     __slots__ = (
@@ -355,7 +357,7 @@ class Redactor:
         self._secret: set[str] = set()
         self._renamed: dict[str, str] = {}
         # Short strings found clean, to answer at once when they repeat (cleared when full).
-        self._clean_texts: dict[str, str] = {}
+        self._clean_texts: set[str] = set()
 
     # -- Names -------------------------------------------------------------------------
 
@@ -363,10 +365,11 @@ class Redactor:
         """Tell whether a field called *key* holds a secret."""
         if not isinstance(key, str) or key in keys.HEAD_KEYS:
             return False
-        if key in self._known:
-            return key in self._secret
-        self._learn(key)
-        return key in self._secret or self._names(key)
+        if key not in self._known:
+            self._learn(key)
+            if key not in self._known:  # the memo is full: decide without it
+                return self._names(key)
+        return key in self._secret
 
     def _learn(self, key: str) -> None:
         if len(self._known) >= _MEMO_LIMIT:  # names are few; bound it for odd callers
@@ -397,9 +400,8 @@ class Redactor:
         if size > _SHORT:
             result = self._redact_long(text)
         else:
-            known = self._clean_texts.get(text)
-            if known is not None:
-                return known
+            if text in self._clean_texts:
+                return text  # this object: callers tell "unchanged" by identity
             result = self._redact_short(text)
         for pattern in self._patterns:
             result = pattern.sub(REDACTED, result)
@@ -407,7 +409,7 @@ class Redactor:
             # Messages and many values repeat: a clean one costs one lookup next time.
             if len(self._clean_texts) >= _TEXT_MEMO_LIMIT:
                 self._clean_texts.clear()
-            self._clean_texts[text] = text
+            self._clean_texts.add(text)
         return result
 
     def _redact_short(self, text: str) -> str:
@@ -540,11 +542,14 @@ class Redactor:
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         names = event_dict.keys()
+        renames: dict[str, str] | None = None
         # Membership tests without building sets: the common record has nothing new.
         if not self._known.issuperset(names):
             for key in names - self._known:
                 if isinstance(key, str):
                     self._learn(key)
+                    if key not in self._known:  # the memo is full: decide here
+                        renames = self._decide_unremembered(event_dict, key, renames)
         if not self._secret.isdisjoint(names):
             for key in names & self._secret:
                 event_dict[key] = REDACTED
@@ -556,10 +561,22 @@ class Redactor:
                     event_dict[key] = self.redact_text(value)
             elif kind not in _SAFE_TYPES and key not in _UNSCANNED and key != EXC_INFO:
                 event_dict[key] = self._clean(value, MAX_DEPTH, set())
-        if self._renamed and not self._renamed.keys().isdisjoint(names):
-            renamed = self._renamed
+        if renames is not None or (self._renamed and not self._renamed.keys().isdisjoint(names)):
+            renamed = {**self._renamed, **(renames or {})}
             return {renamed.get(key, key): value for key, value in event_dict.items()}
         return event_dict
+
+    def _decide_unremembered(
+        self, event_dict: dict[str, Any], key: str, renames: dict[str, str] | None
+    ) -> dict[str, str] | None:
+        """Redact a field whose name the full memo cannot hold; return the renames."""
+        if self._names(key):
+            event_dict[key] = REDACTED
+            return renames
+        clean = self.redact_text(key)
+        if clean == key:
+            return renames
+        return {**(renames or {}), key: clean}
 
     def _clean(self, value: Any, depth: int, seen: set[int]) -> Any:
         kind = type(value)

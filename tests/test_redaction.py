@@ -221,6 +221,19 @@ def test_default_configuration_redacts_secrets(json_stream: JsonStream) -> None:
     assert (record["password"], record["user"]) == (REDACTED, "ada")
 
 
+def test_secret_names_are_redacted_after_the_name_memo_is_full() -> None:
+    """Past 10,000 distinct names the answers are not remembered, but still given."""
+    redactor = Redactor()
+    redactor(None, "info", {f"field_{n}": n for n in range(10_000)})
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    record = redactor(None, "info", {"late_password": "p", "late_user": "ada", jwt: 1})
+    assert record == {"late_password": REDACTED, "late_user": "ada", REDACTED: 1}
+    assert redactor.is_secret("another_token")
+    assert redactor(None, "info", {"x": {"another_token": "t"}}) == {
+        "x": {"another_token": REDACTED}
+    }
+
+
 def test_the_record_head_is_never_redacted() -> None:
     """Head keys are left alone even when the redaction list names them."""
     redactor = Redactor(["message", "level"])
@@ -375,9 +388,20 @@ def test_overlapping_shapes_become_one_replacement() -> None:
     assert Redactor().redact_text(f"/cb?id_token={jwt}&s=1") == "/cb?id_token=[REDACTED]&s=1"
 
 
-def test_a_repeated_clean_text_is_answered_from_memory() -> None:
-    """The same clean message twice gives the same object both times."""
+def test_a_repeated_clean_text_is_answered_from_memory_with_the_object_given() -> None:
+    """A clean text seen before is answered at once, as the very object passed in."""
     redactor = Redactor()
-    message = "payment authorised for order 1234"
-    assert redactor.redact_text(message) is message
-    assert redactor.redact_text(message) is message
+    first = "".join(["payment authorised ", "for order 1234"])
+    again = "".join(["payment authorised ", "for order ", "1234"])
+    assert first == again
+    assert first is not again
+    assert redactor.redact_text(first) is first
+    assert redactor.redact_text(again) is again
+
+
+def test_an_object_logged_twice_reaches_the_renderer_both_times() -> None:
+    """The second record of the same clean object passes the object on, like the first."""
+    redactor = Redactor()
+    for _ in range(2):
+        point = _Point(1)
+        assert redactor(None, "info", {"p": point})["p"] is point
