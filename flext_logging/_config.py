@@ -37,6 +37,7 @@ def configure(
     log_operations: bool = True,
     redaction: bool | None = None,
     redact_keys: Iterable[str] | None = None,
+    redact_default_keys: bool = True,
     redact_patterns: Iterable[str | re.Pattern[str]] = (),
     processors: Sequence[_pipeline.Processor] = (),
     capture_stdlib: bool = True,
@@ -59,8 +60,11 @@ def configure(
     line is written twice. A process started with ``Serialization.to_env()`` variables adopts
     them: its correlation becomes a child of the parent process's one.
 
+    *redact_keys* are secret names added to the built-in ones (words such as ``"ssn"``,
+    or globs such as ``"x-*"``); ``redact_default_keys=False`` makes them the only ones.
     *redact_patterns* are regular expressions whose matches inside string values are
-    replaced, in addition to the built-in shapes (JWTs, bearer tokens, card numbers).
+    replaced, in addition to the built-in shapes (JWTs, bearer tokens, card numbers,
+    URL user info, secret-named ``name=value`` pairs).
     A JSON or logfmt line longer than *max_record_bytes* is cut to fit (``None``: no
     cap). With *async_output*, lines are written by a background thread through a
     queue of *queue_size* lines; when it is full, *overflow* ``"block"`` waits and
@@ -103,6 +107,7 @@ def configure(
         log_operations=log_operations,
         redaction=preset["redaction"] if redaction is None else redaction,
         redact_keys=redact_keys,
+        redact_default_keys=redact_default_keys,
         redact_patterns=redact_patterns,
         extra_processors=processors,
         console_width=console_width,

@@ -159,6 +159,7 @@ def build_pipeline(
     log_operations: bool = True,
     redaction: bool = True,
     redact_keys: Iterable[str] | None = None,
+    redact_default_keys: bool = True,
     redact_patterns: Iterable[str | re.Pattern[str]] = (),
     extra_processors: Sequence[Processor] = (),
     console_width: int | None = None,
@@ -181,8 +182,11 @@ def build_pipeline(
     chain.append(processors.add_stack)
     redactor = None
     if redaction:
-        keys_to_redact = processors.DEFAULT_REDACT_KEYS if redact_keys is None else redact_keys
-        redactor = processors.Redactor(keys_to_redact, redact_patterns=redact_patterns)
+        redactor = processors.Redactor(
+            redact_keys or (),
+            redact_default_keys=redact_default_keys,
+            redact_patterns=redact_patterns,
+        )
         chain.append(redactor)
     chain.extend(extra_processors)
     renderer: Processor

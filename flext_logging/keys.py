@@ -204,7 +204,11 @@ TASK_RETRIES: Final = "task_retries"
 TRUNCATED: Final = "truncated"
 """``true`` on a record cut to fit ``configure(max_record_bytes=...)``."""
 TRUNCATED_FIELDS: Final = "truncated_fields"
-"""The names of the fields a cut record lost or had shortened, largest first."""
+"""The names of the fields a cut record lost or had shortened, largest first; a member
+of a dict cut inside it is named ``field.member``."""
+FIELDS_OMITTED: Final = "fields_omitted"
+"""How many more fields a cut record lost than ``truncated_fields`` names: fields past the
+first 1000, or names too many to list. Present only when not zero."""
 LOGGING_ERROR: Final = "logging_error"
 """On a minimal record written instead of one that a processor failed on: the error."""
 EVENT_RECORDS_DROPPED: Final = "log_records_dropped"

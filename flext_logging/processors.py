@@ -2,26 +2,26 @@
 
 Each takes ``(logger, method_name, event_dict)`` and returns the event dict, so any
 structlog processor can run beside them. Each docstring names the keys it reads and
-writes (constants of :mod:`flext_logging.keys`).
+writes (constants of :mod:`flext_logging.keys`). The :class:`Redactor` lives in
+:mod:`flext_logging.redaction` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import datetime
-import fnmatch
-import re
 import sys
-from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
 from flext_logging.context.state import current_fields, opentelemetry_span_in_force
 from flext_logging.exceptions import current_error_handling
+from flext_logging.redaction import DEFAULT_REDACT_KEYS, EXC_INFO, REDACTED, Redactor
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
+    "EXC_INFO",
     "REDACTED",
     "Redactor",
     "add_context",
@@ -33,8 +33,8 @@ __all__ = [
     "set_aside_head_fields",
 ]
 
-EXC_INFO: Final = "exc_info"
-"""Where a logger call's ``exc_info=`` waits for :func:`add_error` / :func:`add_exception`."""
+# EXC_INFO (from redaction, which must leave it alone): where a logger call's exc_info=
+# waits for add_error / add_exception.
 STACK_INFO: Final = "stack_info"
 """Where a logger call's ``stack_info=True`` waits for :func:`add_stack`."""
 EVENT: Final = "event"
@@ -167,197 +167,6 @@ def add_stack(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict
             frame = frame.f_back  # type: ignore[assignment]  # loop ends on None
         event_dict[keys.STACK] = stack_text(frame, current_error_handling().max_frames)
     return event_dict
-
-
-REDACTED: Final = "[REDACTED]"
-DEFAULT_REDACT_KEYS: Final = (
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "token",
-    "*_token",
-    "*-token",
-    "api_key",
-    "api-key",
-    "apikey",
-    "x-api-key",
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "session",
-    "sessionid",
-    "session_id",
-    "private_key",
-    "client_secret",
-    "credit_card",
-    "card_number",
-)
-_MAX_REDACT_DEPTH: Final = 20
-
-
-_PLAIN_TYPES: Final = frozenset({str, int, float, bool, type(None), datetime.datetime})
-"""Value types that cannot hide a secret key: the redactor does not look inside them."""
-_MEMO_LIMIT: Final = 10_000
-
-# -- Secrets recognised by their shape, inside any string value. ----------------------
-_TOKEN_CHARS: Final = r"[A-Za-z0-9._~+/-]"  # noqa: S105 - a character class, not a secret
-_SHAPE_PATTERNS: Final = (
-    # A JWT (JWS compact form): base64url JSON header and payload, then a signature.
-    r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
-    # A bearer credential: the scheme is kept, the token (16+ characters with a digit or
-    # symbol, or 24+ of anything token-like) is replaced, so "the bearer of" stays.
-    (
-        rf"(?<![A-Za-z0-9])(?:[Bb]earer|BEARER)\s+(?P<bearer>(?=[A-Za-z_~+/]*[0-9.\-~+/])"
-        rf"{_TOKEN_CHARS}{{16,}}=*|{_TOKEN_CHARS}{{24,}}=*)"
-    ),
-    # A payment card number: 13-19 digits starting 2-6, single spaces or dashes
-    # between them, not part of a longer word or number; redacted only if Luhn-valid.
-    r"(?<![0-9A-Za-z])(?P<card>[2-6](?:[ -]?[0-9]){12,18})(?![0-9A-Za-z])",
-)
-"""The built-in value patterns: JWTs, bearer tokens and (Luhn-checked) card numbers."""
-_SECRET_SHAPES: Final = re.compile("|".join(f"(?:{p})" for p in _SHAPE_PATTERNS))
-_MIN_SECRET_LENGTH: Final = 13  # the shortest built-in shape: a 13-digit card number
-_DIGITS: Final = b"0123456789"
-_UNSCANNED: Final = frozenset((keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, *keys.CONTEXT_KEYS))
-"""Fields whose values are never scanned for secret shapes: validated ids and names."""
-
-
-def _luhn_valid(text: str) -> bool:
-    digits = [ord(char) - 48 for char in text if "0" <= char <= "9"]
-    total = 0
-    for index, digit in enumerate(reversed(digits)):
-        if index % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2  # noqa: PLW2901 - Luhn step
-        total += digit
-    return 13 <= len(digits) <= 19 and total % 10 == 0
-
-
-def _replace_shape(match: re.Match[str]) -> str:
-    card = match.group("card")
-    if card is not None:
-        return REDACTED if _luhn_valid(card) else match.group(0)
-    token = match.group("bearer")
-    if token is not None:
-        whole = match.group(0)
-        return whole[: len(whole) - len(token)] + REDACTED
-    return REDACTED
-
-
-def _may_hold_shape(text: str) -> bool:
-    """A cheap test that rules out the built-in shapes for almost every string."""
-    if "eyJ" in text or "earer" in text or "EARER" in text:
-        return True
-    data = text.encode("utf-8", "surrogatepass")
-    return len(data) - len(data.translate(None, _DIGITS)) >= _MIN_SECRET_LENGTH
-
-
-class Redactor:
-    """Replace secrets with ``[REDACTED]``: values of secret-looking keys, and secret shapes.
-
-    Keys match exactly or by glob (``*_token``), ignoring letter case; look-alikes
-    (``author``, ``tokens_used``) do not match. Inside string values, the message
-    included, JWTs, bearer tokens and Luhn-valid card numbers are replaced, and so is
-    every match of the extra *redact_patterns* (regular expressions). Walks nested
-    dicts, lists and tuples in every field except the record head and the context
-    ids, copying containers it changes so the caller's objects are never modified.
-    Each field name is classified once; later records cost two set operations on
-    their keys, and a string is only searched when a cheap test finds a hint of a
-    secret in it (``eyJ``, ``bearer``, 13 digits) or extra patterns are configured.
-    """
-
-    __slots__ = ("_exact", "_globs", "_known", "_min_length", "_patterns", "_secret")
-
-    def __init__(
-        self,
-        redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS,
-        *,
-        redact_patterns: Iterable[str | re.Pattern[str]] = (),
-    ) -> None:
-        patterns = {str(key).lower() for key in redact_keys}
-        self._exact = frozenset(p for p in patterns if not _is_glob(p))
-        globs = [fnmatch.translate(p) for p in sorted(patterns) if _is_glob(p)]
-        self._globs = re.compile("|".join(globs)) if globs else None
-        self._patterns = tuple(re.compile(pattern) for pattern in redact_patterns)
-        self._min_length = 1 if self._patterns else _MIN_SECRET_LENGTH
-        # Names seen so far, and those of them that are secret. Only ever grown, under
-        # the GIL, so concurrent records see a consistent answer for every name.
-        self._known: set[str] = set(keys.HEAD_KEYS)
-        self._secret: set[str] = set()
-
-    def is_secret(self, key: object) -> bool:
-        """Tell whether a field called *key* holds a secret."""
-        if not isinstance(key, str) or key in keys.HEAD_KEYS:
-            return False
-        if key in self._known:
-            return key in self._secret
-        lowered = key.lower()
-        secret = lowered in self._exact or (
-            self._globs is not None and self._globs.fullmatch(lowered) is not None
-        )
-        if len(self._known) < _MEMO_LIMIT:  # names are few; bound it for odd callers
-            if secret:
-                self._secret.add(key)
-            self._known.add(key)
-        return secret
-
-    def redact_text(self, text: str) -> str:
-        """Return *text* with every secret shape replaced (the same object if none)."""
-        if len(text) < self._min_length:
-            return text
-        if len(text) >= _MIN_SECRET_LENGTH and _may_hold_shape(text):
-            text = _SECRET_SHAPES.sub(_replace_shape, text)
-        for pattern in self._patterns:
-            text = pattern.sub(REDACTED, text)
-        return text
-
-    def redact_value(self, value: Any) -> Any:
-        """Return *value* with secrets replaced at any depth (the same object if none)."""
-        return self._clean(value, _MAX_REDACT_DEPTH)
-
-    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        names = event_dict.keys()
-        # Membership tests without building sets: the common record has nothing new.
-        if not self._known.issuperset(names):
-            for key in names - self._known:
-                self.is_secret(key)
-        if not self._secret.isdisjoint(names):
-            for key in names & self._secret:
-                event_dict[key] = REDACTED
-        min_length = self._min_length
-        for key, value in event_dict.items():
-            if type(value) is str:
-                if len(value) >= min_length and key not in _UNSCANNED:
-                    event_dict[key] = self.redact_text(value)
-            elif type(value) not in _PLAIN_TYPES and isinstance(value, (Mapping, list, tuple)):
-                if key in keys.HEAD_KEYS or self.is_secret(key):
-                    continue
-                event_dict[key] = self._clean(value, _MAX_REDACT_DEPTH)
-        return event_dict
-
-    def _clean(self, value: Any, depth: int) -> Any:
-        if type(value) is str:
-            return self.redact_text(value)
-        if depth <= 0:
-            return value
-        if isinstance(value, Mapping):
-            changed = {
-                k: REDACTED if self.is_secret(k) else self._clean(v, depth - 1)
-                for k, v in value.items()
-            }
-            same = all(changed[k] is v for k, v in value.items())
-            return value if same else changed
-        if isinstance(value, (list, tuple)):
-            cleaned = [self._clean(item, depth - 1) for item in value]
-            if all(a is b for a, b in zip(cleaned, value, strict=True)):
-                return value
-            return cleaned if isinstance(value, list) else tuple(cleaned)
-        return value
-
-
-def _is_glob(pattern: str) -> bool:
-    return any(char in pattern for char in "*?[")
 
 
 _TRACE_KEYS: Final = (keys.TRACE_ID, keys.SPAN_ID)

@@ -10,6 +10,7 @@ import datetime
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import IO, Any, Final
@@ -20,10 +21,18 @@ from rich.text import Text
 from rich.traceback import Trace, Traceback
 
 from flext_logging import keys
-from flext_logging._jsonsafe import TRUNCATION_MARK, safe_repr, to_json_safe, truncate
+from flext_logging._jsonsafe import (
+    TRUNCATION_MARK,
+    int_text,
+    native,
+    safe_repr,
+    to_json_safe,
+    truncate,
+)
 from flext_logging.context import process_defaults
 from flext_logging.exceptions import BaseError
-from flext_logging.processors import EXC_INFO, Redactor
+from flext_logging.processors import EXC_INFO
+from flext_logging.redaction import Redactor
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
@@ -40,31 +49,44 @@ DEFAULT_MAX_RECORD_BYTES: Final = 65_536
 MIN_MAX_RECORD_BYTES: Final = 1024
 """The smallest cap accepted: room for the head, the context and the truncation marker."""
 
-# orjson escapes control characters below U+0020 but writes these raw, and they end a
-# line for str.splitlines() and for many log shippers: NEL, LINE and PARAGRAPH SEPARATOR.
-_RAW_BREAKS: Final = (
-    (b"\xc2\x85", b"\\u0085"),
-    (b"\xe2\x80\xa8", b"\\u2028"),
-    (b"\xe2\x80\xa9", b"\\u2029"),
-)
-_TEXT_BREAKS: Final = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+# orjson escapes control characters below U+0020 but writes the C1 controls raw
+# (U+0080-U+009F: U+009B alone starts a terminal control sequence, U+0085 ends a line)
+# and LINE and PARAGRAPH SEPARATOR, which end a line for str.splitlines() and for many
+# log shippers. In UTF-8 the C1 controls are C2 80 to C2 9F.
+_RAW_CONTROLS: Final = re.compile(b"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+
+
+def _escape_control(match: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(match.group().decode("utf-8"))
 
 
 def _escape_breaks(line: bytes) -> bytes:
     # isascii() is a fast scan; the substring tests cost more and run only when needed.
-    if not line.isascii() and (b"\xe2\x80" in line or b"\xc2\x85" in line):
-        for raw, escaped in _RAW_BREAKS:
-            line = line.replace(raw, escaped)
+    if not line.isascii() and (b"\xc2" in line or b"\xe2\x80" in line):
+        line = _RAW_CONTROLS.sub(_escape_control, line)
     return line
 
 
 def _quoted(text: str) -> str:
-    """*text* as a JSON string literal with every line-breaking character escaped."""
+    """*text* as a JSON string literal with every unprintable character escaped."""
     quoted = json.dumps(text, ensure_ascii=False)
-    if not quoted.isprintable():  # only the three breaks can be left unprintable here
-        for raw, escaped in _TEXT_BREAKS:
-            quoted = quoted.replace(raw, escaped)
-    return quoted
+    return quoted if quoted.isprintable() else _escape_unprintable(quoted)
+
+
+def _escape_unprintable(text: str) -> str:
+    """Escape what ``str.isprintable()`` rejects: controls (C0, DEL, C1), line and
+    paragraph separators, format characters such as bidi overrides, lone surrogates,
+    unassigned code points. Nothing in the result moves a terminal's cursor or starts
+    a control sequence."""
+    return "".join(char if char.isprintable() else _escape_char(char) for char in text)
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _default(value: Any) -> Any:
@@ -92,63 +114,216 @@ def dumps_record(record: object, *, default: Callable[[Any], Any] | None = None)
 
 
 _PROTECTED: Final = frozenset((keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, *keys.CONTEXT_KEYS))
-_MARKER_RESERVE: Final = 64  # bytes for "truncated":true and the list's punctuation
+_MARKER: Final = (keys.TRUNCATED, keys.TRUNCATED_FIELDS, keys.FIELDS_OMITTED)
+MAX_CUT_FIELDS: Final = 1000
+"""A record cut to fit keeps at most this many fields besides its head and context."""
+_MIN_KEPT: Final = 256  # a value cut shorter than this many characters is removed instead
 _LAST_RESORT_TEXT: Final = 100  # characters of logger and message in a last-resort record
+_FIT_ROUNDS: Final = 4  # measure, cut, check; a round more if escaping still overflows
+_MARKER_BASE: Final = 64  # bytes of "truncated":true,"truncated_fields":[] and punctuation
+_NAME_LENGTH: Final = 100  # a name in truncated_fields is cut to this many characters
+_REMOVED: Final = object()
+_PREFIX_TRIES: Final = 6  # measurements to find the longest prefix that fits
+_EMPTY_JSON: Final = len(b"{}\n")
+
+Render = Callable[[dict[str, Any]], "bytes | str"]
 
 
-def fit_record(
-    record: Mapping[str, Any], limit: int, render: Callable[[dict[str, Any]], bytes | str]
-) -> bytes | str:
-    """Render *record* within *limit* bytes by cutting its largest fields.
+def fit_record(record: Mapping[str, Any], limit: int, render: Render) -> bytes | str:
+    """Render *record* within *limit* bytes by cutting its largest values; keep the rest.
 
-    The head and the context ids are kept whole; the largest other fields (the message
-    too, which is shortened but never removed) are cut to a string prefix marked
-    ``...[truncated]``, or removed when too little of them would be left. A record
-    that was cut carries ``truncated: true`` and ``truncated_fields``, the names cut.
+    Each field is measured once, encoded as *render* writes it. The largest values are
+    cut until the line fits, the message last: a string (or the JSON text of another
+    value) becomes a prefix ending in ``...[truncated]``; a dict one of whose members
+    holds the excess is cut inside it (``error.context``); a value that would keep
+    fewer than 256 characters is removed (the message never is). The head and the
+    context ids stay whole. The record then carries ``truncated: true`` and
+    ``truncated_fields``, the names cut, largest first. Fields past the
+    first 1000, and names too many to list in a quarter of *limit*, are counted in
+    ``fields_omitted`` instead. Cost: linear in the record's size.
     """
+    empty = _size(render({}))
+    fitted: dict[str, Any] = {}
+    kept = omitted = 0
+    for key, value in record.items():
+        if key in _MARKER:
+            continue  # written anew below
+        if key in _PROTECTED or key == keys.MESSAGE:
+            fitted[key] = value
+        elif kept < MAX_CUT_FIELDS:
+            fitted[key] = value
+            kept += 1
+        else:
+            omitted += 1
     sizes = {
-        key: len(dumps_record(value)) + len(str(key))
-        for key, value in record.items()
+        key: _size(render({key: value})) - empty
+        for key, value in fitted.items()
         if key not in _PROTECTED
     }
-    fitted = dict(record)
     cut: list[str] = []
-    line = render(fitted)
-    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+    for _ in range(_FIT_ROUNDS):
+        line = render(_with_marker(fitted, cut, omitted, limit))
         excess = _size(line) - limit
         if excess <= 0:
+            return line
+        listed = limit // 4 - sum(min(len(name), _NAME_LENGTH) + 4 for name in cut)
+        if not _cut_largest(fitted, sizes, excess, cut, render=render, empty=empty, listed=listed):
             break
-        excess += _MARKER_RESERVE + 4 * (len(cut) + 1) + sum(len(str(k)) for k in (*cut, key))
-        value = fitted[key]
-        text = value if isinstance(value, str) else dumps_record(value).decode().rstrip("\n")
-        # Escapes and multi-byte characters make a character cost more than one byte.
-        per_char = max(sizes[key] / max(len(text), 1), 1.0)
-        keep = int((sizes[key] - excess) / per_char) - len(TRUNCATION_MARK)
-        if keep >= _MIN_KEPT or key == keys.MESSAGE:
-            fitted[key] = truncate(text, max(keep, 0) + len(TRUNCATION_MARK))
-        else:
+    return _last_resort(record, limit, render)
+
+
+def _with_marker(
+    fitted: dict[str, Any], cut: list[str], omitted: int, limit: int
+) -> dict[str, Any]:
+    if not cut and not omitted:
+        return fitted
+    names: list[str] = []
+    budget = limit // 4
+    for name in cut:
+        name = truncate(name, _NAME_LENGTH)  # noqa: PLW2901 - the listed form of the name
+        budget -= len(name) + 4
+        if budget < 0:
+            break
+        names.append(name)
+    unnamed = omitted + len(cut) - len(names)
+    marked = {**fitted, keys.TRUNCATED: True, keys.TRUNCATED_FIELDS: names}
+    if unnamed:
+        marked[keys.FIELDS_OMITTED] = unnamed
+    return marked
+
+
+def _cut_largest(
+    fitted: dict[str, Any],
+    sizes: dict[str, int],
+    excess: int,
+    cut: list[str],
+    *,
+    render: Render,
+    empty: int,
+    listed: int,
+) -> bool:
+    """Cut the largest fields of *fitted* (the message last) to save *excess* bytes.
+
+    *listed* is what is left of the bytes names may take in ``truncated_fields``; a
+    name past it costs nothing more (it is counted, not listed).
+    """
+    order = sorted((key for key in sizes if key != keys.MESSAGE), key=sizes.__getitem__)
+    order.reverse()
+    if keys.MESSAGE in sizes:
+        order.append(keys.MESSAGE)
+    need = excess + (0 if cut else _MARKER_BASE)
+    progress = False
+    for key in order:
+        if need <= 0:
+            break
+        name = str(key)
+        if name not in cut and listed > 0:
+            cost = min(len(name), _NAME_LENGTH) + 4
+            listed -= cost
+            need += cost
+        value, names, size = _shrink(key, fitted[key], sizes[key] - need, render, empty)
+        if value is _REMOVED and key != keys.MESSAGE:
             del fitted[key]
-        cut.append(str(key))
-        fitted[keys.TRUNCATED] = True
-        fitted[keys.TRUNCATED_FIELDS] = cut
-        line = render(fitted)
-    if _size(line) <= limit:
-        return line
-    # Thousands of small fields, or a huge logger name: keep only what must stay.
+            del sizes[key]
+            need -= size + 1  # and its separator
+        else:
+            if value is _REMOVED:  # the message is shortened to the mark, never removed
+                value = TRUNCATION_MARK
+            if value is fitted[key]:
+                continue
+            fitted[key] = value
+            new_size = _size(render({key: value})) - empty
+            need -= sizes[key] - new_size
+            sizes[key] = new_size
+        cut.extend(n for n in names if n not in cut)
+        progress = True
+    return progress
+
+
+def _shrink(
+    key: str, value: Any, target: int, render: Render, empty: int
+) -> tuple[Any, list[str], int]:
+    """*value* cut so that the field takes at most *target* bytes: (value, names, size).
+
+    The value is ``_REMOVED`` when too little of it would be left; *size* is then the
+    field's size before removal.
+    """
+    size = _size(render({key: value})) - empty
+    if size <= target:
+        return value, [], size
+    if isinstance(value, Mapping) and value:
+        inner = _shrink_inside(key, value, size - target, render, empty)
+        if inner is not None:
+            return inner[0], inner[1], size
+    text = value if isinstance(value, str) else dumps_record(value).decode("utf-8").rstrip("\n")
+    if text.endswith(TRUNCATION_MARK):  # cut in an earlier round: cut the original again
+        text = text[: -len(TRUNCATION_MARK)]
+    overhead = _size(render({key: TRUNCATION_MARK})) - empty
+    room = target - overhead
+    keep = int(room / max((size - overhead) / max(len(text), 1), 1.0))
+    for attempt in range(_PREFIX_TRIES):
+        if keep <= 0:
+            break
+        measured = _size(render({key: text[:keep] + TRUNCATION_MARK})) - empty
+        if measured <= target:
+            break
+        if attempt == _PREFIX_TRIES - 1 or measured <= overhead:
+            keep -= measured - target  # a character is at least one byte: this fits
+        else:  # escapes are denser in this prefix than on average: scale down to them
+            keep = min(int(keep * room / (measured - overhead)), keep - 1)
+    if keep < _MIN_KEPT and key != keys.MESSAGE:
+        return _REMOVED, [str(key)], size
+    return text[: max(keep, 0)] + TRUNCATION_MARK, [str(key)], size
+
+
+def _shrink_inside(
+    key: str, value: Mapping[Any, Any], need: int, render: Render, empty: int
+) -> tuple[dict[Any, Any], list[str]] | None:
+    """Cut the one member of a dict that holds the excess, if one does (keeps the rest)."""
+    members = {
+        member: len(dumps_record({member: item})) - _EMPTY_JSON for member, item in value.items()
+    }
+    largest = max(members, key=members.__getitem__)
+    if members[largest] - _MIN_KEPT < need:
+        return None  # no one member is enough: the caller cuts the whole value
+    path = f"{key}.{largest}"
+    new_item, names, _ = _shrink(
+        path, value[largest], members[largest] - need, _member(largest), _EMPTY_JSON
+    )
+    shrunk = dict(value)
+    if new_item is _REMOVED:
+        del shrunk[largest]
+    else:
+        shrunk[largest] = new_item
+    return shrunk, names
+
+
+def _member(name: Any) -> Render:
+    """Render a dict member under its own name, whatever key _shrink passes."""
+
+    def render(candidate: dict[str, Any]) -> bytes:
+        if not candidate:
+            return dumps_record({})
+        (item,) = candidate.values()
+        return dumps_record({name: item})
+
+    return render
+
+
+def _last_resort(record: Mapping[str, Any], limit: int, render: Render) -> bytes | str:
+    # A huge logger name or context: keep only what must stay.
     last: dict[str, Any] = {key: record[key] for key in _PROTECTED if key in record}
     last[keys.LOGGER] = truncate(str(last.get(keys.LOGGER, "")), _LAST_RESORT_TEXT)
     last[keys.MESSAGE] = truncate(str(record.get(keys.MESSAGE, "")), _LAST_RESORT_TEXT)
-    last[keys.TRUNCATED] = True
-    last[keys.TRUNCATED_FIELDS] = [str(key) for key in sizes][:20]
-    line = render({key: last[key] for key in (*keys.RECORD_KEYS, *_MARKER) if key in last})
+    ordered: dict[str, Any] = {key: last[key] for key in keys.RECORD_KEYS if key in last}
+    others = [str(key) for key in record if key not in _PROTECTED and key not in _MARKER]
+    line = render(_with_marker(ordered, others, 0, limit))
     if _size(line) <= limit:
         return line
-    head = (keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, keys.MESSAGE, keys.TRUNCATED)
-    return render({key: last[key] for key in head if key in last})
-
-
-_MIN_KEPT: Final = 256  # a field cut shorter than this is removed instead
-_MARKER: Final = (keys.TRUNCATED, keys.TRUNCATED_FIELDS)
+    head = (keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, keys.MESSAGE)
+    minimal = {key: last[key] for key in head if key in last}
+    minimal[keys.TRUNCATED] = True
+    return render(minimal)
 
 
 def _size(line: bytes | str) -> int:
@@ -224,16 +399,14 @@ def _logfmt_value(value: object) -> str:
         text = "true" if value else "false"
     elif value is None:
         text = "null"
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, int):
+        text = int_text(value)  # past Python's digit limit, str() raises
+    elif isinstance(value, float):
         text = str(value)
     elif isinstance(value, str):
         text = value
     else:
-        text = (
-            dumps_record(value).decode("utf-8").rstrip("\n")
-            if isinstance(value, (Mapping, list, tuple))
-            else safe_repr(value)
-        )
+        text = _as_text(value)
     if text and all(char in _LOGFMT_BARE for char in text):
         return text
     # Quoted with every control and line-breaking character escaped: one record, one line.
@@ -259,6 +432,12 @@ class ConsoleRenderer:
     terminal or ``NO_COLOR`` is set. Exceptions are drawn as rich tracebacks, with a
     FlextExceptions error's code and context above them. With a *redactor*, the
     exception messages and error context drawn are redacted like the fields are.
+
+    A record is untrusted text: every character ``str.isprintable()`` rejects (C0 and
+    C1 controls, ESC, the one-character CSI U+009B, line separators, bidi overrides)
+    is written as a ``\\uXXXX`` escape wherever it appears, the traceback included,
+    so nothing from a record reaches a terminal as a control sequence. The only
+    styling is this renderer's own.
     """
 
     __slots__ = ("_console", "_redactor")
@@ -293,7 +472,7 @@ class ConsoleRenderer:
         timestamp = record.pop(keys.TIMESTAMP, None)
         if timestamp is not None:
             line.append(_clock(timestamp) + " ", style="dim")
-        level = str(record.pop(keys.LEVEL, ""))
+        level = _one_line(record.pop(keys.LEVEL, ""))
         line.append(f"{level:<8} ", style=_LEVEL_STYLES.get(level, ""))
         message = _one_line(record.pop(keys.MESSAGE, ""))
         line.append(f"{message:<{_MESSAGE_WIDTH}}", style="bold")
@@ -315,22 +494,41 @@ class ConsoleRenderer:
                 error_context = exc.context
                 if self._redactor is not None:
                     error_context = self._redactor.redact_value(error_context)
-                code_line = f"{exc.error_code} context={_console_value(error_context)}"
+                code = _one_line(exc.error_code)
+                code_line = f"{code} context={_console_value(error_context)}"
                 console.print(Text(code_line, style="red"))
             if isinstance(exc, BaseException):
                 trace = Traceback.extract(type(exc), exc, exc.__traceback__, show_locals=False)
-                if self._redactor is not None:
-                    _redact_trace(trace, self._redactor)
+                _clean_trace(trace, self._redactor)
                 console.print(Traceback(trace, show_locals=False))
         return capture.get()
 
 
-def _redact_trace(trace: Trace, redactor: Redactor) -> None:
+def _clean_trace(trace: Trace, redactor: Redactor | None) -> None:
+    """Redact (with a *redactor*) and escape, in place, the text a traceback draws."""
+
+    def clean(text: object) -> str:
+        text = text if isinstance(text, str) else safe_repr(text)
+        if redactor is not None:
+            text = redactor.redact_text(text)
+        return _one_line(text)
+
     for stack in trace.stacks:
-        stack.exc_value = redactor.redact_text(stack.exc_value)
-        stack.notes = [redactor.redact_text(note) for note in stack.notes]
+        stack.exc_type = clean(stack.exc_type)
+        stack.exc_value = clean(stack.exc_value)
+        stack.notes = [clean(note) for note in stack.notes]
+        for frame in stack.frames:
+            frame.filename = _one_line(frame.filename)
+            frame.name = _one_line(frame.name)
+            frame.line = _one_line(frame.line)
+        error = stack.syntax_error
+        if error is not None:
+            error.filename = _one_line(error.filename)
+            error.line = clean(error.line.rstrip("\n"))
+            error.msg = clean(error.msg)
+            error.notes = [clean(note) for note in error.notes]
         for member in stack.exceptions:
-            _redact_trace(member, redactor)
+            _clean_trace(member, redactor)
 
 
 def _clock(timestamp: object) -> str:
@@ -347,7 +545,8 @@ def _clock(timestamp: object) -> str:
 
 def _one_line(value: object) -> str:
     text = value if isinstance(value, str) else safe_repr(value)
-    # Escape line breaks and other control characters: one record, one line.
+    # Escape line breaks and every other unprintable character: one record, one line,
+    # and no control sequence for the terminal.
     return text if text.isprintable() else _quoted(text)[1:-1]
 
 
@@ -364,6 +563,15 @@ def _console_value(value: object) -> str:
         return value if bare else _quoted(value)
     if isinstance(value, datetime.datetime):
         return str(to_json_safe(value))
-    if isinstance(value, (Mapping, list, tuple)):
-        return dumps_record(value).decode("utf-8").rstrip("\n")
-    return _one_line(safe_repr(value))
+    return _one_line(_as_text(value))
+
+
+def _as_text(value: object) -> str:
+    """A value that is not text, as logfmt and the console write it: JSON for data
+    (containers, sets, dataclasses, models), the ``repr`` of anything else."""
+    data = native(value)
+    if isinstance(data, str):
+        return data
+    if isinstance(data, (Mapping, list, tuple)):
+        return dumps_record(data).decode("utf-8").rstrip("\n")
+    return safe_repr(data)

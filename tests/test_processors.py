@@ -1,8 +1,7 @@
-"""The enrichers: record head and context, errors as data, stacks, redaction, level names."""
+"""The enrichers: record head and context, errors as data, stacks, level names."""
 
 from __future__ import annotations
 
-import copy
 import datetime
 import io
 import sys
@@ -13,9 +12,6 @@ import pytest
 
 from flext_logging import FlextContext, FlextExceptions, configure, get_logger, keys
 from flext_logging.processors import (
-    DEFAULT_REDACT_KEYS,
-    REDACTED,
-    Redactor,
     add_context,
     add_error,
     add_exception,
@@ -268,149 +264,6 @@ def test_add_stack_writes_the_stack_of_the_caller_when_asked() -> None:
 def test_add_stack_adds_nothing_when_not_asked(event_dict: dict[str, Any]) -> None:
     """Without stack_info=True no stack is added and the flag is removed."""
     assert add_stack(None, "info", dict(event_dict)) == {}
-
-
-# -- Redactor ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "password",
-        "PASSWORD",
-        "Password",
-        "passwd",
-        "secret",
-        "token",
-        "access_token",
-        "Refresh_Token",
-        "csrf-token",
-        "api_key",
-        "Api-Key",
-        "X-API-KEY",
-        "Authorization",
-        "Proxy-Authorization",
-        "cookie",
-        "Set-Cookie",
-        "session_id",
-        "client_secret",
-        "credit_card",
-    ],
-)
-def test_redactor_hides_secret_keys_ignoring_case(key: str) -> None:
-    """Default secret keys, exact or by glob, are redacted whatever their letter case."""
-    record = Redactor()(None, "info", {keys.MESSAGE: "login", key: "hunter2", "user": "ada"})
-    assert record == {keys.MESSAGE: "login", key: REDACTED, "user": "ada"}
-
-
-@pytest.mark.parametrize(
-    "key",
-    ["author", "monkey", "primary_key", "tokens_used", "token_count", "passenger", "keys"],
-)
-def test_redactor_leaves_look_alike_keys_alone(key: str) -> None:
-    """Keys that merely contain a secret word are not redacted."""
-    record = Redactor()(None, "info", {key: "visible"})
-    assert record == {key: "visible"}
-
-
-def test_redactor_walks_nested_dicts_lists_and_tuples() -> None:
-    """Secrets inside nested dicts, lists and tuples are redacted; containers keep their type."""
-    value = {
-        "headers": {"Authorization": "Bearer abc", "Accept": "json"},
-        "attempts": [{"password": "p1"}, {"user": "ada"}],
-        "pair": ({"token": "t"}, "plain"),
-    }
-    record = Redactor()(None, "info", {"request": value})
-    assert record["request"] == {
-        "headers": {"Authorization": REDACTED, "Accept": "json"},
-        "attempts": [{"password": REDACTED}, {"user": "ada"}],
-        "pair": ({"token": REDACTED}, "plain"),
-    }
-    assert isinstance(record["request"]["pair"], tuple)
-
-
-def test_redactor_does_not_modify_the_callers_objects(json_stream: JsonStream) -> None:
-    """Nested values the caller passed are copied before redaction, never changed in place."""
-    stream, records = json_stream
-    configure(format="json", stream=stream)
-    payload = {"user": {"name": "ada", "password": "p"}, "items": [{"api_key": "k"}]}
-    original = copy.deepcopy(payload)
-    get_logger("tests.redact").info("payload", payload=payload)
-    assert payload == original
-    (record,) = records()
-    assert record["payload"] == {
-        "user": {"name": "ada", "password": REDACTED},
-        "items": [{"api_key": REDACTED}],
-    }
-
-
-def test_redactor_returns_unchanged_containers_as_they_are() -> None:
-    """A container with nothing to redact is passed on as the same object, not a copy."""
-    value = {"a": [1, 2, {"b": 3}]}
-    record = Redactor()(None, "info", {"value": value})
-    assert record["value"] is value
-
-
-def test_redactor_never_touches_the_record_head() -> None:
-    """Head keys are left alone even when the redaction list names them."""
-    record = Redactor(["message", "level"])(None, "info", {keys.MESSAGE: "m", keys.LEVEL: "info"})
-    assert record == {keys.MESSAGE: "m", keys.LEVEL: "info"}
-
-
-def test_redactor_ignores_non_string_keys() -> None:
-    """Nested mappings with non-string keys are walked without error."""
-    record = Redactor()(None, "info", {"data": {1: "one", "token": "t"}})
-    assert record["data"] == {1: "one", "token": REDACTED}
-
-
-@pytest.mark.parametrize(
-    ("redact_keys", "secret", "kept"),
-    [
-        (["ssn"], "SSN", "password"),
-        (["*_pin"], "card_pin", "token"),
-        (["x-?"], "X-A", "cookie"),
-    ],
-)
-def test_redactor_uses_only_the_keys_it_is_given(
-    redact_keys: list[str], secret: str, kept: str
-) -> None:
-    """A custom key list replaces the defaults: its keys are redacted, default ones are not."""
-    record = Redactor(redact_keys)(None, "info", {secret: "s", kept: "k"})
-    assert record == {secret: REDACTED, kept: "k"}
-
-
-def test_configure_redact_keys_replaces_the_default_list(json_stream: JsonStream) -> None:
-    """configure(redact_keys=[...]) redacts those keys and no longer the defaults."""
-    stream, records = json_stream
-    configure(format="json", stream=stream, redact_keys=["ssn"])
-    get_logger("tests.redact").info("custom", ssn="123", password="visible")
-    (record,) = records()
-    assert (record["ssn"], record["password"]) == (REDACTED, "visible")
-
-
-def test_configure_redaction_false_disables_redaction(json_stream: JsonStream) -> None:
-    """configure(redaction=False) writes secret-looking values as given."""
-    stream, records = json_stream
-    configure(format="json", stream=stream, redaction=False)
-    get_logger("tests.redact").info("raw", password="p", nested={"token": "t"})
-    (record,) = records()
-    assert (record["password"], record["nested"]) == ("p", {"token": "t"})
-
-
-def test_default_configuration_redacts_secrets(json_stream: JsonStream) -> None:
-    """Without redaction options, the default secret keys are redacted."""
-    stream, records = json_stream
-    configure(format="json", stream=stream)
-    get_logger("tests.redact").info("login", password="p", user="ada")
-    (record,) = records()
-    assert (record["password"], record["user"]) == (REDACTED, "ada")
-
-
-def test_default_redact_keys_are_all_redacted() -> None:
-    """Every entry of DEFAULT_REDACT_KEYS (globs expanded by example) is treated as secret."""
-    redactor = Redactor()
-    examples = [key.replace("*", "access") for key in DEFAULT_REDACT_KEYS]
-    assert [key for key in examples if not redactor.is_secret(key)] == []
 
 
 def test_call_field_named_like_an_unset_context_key_takes_its_schema_place() -> None:

@@ -3,6 +3,12 @@
 Each scope keeps the tokens of what it set and resets them on exit, also when the
 block raises. A timed operation is a scope that also measures its block; when it
 ends it tells the hook the logging pipeline registers (:func:`on_operation_finished`).
+
+A scope's exit may run in another ``contextvars.Context`` than its entry: a generator
+that a framework resumes in a thread pool (Starlette's ``StreamingResponse`` runs each
+step of a sync generator in a fresh copy of the request's context), an async
+generator the event loop closes. A token cannot be reset there; :func:`_undo` puts
+back the value from before the scope in the Context the exit runs in, and never raises.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ import datetime
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from flext_logging import keys
 from flext_logging.context.ids import new_id
 from flext_logging.context.state import (
+    EMPTY,
     apply,
     current_correlation,
     current_span,
@@ -48,12 +56,42 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
+
+
+def _undo(var: ContextVar[_V], token: Token[_V], value: _V, default: _V) -> None:
+    """Undo ``var.set(value)``, which returned *token*, in the Context this runs in.
+
+    A plain ``reset`` when the exit runs where the entry did. In another Context the
+    token is useless: if this Context shows *value*, the value from before the scope
+    is put back (*default* if there was none); if not, this Context never saw the
+    scope or has moved on, and is left alone (so is a scope that set the default: it
+    cannot be told apart). Never raises into the application.
+    """
+    try:
+        var.reset(token)
+    except ValueError:  # the token belongs to another Context
+        if value is not default and var.get() is value:
+            old = token.old_value
+            var.set(default if old is Token.MISSING else old)
+    except RuntimeError:  # already used: the exit ran twice
+        pass
 
 
 class Scope(Generic[_T]):
     """A ``with`` block that sets context fields (and metadata), restored on exit."""
 
-    __slots__ = ("_changes", "_field_token", "_metadata", "_metadata_token", "_result")
+    __slots__ = (
+        "_changes",
+        "_field_token",
+        "_field_value",
+        "_metadata",
+        "_metadata_token",
+        "_metadata_value",
+        "_result",
+    )
+    _metadata_token: Token[Mapping[str, Any]] | None
+    _metadata_value: Mapping[str, Any]
 
     def __init__(
         self,
@@ -67,16 +105,19 @@ class Scope(Generic[_T]):
 
     def __enter__(self) -> _T:
         self._field_token = apply(self._changes)
+        self._field_value = fields.get()
         metadata = self._metadata
-        self._metadata_token = (
-            metadata_var.set({**metadata_var.get(), **metadata}) if metadata else None
-        )
+        if metadata:
+            self._metadata_value = {**metadata_var.get(), **metadata}
+            self._metadata_token = metadata_var.set(self._metadata_value)
+        else:
+            self._metadata_token = None
         return self._result
 
     def __exit__(self, *exc_info: object) -> None:
         if self._metadata_token is not None:
-            metadata_var.reset(self._metadata_token)
-        fields.reset(self._field_token)
+            _undo(metadata_var, self._metadata_token, self._metadata_value, EMPTY)
+        _undo(fields, self._field_token, self._field_value, None)
 
 
 def scoped(
@@ -101,6 +142,7 @@ class NewCorrelation(Scope[str]):
         self._field_token = apply(
             {keys.CORRELATION_ID: correlation_id, keys.PARENT_CORRELATION_ID: parent}
         )
+        self._field_value = fields.get()
         return correlation_id
 
 
@@ -116,6 +158,7 @@ class InheritedCorrelation(Scope[str]):
     def __enter__(self) -> str:
         correlation_id = self._result = current_correlation() or new_id()
         self._field_token = apply({keys.CORRELATION_ID: correlation_id})
+        self._field_value = fields.get()
         return correlation_id
 
 
@@ -162,14 +205,15 @@ def in_span(active: TraceSpan) -> Iterator[TraceSpan]:
     until OpenTelemetry starts a span of its own inside the block.
     """
     opened_in = opentelemetry_span()
-    under_token = span_opened_under.set(opened_in.span_id if opened_in is not None else None)
+    under = opened_in.span_id if opened_in is not None else None
+    under_token = span_opened_under.set(under)
     token = current_span_var.set(active)
     try:
         with scoped({keys.TRACE_ID: active.trace_id, keys.SPAN_ID: active.span_id}):
             yield active
     finally:
-        current_span_var.reset(token)
-        span_opened_under.reset(under_token)
+        _undo(current_span_var, token, active, None)
+        _undo(span_opened_under, under_token, under, None)
 
 
 OperationHook = Callable[[Mapping[str, Any], BaseException | None], None]
@@ -187,13 +231,14 @@ def on_operation_finished(hook: OperationHook | None) -> None:
 class TimedOperation:
     """The context manager behind ``Performance.timed_operation``."""
 
-    __slots__ = ("_field_token", "_metadata_on_entry", "_started", "outcome")
+    __slots__ = ("_field_token", "_field_value", "_metadata_on_entry", "_started", "outcome")
 
     def __init__(self, name: str) -> None:
         self.outcome: dict[str, Any] = {"operation": name}
 
     def __enter__(self) -> dict[str, Any]:
         self._field_token = apply({keys.OPERATION: self.outcome["operation"]})
+        self._field_value = fields.get()
         # add_operation_metadata replaces the mapping (copy-on-write): comparing with
         # this one on exit finds what the block added, and writes never reach it.
         self._metadata_on_entry = metadata_var.get()
@@ -232,4 +277,4 @@ class TimedOperation:
         finally:
             if current is not entry:
                 metadata_var.set(entry)
-            fields.reset(self._field_token)
+            _undo(fields, self._field_token, self._field_value, None)

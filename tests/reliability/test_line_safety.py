@@ -5,11 +5,19 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from flext_logging import FlextContext, JsonFormatter, configure, get_logger, keys
+from flext_logging import (
+    FlextContext,
+    FlextExceptions,
+    JsonFormatter,
+    configure,
+    get_logger,
+    keys,
+)
 from flext_logging.renderers import (
     DEFAULT_MAX_RECORD_BYTES,
     JSONRenderer,
@@ -95,15 +103,87 @@ def test_huge_message_is_shortened_never_removed() -> None:
     assert out[keys.TRUNCATED_FIELDS] == [keys.MESSAGE]
 
 
-def test_thousands_of_small_fields_fall_back_to_the_head_and_context() -> None:
-    """When cutting fields one by one cannot fit, only head, context and marker remain."""
+def test_thousands_of_small_fields_keep_what_fits_and_account_for_the_rest() -> None:
+    """Many small fields: those that fit stay, and every one cut is named or counted."""
     record = _big_record(**{f"field_{n}": n for n in range(5000)})
     line = JSONRenderer(max_record_bytes=2048)(None, "info", record)
     assert len(line) <= 2048
     out = json.loads(line)
+    assert (out[keys.MESSAGE], out[keys.REQUEST_ID], out[keys.TRUNCATED]) == (
+        "big one",
+        "r-1",
+        True,
+    )
+    kept = {key for key in out if key.startswith("field_")}
+    named = set(out[keys.TRUNCATED_FIELDS])
+    assert kept
+    assert not kept & named
+    assert len(kept) + len(named) + out[keys.FIELDS_OMITTED] == 5000
+
+
+def test_a_record_past_the_field_cap_keeps_its_first_thousand_fields() -> None:
+    """12,000 fields: the first 1000 are written, the others counted in fields_omitted."""
+    record = _big_record(**{f"field_{n}": n for n in range(12_000)})
+    out = json.loads(JSONRenderer()(None, "info", record))
+    assert [key for key in out if key.startswith("field_")] == [f"field_{n}" for n in range(1000)]
+    assert (out[keys.TRUNCATED], out[keys.FIELDS_OMITTED]) == (True, 11_000)
+    assert out[keys.TRUNCATED_FIELDS] == []
     assert out[keys.MESSAGE] == "big one"
-    assert out[keys.REQUEST_ID] == "r-1"
-    assert out[keys.TRUNCATED] is True
+
+
+@pytest.mark.parametrize("renderer", [JSONRenderer, LogfmtRenderer])
+def test_one_oversized_container_beside_small_fields_keeps_the_small_fields(
+    renderer: type[JSONRenderer] | type[LogfmtRenderer],
+) -> None:
+    """A big list is cut; order_id and amount stay; only the list is named."""
+    record = _big_record(rows=[{"n": n} for n in range(10_000)], order_id="o-1", amount=12.5)
+    line = renderer(max_record_bytes=4096)(None, "info", record)
+    text = line.decode() if isinstance(line, bytes) else line
+    assert len(text.encode()) <= 4096
+    if renderer is JSONRenderer:
+        out = json.loads(text)
+        assert (out["order_id"], out["amount"], out[keys.MESSAGE]) == ("o-1", 12.5, "big one")
+        assert out[keys.TRUNCATED_FIELDS] == ["rows"]
+        assert out["rows"].endswith("...[truncated]")
+    else:
+        assert " order_id=o-1 amount=12.5 " in text
+        assert 'truncated_fields="[\\"rows\\"]"' in text
+        assert "message=big one" not in text  # quoted, and whole
+        assert 'message="big one"' in text
+
+
+def test_a_big_exception_context_is_cut_inside_the_error() -> None:
+    """The error keeps its type, message and code; only the big context value is cut."""
+    stream = io.StringIO()
+    configure(format="json", stream=stream, max_record_bytes=4096)
+    try:
+        raise FlextExceptions("declined", payment={"blob": "y" * 100_000, "id": "p-1"})
+    except FlextExceptions.Error:
+        log.exception("payment failed", order_id="o-1")
+    line = stream.getvalue()
+    assert len(line.encode()) <= 4096
+    out = json.loads(line)
+    error = out[keys.ERROR]
+    assert (error[keys.ERROR_MESSAGE], error[keys.ERROR_CODE]) == ("declined", "FLEXT_ERROR")
+    assert error[keys.ERROR_TYPE_NAME].endswith("Error")
+    assert error[keys.ERROR_CONTEXT]["payment"]["id"] == "p-1"
+    assert error[keys.ERROR_CONTEXT]["payment"]["blob"].endswith("...[truncated]")
+    assert out[keys.TRUNCATED_FIELDS] == ["error.context.payment.blob"]
+    assert out["order_id"] == "o-1"
+
+
+@pytest.mark.parametrize("renderer", [JSONRenderer, LogfmtRenderer])
+def test_escaped_characters_are_measured_exactly(
+    renderer: type[JSONRenderer] | type[LogfmtRenderer],
+) -> None:
+    """Escapes dense at the start of a value: the cut still fits, keeping a prefix."""
+    record = _big_record(payload="\x01" * 3000 + "a" * 50_000, order_id="o-1")
+    line = renderer(max_record_bytes=4096)(None, "info", record)
+    text = line.decode() if isinstance(line, bytes) else line
+    assert len(text.encode()) <= 4096
+    assert "...[truncated]" in text
+    assert "o-1" in text
+    assert "\\u0001" in text
 
 
 def test_logfmt_line_is_capped_too() -> None:
@@ -161,3 +241,39 @@ def test_stdlib_json_formatter_caps_records_too() -> None:
     assert len(line.encode()) < DEFAULT_MAX_RECORD_BYTES
     assert out[keys.MESSAGE] == "huge"
     assert out[keys.TRUNCATED_FIELDS] == ["payload"]
+
+
+HUGE = 10**5000  # past Python's int-to-str digit limit: str() raises ValueError
+HUGE_TEXT = f"<int of {HUGE.bit_length()} bits>"
+HUGE_POSITIONS: dict[str, Callable[[], None]] = {
+    "field": lambda: log.info("huge", count=HUGE, order_id="o-1"),
+    "extra": lambda: log.info("huge", extra={"count": HUGE, "order_id": "o-1"}),
+    "nested": lambda: log.info("huge", stats={"count": [HUGE]}, order_id="o-1"),
+    "dict_key": lambda: log.info("huge", stats={HUGE: "big"}, order_id="o-1"),
+    "set": lambda: log.info("huge", stats={HUGE, 1}, order_id="o-1"),
+    "stdlib_extra": lambda: logging.getLogger("tests.lines.std").warning(
+        "huge", extra={"count": HUGE, "order_id": "o-1"}
+    ),
+}
+
+
+@pytest.mark.parametrize("redaction", [True, False], ids=["redaction", "no-redaction"])
+@pytest.mark.parametrize("output_format", ["json", "logfmt", "console"])
+@pytest.mark.parametrize("position", sorted(HUGE_POSITIONS))
+def test_an_integer_past_the_digit_limit_only_changes_its_own_value(
+    position: str, output_format: str, redaction: bool
+) -> None:
+    """10**5000 keeps the record's head, context and other fields; it becomes safe text."""
+    stream = io.StringIO()
+    configure(format=output_format, stream=stream, redaction=redaction)
+    with FlextContext.Request.request_context(request_id="r-huge"):
+        HUGE_POSITIONS[position]()
+    output = stream.getvalue()
+    assert HUGE_TEXT in output
+    for expected in ("huge", "r-huge", "o-1", "tests.lines"):
+        assert expected in output
+    assert keys.LOGGING_ERROR not in output
+    if output_format == "json":
+        record = json.loads(output)
+        assert record[keys.LEVEL] in ("info", "warning")
+        assert record[keys.REQUEST_ID] == "r-huge"

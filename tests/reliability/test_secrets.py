@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import io
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 import pytest
 
 from flext_logging import FlextContext, FlextExceptions, configure, get_logger, keys
-from flext_logging.processors import REDACTED, Redactor
+from flext_logging.redaction import REDACTED, Redactor
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -23,6 +26,9 @@ OPAQUE_TOKEN = "ya29.a0AfH6SMBx3kQ7rT9vLp2Zq8"
 CARDS = ("4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005")
 PASSWORD = "correct-horse-battery-staple"
 
+URL_PASSWORD = "hunter2-url-pass"
+QUERY_TOKEN = "q9-reset-3b1f7c"
+
 # What appears in the text of each shape, and the text the log must not contain.
 SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "jwt": (JWT, (JWT, JWT.split(".")[1])),
@@ -31,7 +37,35 @@ SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
         f"card-{index}": (card, (card, card.replace(" ", "").replace("-", "")))
         for index, card in enumerate(CARDS)
     },
+    "url-userinfo": (f"postgres://ann:{URL_PASSWORD}@db.internal:5432/app", (URL_PASSWORD,)),
+    "url-query": (f"https://api.example/reset?user=ann&token={QUERY_TOKEN}&x=1", (QUERY_TOKEN,)),
 }
+
+
+@dataclasses.dataclass
+class _Reply:
+    detail: str
+
+
+class _ReplyModel(pydantic.BaseModel):
+    detail: str
+
+
+class _ReprHolds:
+    """An object the renderer can only write as its repr, which holds the text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"<UpstreamReply {self.text}>"
+
+
+def _deep(value: object, levels: int = 25) -> object:
+    for _ in range(levels):
+        value = {"level": value}
+    return value
+
 
 log = get_logger("tests.secrets")
 
@@ -77,6 +111,17 @@ POSITIONS: dict[str, Callable[[str], None]] = {
     "stdlib_extra": lambda text: logging.getLogger("tests.secrets.std").warning(
         "got", extra={"upstream": {"auth": text}}
     ),
+    "extra": lambda text: log.info("called", extra={"upstream": text}),
+    "set": lambda text: log.info("called", values={"plain", text}),
+    "frozenset": lambda text: log.info("called", values=frozenset({text})),
+    "bytes": lambda text: log.info("called", body=text.encode()),
+    "bytearray": lambda text: log.info("called", body=bytearray(text.encode())),
+    "deque": lambda text: log.info("called", items=collections.deque(["a", text])),
+    "exception_field": lambda text: log.info("called", failure=ValueError(f"rejected {text}")),
+    "dataclass": lambda text: log.info("called", reply=_Reply(text)),
+    "pydantic_model": lambda text: log.info("called", reply=_ReplyModel(detail=text)),
+    "object_repr": lambda text: log.info("called", reply=_ReprHolds(text)),
+    "deeper_than_20": lambda text: log.info("called", tree=_deep({"detail": text})),
 }
 
 
@@ -98,6 +143,27 @@ def test_secret_shape_never_appears_in_the_output(
     assert REDACTED in output
 
 
+@dataclasses.dataclass(frozen=True)
+class _Creds:
+    user: str
+    password: str
+
+
+class _CredsModel(pydantic.BaseModel):
+    name: str
+    pwd: str
+
+
+class _ReprCreds:
+    """Only its repr says what it holds: ``Creds(user='ann', password='...')``."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return f"Creds(user='ann', password={self.secret!r})"
+
+
 # Key-based secrets: a value of any shape under a secret-looking key.
 KEY_POSITIONS: dict[str, Callable[[str], None]] = {
     "field": lambda secret: log.info("login", password=secret),
@@ -110,6 +176,18 @@ KEY_POSITIONS: dict[str, Callable[[str], None]] = {
     "stdlib_extra": lambda secret: logging.getLogger("tests.secrets.std").warning(
         "got", extra={"cookie": secret}
     ),
+    "camel_case": lambda secret: log.info("login", accessToken=secret),
+    "glued_upper_case": lambda secret: log.info("env", env={"PGPASSWORD": secret}),
+    "dataclass_field": lambda secret: log.info("login", creds=_Creds("ann", secret)),
+    "pydantic_field": lambda secret: log.info("login", user=_CredsModel(name="ann", pwd=secret)),
+    "object_repr": lambda secret: log.info("login", user=_ReprCreds(secret)),
+    "dict_repr_in_message": lambda secret: log.info(f"config {{'db_password': '{secret}'}}"),
+    "json_in_a_field": lambda secret: log.info("raw", body=json.dumps({"apiKey": secret})),
+    "json_in_bytes": lambda secret: log.info("raw", body=json.dumps({"token": secret}).encode()),
+    "query_in_message": lambda secret: log.info(f"GET /login?user=ann&password={secret}"),
+    "assignment_in_text": lambda secret: log.info("cmd", argv=f"psql --password={secret} app"),
+    "deeper_than_20": lambda secret: log.info("tree", tree=_deep({"password": secret})),
+    "set_of_reprs": lambda secret: log.info("login", users={_ReprCreds(secret)}),
 }
 
 
@@ -141,6 +219,12 @@ def test_value_under_a_secret_key_never_appears(position: str, output_format: st
         "sku-4111111111111111x",  # part of a longer word
         "12345678901234567890123",  # longer than any card
         "eyJ is how base64 JSON starts",
+        "see https://example.com/docs?page=2&lang=en",
+        "mail ann@example.com about http://example.com/@team",
+        "tokens_used=5 max_tokens=100 passage=3",
+        "author=ann keyboard=de primary_key=7",
+        "the password field is required",
+        "session: started",
     ],
 )
 def test_look_alike_text_is_left_alone(text: str) -> None:
