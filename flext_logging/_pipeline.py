@@ -197,14 +197,9 @@ def build_pipeline(
         formats.add(LOGGING_FORMAT)
     if extra_sinks:
         formats.add("json")  # the extra outputs' renderers read the error data
-    # The console draws the exception itself; JSON, logfmt and logging want it as data.
-    mixed = "console" in formats and len(formats) > 1
+    exception_step, mixed = _exception_step(formats)
     chain: list[Processor] = [processors.add_context, processors.add_opentelemetry_ids]
-    if mixed:
-        chain.append(_add_error_and_exception)
-    else:
-        chain.append(processors.add_exception if "console" in formats else processors.add_error)
-    chain.append(processors.add_stack)
+    chain += [exception_step, processors.add_stack]
     redactor = None
     if redaction:
         redactor = processors.Redactor(
@@ -218,32 +213,49 @@ def build_pipeline(
     sinks: list[Sink] = []
     for output, chosen_format, level in plans:
         renderer: Processor
+        written: Output
         if isinstance(output, LoggingOutput):
-            renderer = output.render
+            # Handed-over records stay in the caller's thread: logging's handlers
+            # (a QueueHandler, say) are the application's choice of threading.
+            renderer, written = output.render, output
         else:
             renderer = _renderer(
                 chosen_format, output, console_width, redactor, max_record_bytes, mixed=mixed
             )
+            written = _queued(output, async_output, queue_size, overflow)
         if follow_logging:
             follower = LoggingOutput()
-            renderer = _FollowLogging(renderer, follower)
-            output = _EitherOutput(follower, output)  # noqa: PLW2901 - the sink's output
-        elif async_output and not isinstance(output, LoggingOutput):
-            # Handed-over records stay in the caller's thread: logging's handlers
-            # (a QueueHandler, say) are the application's choice of threading.
-            output = BackgroundOutput(output, queue_size=queue_size, overflow=overflow)  # noqa: PLW2901
-        if level > gate:
-            renderer = _AtLeast(renderer, level)
-        sinks.append((renderer, output))
+            renderer, written = _FollowLogging(renderer, follower), _EitherOutput(follower, written)
+        sinks.append((_AtLeast(renderer, level) if level > gate else renderer, written))
     for extra_renderer, extra_output in extra_sinks:
-        if async_output:
-            extra_output = BackgroundOutput(  # noqa: PLW2901 - the same output, queued
-                extra_output, queue_size=queue_size, overflow=overflow
-            )
         sinks.append(
-            (_Without(extra_renderer, processors.EXC_INFO) if mixed else extra_renderer, extra_output)
+            (
+                _Without(extra_renderer, processors.EXC_INFO) if mixed else extra_renderer,
+                _queued(extra_output, async_output, queue_size, overflow),
+            )
         )
     return Pipeline(chain, sinks, min_level=gate, log_operations=log_operations)
+
+
+def _exception_step(formats: set[str]) -> tuple[Processor, bool]:
+    """The exception step for outputs of *formats*, and whether they are mixed.
+
+    The console draws the exception itself (``add_exception``); JSON, logfmt, logging
+    and the extra outputs want it as data (``add_error``); mixed, both are written and
+    each renderer leaves out the form it does not use (:class:`_Without`).
+    """
+    if "console" not in formats:
+        return processors.add_error, False
+    if len(formats) == 1:
+        return processors.add_exception, False
+    return _add_error_and_exception, True
+
+
+def _queued(output: Output, async_output: bool, queue_size: int, overflow: str) -> Output:
+    """*output*, behind its own background writer with *async_output*."""
+    if not async_output:
+        return output
+    return BackgroundOutput(output, queue_size=queue_size, overflow=overflow)
 
 
 def _format_of(output: Output, default: str) -> str:
