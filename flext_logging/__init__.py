@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from flext_logging.context import FlextContext
     from flext_logging.exceptions import FlextExceptions
     from flext_logging.logger import FlextLogger, get_logger
+    from flext_logging.outputs import FileOutput, LoggingOutput, StreamOutput
     from flext_logging.result import FlextResult
     from flext_logging.stdlib import ContextFilter, JsonFormatter
 
@@ -32,11 +33,14 @@ __version__ = "0.1.0"
 _HOMES: Final = {
     "ContextFilter": "flext_logging.stdlib",
     "ContextThreadPoolExecutor": "flext_logging.concurrency",
+    "FileOutput": "flext_logging.outputs",
     "FlextContext": "flext_logging.context",
     "FlextExceptions": "flext_logging.exceptions",
     "FlextLogger": "flext_logging.logger",
     "FlextResult": "flext_logging.result",
     "JsonFormatter": "flext_logging.stdlib",
+    "LoggingOutput": "flext_logging.outputs",
+    "StreamOutput": "flext_logging.outputs",
     "configure": "flext_logging._config",
     "get_logger": "flext_logging.logger",
     "shutdown": "flext_logging._pipeline",
@@ -46,11 +50,14 @@ _HOMES: Final = {
 __all__ = [
     "ContextFilter",
     "ContextThreadPoolExecutor",
+    "FileOutput",
     "FlextContext",
     "FlextExceptions",
     "FlextLogger",
     "FlextResult",
     "JsonFormatter",
+    "LoggingOutput",
+    "StreamOutput",
     "__version__",
     "configure",
     "get_logger",

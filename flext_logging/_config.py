@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from flext_logging import _pipeline, context, renderers, settings, stdlib
 from flext_logging.exceptions import FlextExceptions
-from flext_logging.outputs import reset_failures
+from flext_logging.outputs import FileOutput, LoggingOutput, Output, StreamOutput, reset_failures
 from flext_logging.outputs.background import DEFAULT_QUEUE_SIZE, check_options
 from flext_logging.outputs.otel import OpenTelemetryOutput
 from flext_logging.settings import ErrorHandlingConfig
@@ -23,7 +24,9 @@ from flext_logging.settings import ErrorHandlingConfig
 if TYPE_CHECKING:
     from opentelemetry._logs import LoggerProvider
 
-__all__ = ["configure", "reset"]
+__all__ = ["configure", "is_configured", "reset"]
+
+_configured = False
 
 
 def configure(
@@ -31,6 +34,7 @@ def configure(
     format: str | None = None,  # noqa: A002 - the natural name of the option
     level: int | str | None = None,
     stream: IO[Any] | None = None,
+    outputs: Sequence[Output] | None = None,
     service_name: str | None = None,
     service_version: str | None = None,
     environment: str | None = None,
@@ -54,11 +58,16 @@ def configure(
     of *environment* (see ``environment_settings``), then to a built-in default:
     ``format="auto"`` (console on a terminal, JSON otherwise), ``level="INFO"``,
     ``redaction=True``. *stream* defaults to ``sys.stdout``, looked up per record.
+    *outputs* replaces *stream* with several destinations, each a ``StreamOutput``,
+    ``FileOutput`` or ``LoggingOutput`` with its own ``format`` and ``level`` (else
+    *format* and *level* apply); ``FLEXT_LOG_OUTPUTS`` names them when neither is given.
     *processors* run after the built-in enrichers, before rendering. With
     *capture_stdlib*, records of the ``logging`` module (root and libraries) go through
     the same pipeline; console handlers already attached to loggers are removed so no
-    line is written twice. A process started with ``Serialization.to_env()`` variables adopts
-    them: its correlation becomes a child of the parent process's one.
+    line is written twice; other handlers (files, pytest's capture, OpenTelemetry) stay
+    and receive the records of ``get_logger()`` loggers too. A process started with
+    ``Serialization.to_env()`` variables adopts them: its correlation becomes a child of
+    the parent process's one.
 
     *redact_keys* are secret names added to the built-in ones (words such as ``"ssn"``,
     or globs such as ``"x-*"``); ``redact_default_keys=False`` makes them the only ones.
@@ -87,6 +96,7 @@ def configure(
     )
     _check_max_record_bytes(max_record_bytes)
     check_options(queue_size, overflow)
+    chosen_outputs = _outputs(outputs, stream)
     if environment in settings.ENVIRONMENT_PRESETS:
         FlextExceptions.configure_error_handling({"environment": environment})
     context.set_process_defaults(
@@ -100,9 +110,10 @@ def configure(
             None if otel_logs is True else otel_logs, max_record_bytes=max_record_bytes
         )
         extra_sinks.append((otel.renderer, otel))
+    hands_over = any(isinstance(output, LoggingOutput) for output in chosen_outputs)
     pipeline = _pipeline.build_pipeline(
         format=chosen_format,
-        stream=stream,
+        outputs=chosen_outputs,
         min_level=min_level,
         log_operations=log_operations,
         redaction=preset["redaction"] if redaction is None else redaction,
@@ -116,16 +127,26 @@ def configure(
         queue_size=queue_size,
         overflow=overflow,
         extra_sinks=extra_sinks,
+        to_root_handlers=capture_stdlib and not hands_over,
     )
+    global _configured  # noqa: PLW0603 - the one flag of the process
+    _configured = True
     _pipeline.replace(pipeline)
     if capture_stdlib:
-        stdlib.route_to_pipeline(min_level)
+        stdlib.route_to_pipeline(pipeline.min_level, keep_handlers=hands_over)
     # After the pipeline is in place, so an invalid inherited id is reported through it.
     context.inherit_from_environment(os.environ)
 
 
+def is_configured() -> bool:
+    """Tell whether ``configure()`` has run in this process (and ``reset()`` not since)."""
+    return _configured
+
+
 def reset() -> None:
     """Undo ``configure()``: default pipeline, stdlib handlers restored, defaults cleared."""
+    global _configured  # noqa: PLW0603 - the one flag of the process
+    _configured = False
     _pipeline.replace(None)
     reset_failures()
     context.set_process_defaults()
@@ -143,3 +164,50 @@ def _check_max_record_bytes(max_record_bytes: int | None) -> None:
             f"max_record_bytes must be None or at least {renderers.MIN_MAX_RECORD_BYTES}, "
             f"not {max_record_bytes!r}"
         )
+
+
+def _outputs(outputs: Sequence[Output] | None, stream: IO[Any] | None) -> list[Output]:
+    """The outputs asked for: the argument, the stream shorthand, else FLEXT_LOG_OUTPUTS."""
+    if outputs is not None and stream is not None:
+        raise ValueError("pass either stream= (one output) or outputs=, not both")
+    if outputs is None:
+        variable = os.environ.get(settings.ENV_OUTPUTS) if stream is None else None
+        return _outputs_from_variable(variable) if variable else [StreamOutput(stream)]
+    if isinstance(outputs, (str, bytes)) or not outputs:
+        raise ValueError(
+            "outputs must be a non-empty list of StreamOutput, FileOutput, LoggingOutput"
+        )
+    chosen = list(outputs)
+    for output in chosen:
+        if Output not in type(output).__mro__:  # outputs subclass the protocol explicitly
+            raise TypeError(
+                f"outputs must hold StreamOutput, FileOutput or LoggingOutput, not {output!r}"
+            )
+        own_format = None if isinstance(output, LoggingOutput) else output.format
+        if own_format is not None and own_format.lower() not in settings.FORMATS:
+            known = ", ".join(settings.FORMATS)
+            raise ValueError(f"format must be one of {known}, not {own_format!r}")
+        if output.level is not None:
+            settings.level_number(output.level)  # a typo fails here, not at the first record
+    return chosen
+
+
+def _outputs_from_variable(text: str) -> list[Output]:
+    """Parse ``FLEXT_LOG_OUTPUTS``: ``stdout``, ``stderr``, ``logging``, ``file:PATH``."""
+    chosen: list[Output] = []
+    for item in (part.strip() for part in text.split(",")):
+        kind, _, argument = item.partition(":")
+        kind = kind.strip().lower()
+        if kind == "stdout" and not argument:
+            chosen.append(StreamOutput())
+        elif kind == "stderr" and not argument:
+            chosen.append(StreamOutput(sys.stderr))
+        elif kind == "logging" and not argument:
+            chosen.append(LoggingOutput())
+        elif kind == "file" and argument.strip():
+            chosen.append(FileOutput(argument.strip()))
+        else:
+            raise ValueError(
+                f"{settings.ENV_OUTPUTS}: {item!r} is not stdout, stderr, logging or file:PATH"
+            )
+    return chosen

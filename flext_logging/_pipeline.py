@@ -17,6 +17,7 @@ module registers the context layer's hooks when it is imported.
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import re
@@ -31,9 +32,10 @@ from flext_logging import keys, processors, renderers, settings
 from flext_logging._jsonsafe import rfc3339, safe_repr, truncate
 from flext_logging.context import ids, scopes
 from flext_logging.exceptions import BaseError
-from flext_logging.outputs import BackgroundOutput, Output, StreamOutput, lifecycle
+from flext_logging.outputs import BackgroundOutput, LoggingOutput, Output, StreamOutput, lifecycle
 from flext_logging.outputs.background import DEFAULT_QUEUE_SIZE
 from flext_logging.outputs.failures import PROCESSOR_FAILED, record_failure
+from flext_logging.outputs.handoff import LOGGING_FORMAT, level_number
 
 __all__ = [
     "Pipeline",
@@ -155,6 +157,7 @@ def build_pipeline(
     *,
     format: str = "auto",  # noqa: A002 - mirrors configure()
     stream: IO[Any] | None = None,
+    outputs: Sequence[Output] | None = None,
     min_level: int = logging.INFO,
     log_operations: bool = True,
     redaction: bool = True,
@@ -168,18 +171,35 @@ def build_pipeline(
     queue_size: int = DEFAULT_QUEUE_SIZE,
     overflow: str = "block",
     extra_sinks: Sequence[Sink] = (),
+    to_root_handlers: bool = False,
+    follow_logging: bool = False,
 ) -> Pipeline:
-    """Assemble the processor chain, renderer and output for one configuration.
+    """Assemble the processor chain, and a renderer for each output, for one configuration.
 
-    *extra_sinks* are (renderer, output) pairs written after the main output (the
-    OpenTelemetry logs output, for one), each behind its own background writer with
-    *async_output*.
+    *outputs* default to one :class:`StreamOutput` on *stream*; each output's own
+    ``format`` and ``level`` win over *format* and *min_level*. *extra_sinks* are
+    (renderer, output) pairs written after them (the OpenTelemetry logs output, for
+    one), which take exceptions as data. *to_root_handlers* adds a
+    :class:`LoggingOutput` that hands every record to the handlers of the root logger
+    (what ``configure()`` keeps there). *follow_logging* (the pipeline in force before
+    ``configure()``) hands a record to ``logging`` when a handler there would take it,
+    and writes it to the stream otherwise. With *async_output*, each stream, file and
+    extra output gets its own background writer.
     """
-    if format == "auto":
-        format = "console" if _is_terminal(stream) else "json"  # noqa: A001
+    chosen = list(outputs) if outputs is not None else [StreamOutput(stream)]
+    plans: list[tuple[Output, str, int]] = [
+        (output, _format_of(output, format), _level_of(output, min_level)) for output in chosen
+    ]
+    if to_root_handlers:
+        plans.append((LoggingOutput(root_handlers_only=True), LOGGING_FORMAT, min_level))
+    formats = {chosen_format for _, chosen_format, _ in plans}
+    if follow_logging:
+        formats.add(LOGGING_FORMAT)
+    if extra_sinks:
+        formats.add("json")  # the extra outputs' renderers read the error data
+    exception_step, mixed = _exception_step(formats)
     chain: list[Processor] = [processors.add_context, processors.add_opentelemetry_ids]
-    chain.append(processors.add_exception if format == "console" else processors.add_error)
-    chain.append(processors.add_stack)
+    chain += [exception_step, processors.add_stack]
     redactor = None
     if redaction:
         redactor = processors.Redactor(
@@ -189,24 +209,180 @@ def build_pipeline(
         )
         chain.append(redactor)
     chain.extend(extra_processors)
+    gate = min(level for _, _, level in plans)
+    sinks: list[Sink] = []
+    for output, chosen_format, level in plans:
+        renderer: Processor
+        written: Output
+        if isinstance(output, LoggingOutput):
+            # Handed-over records stay in the caller's thread: logging's handlers
+            # (a QueueHandler, say) are the application's choice of threading.
+            renderer, written = output.render, output
+        else:
+            renderer = _renderer(
+                chosen_format, output, console_width, redactor, max_record_bytes, mixed=mixed
+            )
+            written = _queued(output, async_output, queue_size, overflow)
+        if follow_logging:
+            follower = LoggingOutput()
+            renderer, written = _FollowLogging(renderer, follower), _EitherOutput(follower, written)
+        sinks.append((_AtLeast(renderer, level) if level > gate else renderer, written))
+    for extra_renderer, extra_output in extra_sinks:
+        sinks.append(
+            (
+                _Without(extra_renderer, processors.EXC_INFO) if mixed else extra_renderer,
+                _queued(extra_output, async_output, queue_size, overflow),
+            )
+        )
+    return Pipeline(chain, sinks, min_level=gate, log_operations=log_operations)
+
+
+def _exception_step(formats: set[str]) -> tuple[Processor, bool]:
+    """The exception step for outputs of *formats*, and whether they are mixed.
+
+    The console draws the exception itself (``add_exception``); JSON, logfmt, logging
+    and the extra outputs want it as data (``add_error``); mixed, both are written and
+    each renderer leaves out the form it does not use (:class:`_Without`).
+    """
+    if "console" not in formats:
+        return processors.add_error, False
+    if len(formats) == 1:
+        return processors.add_exception, False
+    return _add_error_and_exception, True
+
+
+def _queued(output: Output, async_output: bool, queue_size: int, overflow: str) -> Output:
+    """*output*, behind its own background writer with *async_output*."""
+    if not async_output:
+        return output
+    return BackgroundOutput(output, queue_size=queue_size, overflow=overflow)
+
+
+def _format_of(output: Output, default: str) -> str:
+    chosen = (output.format or default).lower()
+    if chosen == "auto":
+        stream = getattr(output, "stream", None)
+        return "console" if isinstance(output, StreamOutput) and _is_terminal(stream) else "json"
+    return chosen
+
+
+def _level_of(output: Output, default: int) -> int:
+    return default if output.level is None else settings.level_number(output.level)
+
+
+def _renderer(
+    chosen_format: str,
+    output: Output,
+    console_width: int | None,
+    redactor: processors.Redactor | None,
+    max_record_bytes: int | None,
+    *,
+    mixed: bool,
+) -> Processor:
     renderer: Processor
-    if format == "console":
+    if chosen_format == "console":
+        # Colour and width follow the stream written to; a file gets neither.
+        stream = output.stream if isinstance(output, StreamOutput) else io.StringIO()
         renderer = renderers.ConsoleRenderer(stream, width=console_width, redactor=redactor)
-    elif format == "logfmt":
+        return _Without(renderer, keys.ERROR) if mixed else renderer
+    if chosen_format == "logfmt":
         renderer = renderers.LogfmtRenderer(max_record_bytes=max_record_bytes)
     else:
         renderer = renderers.JSONRenderer(max_record_bytes=max_record_bytes)
-    output: Output = StreamOutput(stream)
-    if async_output:
-        output = BackgroundOutput(output, queue_size=queue_size, overflow=overflow)
-    sinks: list[Sink] = [(renderer, output)]
-    for extra_renderer, extra_output in extra_sinks:
-        if async_output:
-            extra_output = BackgroundOutput(  # noqa: PLW2901 - the same output, queued
-                extra_output, queue_size=queue_size, overflow=overflow
-            )
-        sinks.append((extra_renderer, extra_output))
-    return Pipeline(chain, sinks, min_level=min_level, log_operations=log_operations)
+    return _Without(renderer, processors.EXC_INFO) if mixed else renderer
+
+
+def _add_error_and_exception(
+    logger: Any, method_name: str, event_dict: dict[str, Any]
+) -> dict[str, Any]:
+    """Both forms of the exception, for a pipeline with console and other outputs.
+
+    ``error`` (data, redacted by the steps after this one) for JSON, logfmt and
+    logging; ``exc_info`` (the exception) for the console, which draws it.
+    """
+    event_dict = processors.add_exception(logger, method_name, event_dict)
+    exc = event_dict.get(processors.EXC_INFO)
+    if exc is not None:
+        data = processors.add_error(logger, method_name, {processors.EXC_INFO: exc})
+        event_dict[keys.ERROR] = data[keys.ERROR]
+    return event_dict
+
+
+class _Without:
+    """Render a record without *key* when it holds an exception (the other outputs' form)."""
+
+    __slots__ = ("key", "renderer")
+
+    def __init__(self, renderer: Processor, key: str) -> None:
+        self.renderer = renderer
+        self.key = key
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
+        if processors.EXC_INFO in event_dict:
+            event_dict = {name: value for name, value in event_dict.items() if name != self.key}
+        return self.renderer(logger, method_name, event_dict)
+
+
+class _AtLeast:
+    """Skip records below this output's own level (the pipeline lets the lowest through)."""
+
+    __slots__ = ("level", "renderer")
+
+    def __init__(self, renderer: Processor, level: int) -> None:
+        self.renderer = renderer
+        self.level = level
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
+        if level_number(method_name) < self.level:
+            return None
+        return self.renderer(logger, method_name, event_dict)
+
+
+class _FollowLogging:
+    """Before ``configure()``: to ``logging`` when the application configured a handler
+    that would take the record (``dictConfig``, ``--log-config``, pytest), else a line."""
+
+    __slots__ = ("handoff", "loggers", "renderer")
+
+    def __init__(self, renderer: Processor, handoff: LoggingOutput) -> None:
+        self.renderer = renderer
+        self.handoff = handoff
+        self.loggers: dict[str, logging.Logger] = {}
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
+        if not isinstance(logger, logging.Logger):
+            name = str(event_dict.get(keys.LOGGER) or "")
+            target = self.loggers.get(name)
+            if target is None:
+                target = self.loggers.setdefault(name, logging.getLogger(name or None))
+            if target.hasHandlers():
+                return self.handoff.render(logger, method_name, event_dict)
+        return self.renderer(logger, method_name, event_dict)
+
+
+class _EitherOutput(Output):
+    """The output of :class:`_FollowLogging`: records to logging, lines to the stream."""
+
+    __slots__ = ("handoff", "output")
+
+    def __init__(self, handoff: LoggingOutput, output: Output) -> None:
+        self.handoff = handoff
+        self.output = output
+
+    def write(self, line: Any) -> None:
+        """Hand a record to logging, write a line to the stream."""
+        if isinstance(line, logging.LogRecord):
+            self.handoff.write(line)
+        else:
+            self.output.write(line)
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        self.output.flush()
+
+    def close(self) -> None:
+        """Close the stream output."""
+        self.output.close()
 
 
 def _is_terminal(stream: IO[Any] | None) -> bool:
@@ -229,7 +405,7 @@ def active() -> Pipeline:
     if pipeline is None:
         with _install_lock:
             if _active is None:
-                install(build_pipeline(**settings.defaults_from_environment()))
+                install(build_pipeline(**settings.defaults_from_environment(), follow_logging=True))
             pipeline = _active
     return pipeline  # type: ignore[return-value]  # set just above
 

@@ -1,7 +1,8 @@
 """Bridging the standard ``logging`` module: handler, filter and formatter.
 
 - :class:`FlextHandler` sends ``logging`` records through the active pipeline;
-  ``configure()`` installs it on the root logger.
+  ``configure()`` installs it on the root logger (:func:`route_to_pipeline`) and keeps
+  it there while servers and frameworks install handlers of their own later.
 - :class:`JsonFormatter` (built on python-json-logger) and :class:`ContextFilter` give
   the same record schema to applications that configure ``logging`` themselves, for
   example with ``dictConfig`` or a uvicorn ``--log-config`` file.
@@ -9,13 +10,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
+import os
 import re
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, Final
 
@@ -25,6 +29,7 @@ from flext_logging import _pipeline, keys
 from flext_logging._jsonsafe import safe_repr, to_json_safe, truncate
 from flext_logging.context.state import current_fields, current_span
 from flext_logging.context.trace import is_valid_span_id, is_valid_trace_id
+from flext_logging.outputs.handoff import handed_over, is_handed_over
 from flext_logging.processors import (
     COLLISION_SUFFIX,
     EVENT,
@@ -39,12 +44,16 @@ __all__ = [
     "FlextHandler",
     "JsonFormatter",
     "event_dict_from_record",
+    "on_record_fields",
     "restore_stdlib",
     "route_to_pipeline",
 ]
 
 _RESERVED: Final = frozenset(RESERVED_ATTRS) | {"message", "asctime"}
 _CONTEXT_KEYS: Final = frozenset(keys.CONTEXT_KEYS)
+# An attribute uvicorn adds for its own text formatter: the message again, with raw
+# ANSI colour escapes. Never a field.
+_COLOR_MESSAGE: Final = "color_message"
 _UTC: Final = datetime.timezone.utc
 _PLAIN_RECORD_SIZE: Final = len(logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__)
 # The attributes OpenTelemetry's LoggingInstrumentor sets on every record (its names).
@@ -84,6 +93,8 @@ def event_dict_from_record(
             fields = {**_message_fields(msg), **fields}
     if _OTEL_SPAN_ID in fields:
         fields = _fold_opentelemetry_ids(fields)
+    if _COLOR_MESSAGE in fields:
+        fields = {key: value for key, value in fields.items() if key != _COLOR_MESSAGE}
     if not _CONTEXT_KEYS.isdisjoint(fields):
         fields = {
             key: value
@@ -171,6 +182,9 @@ def _method_name(record: logging.LogRecord) -> str:
 class FlextHandler(logging.Handler):
     """Send ``logging`` records through flext-logging's active pipeline."""
 
+    feeds_flext_pipeline = True
+    """Records of ours are not handed to this handler (``outputs.handoff.FEEDS_PIPELINE``)."""
+
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit *record* without the handler lock: the pipeline is thread-safe."""
         if not self.filter(record):
@@ -180,14 +194,38 @@ class FlextHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Convert *record* and hand it to the pipeline (which never raises)."""
+        if is_handed_over(record):
+            return  # a record of ours that a LoggingOutput handed to logging
         try:
             event_dict = event_dict_from_record(record)
+            for resolver in _field_resolvers:
+                for key, value in (resolver(record) or {}).items():
+                    event_dict.setdefault(key, value)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
+        logger = logging.root.manager.loggerDict.get(record.name)
+        # The logging.Logger tells the pipeline the record came from logging (the root
+        # logger is not in loggerDict), so a LoggingOutput does not hand it back.
         pipeline = _pipeline.active()
         pipeline.emit(
-            logging.root.manager.loggerDict.get(record.name), _method_name(record), event_dict
+            logger if isinstance(logger, logging.Logger) else logging.root,
+            _method_name(record),
+            event_dict,
         )
+
+
+_field_resolvers: list[Callable[[logging.LogRecord], Mapping[str, Any] | None]] = []
+
+
+def on_record_fields(resolver: Callable[[logging.LogRecord], Mapping[str, Any] | None]) -> None:
+    """Let an integration add fields to ``logging`` records it recognises.
+
+    A server's access line is logged after the request's context has ended; the
+    integration that served the request can still name its ids (gunicorn passes the
+    WSGI environ to its access logger). The fields give way to the record's own.
+    """
+    if resolver not in _field_resolvers:
+        _field_resolvers.append(resolver)
 
 
 class ContextFilter(logging.Filter):
@@ -383,6 +421,13 @@ class JsonFormatter(BaseJsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Return *record* as one JSON object (no trailing newline: handlers add it)."""
+        prepared = handed_over(record)
+        if prepared is not None:
+            # A record of get_logger() handed over by a LoggingOutput: already enriched
+            # and redacted, it is written as the stream outputs write it (renamed as
+            # the options say; static_fields and a format's fields are logging's own).
+            event: Any = self._finish(dict(prepared)) if self._finishing else prepared
+            return self.serialize_log_record(self.process_log_record(event))
         try:
             msg = record.msg
             message_dict = _message_fields(msg) if isinstance(msg, dict) else {}
@@ -472,51 +517,159 @@ class JsonFormatter(BaseJsonFormatter):
             return (json.dumps(data, indent=self._indent, ensure_ascii=True) + "\n").encode()
 
 
-# -- Wiring the root logger (called by configure() and reset()). ----------------------
+# -- Wiring the logging module (called by configure() and reset()). --------------------
+#
+# Servers and frameworks install handlers of their own after the application called
+# configure(): gunicorn when it (re)loads its configuration (SIGHUP), its uvicorn worker
+# when it shares gunicorn's handler list with uvicorn's loggers, Celery when its worker
+# starts, and anyone calling logging.config. While routing is on, a record factory
+# looks, before each logging record is made, whether logging has made a handler since
+# the last look (one identity comparison), and routes again if so; a forked child routes
+# again too. So their console handlers never write a line beside ours.
 
-_removed: list[tuple[logging.Logger, logging.Handler, bool]] = []
+# logging's own lock: taken by every handler change in logging, so routing under it
+# cannot interleave with one (and never waits for it while holding another lock).
+_lock: Any = getattr(logging, "_lock", None) or threading.RLock()
+_handler_refs: list[Any] | None = getattr(logging, "_handlerList", None)
+_removed: list[tuple[logging.Logger, logging.Handler | None, bool]] = []
 _root_level_before: list[int] = []
+# Handler lists routing emptied: another logger handed the same list (gunicorn's uvicorn
+# worker does it for uvicorn.error) with propagate=False would otherwise write nowhere.
+_emptied: list[list[logging.Handler]] = []
 
 
-def route_to_pipeline(level: int) -> None:
-    """Install one :class:`FlextHandler` on the root logger and silence console duplicates.
+class _Routing:
+    """What routing is doing now; one instance, changed under :data:`_lock`."""
 
-    Root handlers are replaced; handlers of other loggers that write to stdout or
-    stderr are removed and those loggers propagate to the root instead. Everything
-    taken away is remembered for :func:`restore_stdlib`. Calling it again is harmless.
+    __slots__ = ("active", "guard", "keep_handlers", "level", "newest")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.keep_handlers = False
+        self.level = logging.INFO
+        self.newest: object = None  # the newest handler logging had made at the last routing
+        self.guard: _Guard | None = None
+
+
+_routing = _Routing()
+_fork_hook_installed = False
+
+
+class _Guard:
+    """The record factory in force while routing: route again when logging has new handlers."""
+
+    __slots__ = ("previous",)
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        routing = _routing
+        if routing.active:
+            refs = _handler_refs
+            if (refs[-1] if refs else None) is not routing.newest:
+                _route_again()
+        return self.previous(*args, **kwargs)
+
+
+def route_to_pipeline(level: int, *, keep_handlers: bool = False) -> None:
+    """Send ``logging`` records through the pipeline: one :class:`FlextHandler` on the root.
+
+    Handlers writing to the console (a ``StreamHandler`` on ``sys.stdout`` or
+    ``sys.stderr``: ``basicConfig``'s, uvicorn's, gunicorn's, Celery's) are removed,
+    from the root and from every other logger, whose records then propagate to the
+    root: each line is written once, by the pipeline. Every other handler stays and
+    keeps receiving records: files, syslog, queues, pytest's capture, OpenTelemetry.
+    With *keep_handlers* (the configuration hands records to logging itself) nothing
+    is removed and the root level is left alone. Handlers installed later are dealt
+    with when they appear. Everything taken away is remembered for
+    :func:`restore_stdlib`; calling this again is harmless.
     """
-    root = logging.getLogger()
-    if not _root_level_before:
-        _root_level_before.append(root.level)
-    for handler in list(root.handlers):
-        if not isinstance(handler, FlextHandler):
-            _removed.append((root, handler, root.propagate))
-        root.removeHandler(handler)
-    for logger in _existing_loggers():
-        for handler in list(logger.handlers):
-            if _writes_to_console(handler):
-                _removed.append((logger, handler, logger.propagate))
-                logger.removeHandler(handler)
-                logger.propagate = True
-    root.addHandler(FlextHandler())
-    root.setLevel(level)
+    global _fork_hook_installed  # noqa: PLW0603 - registered once per process
+    with _lock:
+        _routing.active = True
+        _routing.level = level
+        _routing.keep_handlers = keep_handlers
+        current = logging.getLogRecordFactory()
+        if not isinstance(current, _Guard):
+            _routing.guard = _Guard(current)
+            logging.setLogRecordFactory(_routing.guard)
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            _fork_hook_installed = True
+            os.register_at_fork(after_in_child=_route_again)
+        _route()
 
 
 def restore_stdlib() -> None:
     """Remove the :class:`FlextHandler` and put back what :func:`route_to_pipeline` removed."""
+    with _lock:
+        _routing.active = False
+        guard = _routing.guard
+        if guard is not None and logging.getLogRecordFactory() is guard:
+            logging.setLogRecordFactory(guard.previous)
+            _routing.guard = None
+        # Another factory wrapped ours meanwhile (OpenTelemetry's): ours stays in its
+        # chain, passing records through while routing is off.
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if isinstance(handler, FlextHandler):
+                root.removeHandler(handler)
+        # Handlers go back in their original order; the earliest record of a logger
+        # holds the propagate value it had before routing changed it.
+        for logger, removed, _ in _removed:
+            if removed is not None:
+                logger.addHandler(removed)
+        for logger, _, propagate in reversed(_removed):
+            logger.propagate = propagate
+        _removed.clear()
+        _emptied.clear()
+        if _root_level_before:
+            root.setLevel(_root_level_before.pop())
+
+
+def _route_again() -> None:
+    """Route again from the record factory or a forked child; never raises."""
+    with contextlib.suppress(Exception), _lock:
+        if _routing.active:
+            _route()
+
+
+def _route() -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, FlextHandler):
-            root.removeHandler(handler)
-    # Handlers go back in their original order; the earliest record of a logger holds
-    # the propagate value it had before route_to_pipeline changed it.
-    for logger, handler, _ in _removed:
-        logger.addHandler(handler)
-    for logger, _, propagate in reversed(_removed):
-        logger.propagate = propagate
-    _removed.clear()
-    if _root_level_before:
-        root.setLevel(_root_level_before.pop())
+    if not _root_level_before:
+        _root_level_before.append(root.level)
+    if not _routing.keep_handlers:
+        for handler in list(root.handlers):
+            if _writes_to_console(handler):
+                _removed.append((root, handler, root.propagate))
+                root.removeHandler(handler)
+        root.setLevel(_routing.level)
+    if not any(isinstance(handler, FlextHandler) for handler in root.handlers):
+        root.addHandler(FlextHandler())
+    if not _routing.keep_handlers:
+        for logger in _existing_loggers():
+            _route_logger(logger)
+    _routing.newest = _newest_handler()
+
+
+def _route_logger(logger: logging.Logger) -> None:
+    handlers = logger.handlers
+    console = [handler for handler in handlers if _writes_to_console(handler)]
+    if console:
+        for handler in console:
+            _removed.append((logger, handler, logger.propagate))
+            logger.removeHandler(handler)
+        if not logger.handlers and not any(logger.handlers is seen for seen in _emptied):
+            _emptied.append(logger.handlers)
+        logger.propagate = True
+    elif not handlers and not logger.propagate and any(handlers is seen for seen in _emptied):
+        _removed.append((logger, None, False))
+        logger.propagate = True
+
+
+def _newest_handler() -> object:
+    refs = _handler_refs
+    return refs[-1] if refs else None
 
 
 def _existing_loggers() -> list[logging.Logger]:
@@ -528,10 +681,9 @@ def _existing_loggers() -> list[logging.Logger]:
 
 
 def _writes_to_console(handler: logging.Handler) -> bool:
-    stream = getattr(handler, "stream", None)
-    return type(handler) is logging.StreamHandler and stream in (
-        sys.stdout,
-        sys.stderr,
-        sys.__stdout__,
-        sys.__stderr__,
+    if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+        return False
+    stream = handler.stream
+    return any(
+        stream is console for console in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
     )

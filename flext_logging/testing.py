@@ -2,7 +2,9 @@
 
 ``capture_logs()`` works anywhere; under pytest the ``flext_logs`` fixture (registered
 by the package's ``pytest11`` entry point) does the same and also clears the
-FlextContext before and after each test that uses it.
+FlextContext before and after each test that uses it. pytest's own ``caplog`` sees the
+records of ``get_logger()`` loggers too, their fields as attributes;
+:func:`record_fields` returns all of them as one dict.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from flext_logging import _pipeline, settings, stdlib
+from flext_logging.outputs.handoff import record_fields
 
-__all__ = ["capture_logs"]
+__all__ = ["capture_logs", "record_fields"]
 
 
 class _Collector:

@@ -354,10 +354,21 @@ def test_environment_settings_reject_an_unknown_environment() -> None:
 # -- Before configure() ----------------------------------------------------------------------
 
 
+def _without_pytest_handlers() -> None:
+    """Leave the root logger as in a program that never configured logging.
+
+    Called in the test body: pytest adds its capture handlers when the test's call
+    starts, and the pipeline in force before configure() hands records to them.
+    The autouse fixture puts them back.
+    """
+    logging.getLogger().handlers.clear()
+
+
 def test_default_pipeline_follows_environment_variables(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Before configure(), loggers already honour FLEXT_LOG_FORMAT and FLEXT_LOG_LEVEL."""
+    _without_pytest_handlers()
     monkeypatch.setenv("FLEXT_LOG_FORMAT", "logfmt")
     monkeypatch.setenv("FLEXT_LOG_LEVEL", "ERROR")
     logger = get_logger("tests.config")
@@ -370,6 +381,7 @@ def test_default_pipeline_survives_a_bad_level_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A bad FLEXT_LOG_LEVEL before configure() falls back to INFO instead of failing."""
+    _without_pytest_handlers()
     monkeypatch.setenv("FLEXT_LOG_LEVEL", "loud")
     monkeypatch.setenv("FLEXT_LOG_FORMAT", "json")
     logger = get_logger("tests.config")
@@ -478,6 +490,7 @@ def test_stdlib_bad_format_string_keeps_the_record(
     json_stream: JsonStream, library_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A logging call whose %-format fails is written with message and args, not dropped."""
+    _without_pytest_handlers()  # configure() keeps them, and they raise on this record
     stream, records = json_stream
     configure(format="json", stream=stream)
     library_logger.warning("bad %d", "x")

@@ -7,13 +7,22 @@ import io
 import json
 import logging
 import logging.config
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from flext_logging import ContextFilter, FlextContext, JsonFormatter, configure, keys
+from flext_logging import (
+    ContextFilter,
+    FlextContext,
+    JsonFormatter,
+    _config,
+    configure,
+    get_logger,
+    keys,
+)
 from flext_logging.processors import REDACTED
 from flext_logging.stdlib import FlextHandler, event_dict_from_record
 
@@ -326,3 +335,171 @@ def test_extra_fields_keep_the_order_they_were_given_in(
     logging.getLogger("lib.order").warning("ordered", extra=dict.fromkeys(names, 1))
     (record,) = records()
     assert list(record)[-len(names) :] == names
+
+
+# -- Routing the logging module: handlers that appear later, handlers that stay ---------------
+
+
+@pytest.fixture
+def library(request: pytest.FixtureRequest) -> Iterator[logging.Logger]:
+    """A logging logger of a library or server, emptied and propagating after the test."""
+    logger = logging.getLogger(f"tests.routing.{request.node.name}")
+    yield logger
+    _config.reset()  # puts back what configure() removed, so it can be removed here
+    logger.handlers = []
+    logger.propagate = True
+
+
+def _lines(stream: io.StringIO) -> list[str]:
+    return [json.loads(line)[keys.MESSAGE] for line in stream.getvalue().splitlines()]
+
+
+def test_loggers_sharing_one_handler_list_are_all_routed(
+    library: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gunicorn's uvicorn worker hands uvicorn.error gunicorn.error's handler list itself."""
+    shared = logging.getLogger(library.name + ".server")
+    library.addHandler(logging.StreamHandler(sys.stderr))
+    library.propagate = False
+    twin = logging.getLogger(library.name + ".twin")
+    twin.handlers = library.handlers  # the same list object, as the worker does
+    twin.propagate = False
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    library.info("server line")
+    twin.info("twin line")
+    shared.info("child line")
+    assert _lines(stream) == ["server line", "twin line", "child line"]
+    assert capsys.readouterr().err == ""
+
+
+def test_a_logger_given_an_emptied_list_after_configure_is_routed_in_a_forked_child(
+    library: logging.Logger, tmp_path: Any
+) -> None:
+    """With --preload, configure() runs before the worker shares the list; then it forks."""
+    library.addHandler(logging.StreamHandler(sys.stderr))
+    library.propagate = False
+    path = tmp_path / "child.log"
+    with path.open("w") as stream:
+        configure(format="json", stream=stream)
+        twin = logging.getLogger(library.name + ".twin")
+        twin.handlers = library.handlers  # emptied by configure()
+        twin.propagate = False
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            twin.warning("from the child")
+            stream.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+    assert [json.loads(line)[keys.MESSAGE] for line in path.read_text().splitlines()] == [
+        "from the child"
+    ]
+
+
+def test_console_handler_added_after_configure_never_writes(
+    library: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server installing its handler later (gunicorn on SIGHUP) is routed before its line."""
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    library.addHandler(logging.StreamHandler(sys.stderr))
+    library.propagate = False
+    library.warning("after the reload")
+    assert _lines(stream) == ["after the reload"]
+    assert capsys.readouterr().err == ""
+
+
+def test_dict_config_after_configure_writes_no_line_twice(
+    library: logging.Logger, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    """logging.config.dictConfig after configure(): its console handlers give way, files stay."""
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    log_file = tmp_path / "app.log"
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+                "file": {"class": "logging.FileHandler", "filename": str(log_file)},
+            },
+            "loggers": {library.name: {"handlers": ["console"], "propagate": True}},
+            "root": {"handlers": ["console", "file"], "level": "INFO"},
+        }
+    )
+    library.warning("library line")
+    get_logger("tests.routing").info("our line")
+    assert _lines(stream) == ["library line", "our line"]
+    assert capsys.readouterr().err == ""
+    assert log_file.read_text().splitlines() == ["library line", "our line"]
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+
+
+def test_handlers_of_other_tools_stay_and_receive_our_records_with_their_fields(
+    library: logging.Logger,
+) -> None:
+    """A capture handler on the root logger keeps working and gets get_logger() records too."""
+    captured: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    capture = Capture()
+    logging.getLogger().addHandler(capture)
+    stream = io.StringIO()
+    configure(format="json", stream=stream, service_name="billing")
+    FlextContext.Request.set_request_id("req-4")
+    get_logger("tests.routing").info("ours", amount=3)
+    library.warning("theirs")
+    assert capture in logging.getLogger().handlers
+    assert [record.getMessage() for record in captured] == ["ours", "theirs"]
+    ours = captured[0]
+    assert (ours.name, ours.levelno, ours.request_id, ours.amount) == (
+        "tests.routing",
+        logging.INFO,
+        "req-4",
+        3,
+    )
+    assert ours.service_name == "billing"
+    assert _lines(stream) == ["ours", "theirs"]
+
+
+def test_opentelemetry_logging_handler_is_kept_and_exports_every_record() -> None:
+    """OpenTelemetry's LoggingHandler on the root logger survives configure() and gets ours."""
+    pytest.importorskip("opentelemetry.instrumentation.logging")
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    provider = LoggerProvider()
+    exporter = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    handler = LoggingHandler(logger_provider=provider)
+    logging.getLogger().addHandler(handler)  # what LoggingInstrumentor().instrument() does
+    try:
+        configure(format="json", stream=io.StringIO())
+        FlextContext.Request.set_request_id("req-5")
+        get_logger("tests.otel").info("ours", attempt=2)
+        logging.getLogger("tests.otel.lib").warning("theirs")
+        assert handler in logging.getLogger().handlers
+        exported = [item.log_record for item in exporter.get_finished_logs()]
+        assert [record.body for record in exported] == ["ours", "theirs"]
+        assert dict(exported[0].attributes or {}) == {"request_id": "req-5", "attempt": 2}
+    finally:
+        logging.getLogger().removeHandler(handler)
+        provider.shutdown()
+
+
+def test_uvicorns_color_message_is_not_copied_into_records() -> None:
+    """uvicorn passes its message again with ANSI colours as extra=; it is not a field."""
+    record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, "Started %s", ("x",), None)
+    record.color_message = "Started \x1b[36m%s\x1b[0m"
+    event_dict = event_dict_from_record(record)
+    assert "color_message" not in event_dict
+    formatted = json.loads(JsonFormatter().format(record))
+    assert "color_message" not in formatted
+    assert formatted[keys.MESSAGE] == "Started x"

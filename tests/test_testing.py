@@ -196,3 +196,77 @@ def test_capture_logs_records_are_json_serialisable_with_the_renderer() -> None:
     decoded = json.loads(dumps_record(record))
     assert decoded[keys.MESSAGE] == "encoded"
     assert decoded[keys.TIMESTAMP].endswith("Z")
+
+
+# -- pytest's caplog -------------------------------------------------------------------------
+
+CAPLOG_TESTS = """
+import logging
+
+import pytest
+
+from flext_logging import FlextContext, configure, get_logger
+from flext_logging.testing import record_fields
+
+logger = get_logger("app.billing")
+
+
+def test_caplog_sees_records_before_configure(caplog):
+    caplog.set_level(logging.INFO)
+    logger.info("charged", amount=12)
+    (record,) = caplog.records
+    assert (record.name, record.levelname, record.getMessage()) == (
+        "app.billing", "INFO", "charged",
+    )
+    assert record.amount == 12
+
+
+def test_caplog_sees_records_after_configure_with_their_fields(caplog):
+    caplog.set_level(logging.INFO)
+    configure(format="json", service_name="billing")
+    with FlextContext.Request.request_context(request_id="req-1", user_id="u-7"):
+        logger.info("charged", amount=12, name="a field named like a LogRecord attribute")
+        logging.getLogger("lib").warning("from a library")
+    ours, library = caplog.records
+    assert (ours.request_id, ours.user_id, ours.service_name, ours.amount) == (
+        "req-1", "u-7", "billing", 12,
+    )
+    assert ours.name == "app.billing"
+    assert record_fields(ours)["name"] == "a field named like a LogRecord attribute"
+    assert library.getMessage() == "from a library"
+    assert caplog.messages == ["charged", "from a library"]
+
+
+def test_configure_keeps_caplogs_handler(caplog):
+    handler = caplog.handler
+    configure(format="json")
+    assert handler in logging.getLogger().handlers
+
+
+def test_exception_reaches_caplog_as_data_and_text(caplog):
+    configure(format="json")
+    try:
+        raise KeyError("sku")
+    except KeyError:
+        logger.exception("lookup failed")
+    (record,) = caplog.records
+    assert record.error["type"] == "KeyError"
+    assert "KeyError: 'sku'" in caplog.text
+
+
+def test_captured_log_section_shows_our_records():
+    configure(format="json")
+    logger.warning("shown in the report")
+    assert False
+"""
+
+
+def test_caplog_sees_get_logger_records_with_their_fields(pytester: pytest.Pytester) -> None:
+    """caplog receives get_logger() records, before and after configure(), which keeps it."""
+    pytester.makepyfile(test_caplog=CAPLOG_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=4, failed=1)
+    # pytest's report of the failing test holds our record in its "Captured log" section.
+    result.stdout.fnmatch_lines(
+        ["*Captured log call*", "WARNING  app.billing:test_caplog.py:* shown in the report"]
+    )

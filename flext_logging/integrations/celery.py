@@ -11,10 +11,16 @@ attempt is a child of the publisher, not of the attempt before it::
 
     app = Celery("billing", broker="redis://localhost:6379/0")
     install(app)  # in the publishing process and in the worker
+
+``install`` also connects Celery's ``setup_logging`` signal, so a ``celery worker`` leaves
+the ``logging`` module and ``sys.stdout`` alone instead of installing its own handlers
+and redirecting stdout into them: the records go where ``configure()`` sends them (a
+worker where nothing configured logging is configured from the ``FLEXT_*`` variables).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import ExitStack
 from contextvars import ContextVar, Token
@@ -27,7 +33,7 @@ except ImportError as error:
         "flext_logging.integrations.celery needs celery: pip install 'flext-logging[celery]'"
     ) from error
 
-from flext_logging import keys
+from flext_logging import _config, keys
 from flext_logging.context import FlextContext
 from flext_logging.logger import get_logger
 
@@ -35,6 +41,7 @@ __all__ = ["install"]
 
 _logger: Final = get_logger("flext_logging.celery")
 _PUBLISH_UID: Final = "flext_logging.celery.publish"
+_LOGGING_UID: Final = "flext_logging.celery.setup_logging"
 
 
 class _Attempt(NamedTuple):
@@ -65,6 +72,7 @@ def install(app: Celery) -> None:
     # Publishing is process-wide in Celery (send_task needs no registered task), so one
     # receiver serves every app; the worker-side receivers only handle *app*'s tasks.
     signals.before_task_publish.connect(_inject, weak=False, dispatch_uid=_PUBLISH_UID)
+    signals.setup_logging.connect(_keep_logging, weak=False, dispatch_uid=_LOGGING_UID)
     uid = f"flext_logging.celery.{id(app)}"
 
     def started(sender: Task[Any, Any] | None = None, task_id: str = "", **_: Any) -> None:
@@ -94,6 +102,16 @@ def install(app: Celery) -> None:
     signals.task_postrun.connect(finished, weak=False, dispatch_uid=f"{uid}.postrun")
     signals.task_failure.connect(failed, weak=False, dispatch_uid=f"{uid}.failure")
     signals.task_retry.connect(retried, weak=False, dispatch_uid=f"{uid}.retry")
+
+
+def _keep_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Receiver of ``setup_logging``: its presence makes Celery leave logging alone.
+
+    A worker whose logging nobody configured (no ``configure()``, no handler on the
+    root logger) is configured here, at the worker's ``--loglevel``.
+    """
+    if not _config.is_configured() and not logging.getLogger().handlers:
+        _config.configure(level=loglevel or None)
 
 
 def _inject(headers: dict[str, Any] | None = None, **_: Any) -> None:

@@ -11,17 +11,24 @@ The request runs in a copy of the server thread's context, entered again for eve
 chunk of the response body and for ``close()``; so records written while a streamed
 body is produced carry the request's ids, and the server thread's own context is
 never changed.
+
+The request's fields are also left in the environ (``flext_logging.fields``), where
+gunicorn's access logger finds them: its ``gunicorn.access`` line, logged after the
+request's context has ended, carries the request's ids too.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Final, Protocol
 
+from flext_logging import stdlib
+from flext_logging.context import current_fields
 from flext_logging.integrations._server import ContextMiddlewareBase, RequestCycle
 
 __all__ = ["ContextMiddleware"]
@@ -44,6 +51,11 @@ class StartResponse(Protocol):
 
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
+ENVIRON_FIELDS: Final = "flext_logging.fields"
+"""The environ key holding the request's context fields (for servers' access lines)."""
+# gunicorn hands its access logger every environ entry as the atom "{key}e".
+_GUNICORN_ATOM: Final = "{" + ENVIRON_FIELDS + "}e"
+_GUNICORN_ACCESS: Final = "gunicorn.access"
 _SERVER_ERROR: Final = "500 Internal Server Error"
 _BAD_REQUEST: Final = "400 Bad Request"
 
@@ -109,6 +121,7 @@ class ContextMiddleware(ContextMiddlewareBase[WSGIApp]):
 
         scope = cycle.bound()
         scope.__enter__()
+        environ[ENVIRON_FIELDS] = current_fields()
         cycle.started()
         app = _reject if cycle.rejected else self.app
         try:
@@ -194,6 +207,7 @@ class _Body:
         self._done = True
         try:
             route = self._response.route or _route(self._environ)
+            self._environ[ENVIRON_FIELDS] = current_fields()  # what the app added meanwhile
             if exc is not None:
                 self._cycle.failed(exc, route, self._response.status)
             else:
@@ -226,3 +240,14 @@ def _reject(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def _gunicorn_access_fields(record: logging.LogRecord) -> Mapping[str, Any] | None:
+    """The request's fields for a ``gunicorn.access`` record (its args are gunicorn's atoms)."""
+    if record.name != _GUNICORN_ACCESS or not isinstance(record.args, Mapping):
+        return None
+    fields = record.args.get(_GUNICORN_ATOM)
+    return fields if isinstance(fields, Mapping) else None
+
+
+stdlib.on_record_fields(_gunicorn_access_fields)

@@ -23,6 +23,11 @@ class Output(Protocol):
 
     __slots__ = ("__weakref__",)
 
+    format: str | None = None
+    """The format of this output's lines (``"json"``, ``"console"``...); ``None``: configure()'s."""
+    level: int | str | None = None
+    """The lowest level this output writes; ``None``: the level given to ``configure()``."""
+
     def write(self, line: bytes | str) -> None:
         """Write one rendered line, or several joined, each ending in a newline."""
         ...
