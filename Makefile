@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo quickstart test lint typecheck format bench bench-cli soak clean
+.PHONY: demo quickstart test lint typecheck format bench bench-async bench-cli soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ quickstart: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/bench.py
+
+# Not part of `make test`: async_output's caller-side cost against a synchronous write to a
+# file, and its RSS growth against the byte budget (benchmarks/async_results.json).
+bench-async: $(STAMP)
+	$(PY) benchmarks/bench_async.py
 
 # Not part of `make test`: writes a ~BENCH_CLI_MB MB multi-service log to .bench/, then times
 # `flext-logging trace` against `grep -F` and `jq` on it (benchmarks/cli_results.json).

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from flext_logging import _pipeline, context, renderers, settings, stdlib
 from flext_logging.exceptions import FlextExceptions
 from flext_logging.outputs import FileOutput, LoggingOutput, Output, StreamOutput, reset_failures
-from flext_logging.outputs.background import DEFAULT_QUEUE_SIZE, check_options
+from flext_logging.outputs.background import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE, check_options
 from flext_logging.outputs.otel import OpenTelemetryOutput
 from flext_logging.settings import ErrorHandlingConfig
 
@@ -49,6 +49,7 @@ def configure(
     max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
     async_output: bool = False,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    queue_bytes: int = DEFAULT_QUEUE_BYTES,
     overflow: str = "block",
     otel_logs: bool | LoggerProvider = False,
 ) -> None:
@@ -76,9 +77,10 @@ def configure(
     URL user info, secret-named ``name=value`` pairs).
     A JSON or logfmt line longer than *max_record_bytes* is cut to fit (``None``: no
     cap). With *async_output*, lines are written by a background thread through a
-    queue of *queue_size* lines; when it is full, *overflow* ``"block"`` waits and
-    ``"drop"`` drops and counts. The writer of the previous configuration is closed
-    (its queued lines written) when this one is installed.
+    queue of at most *queue_size* lines and *queue_bytes* bytes of memory; when it is
+    full, *overflow* ``"block"`` waits and ``"drop"`` drops and counts. The writer of
+    the previous configuration is closed (its queued lines written) when this one is
+    installed.
 
     With *otel_logs* (``True`` for the global OpenTelemetry ``LoggerProvider``, or a
     provider), every record is also handed to OpenTelemetry's Logs SDK, mapped to its
@@ -95,7 +97,7 @@ def configure(
         level if level is not None else os.environ.get(settings.ENV_LEVEL) or preset["level"]
     )
     _check_max_record_bytes(max_record_bytes)
-    check_options(queue_size, overflow)
+    check_options(queue_size, overflow, queue_bytes)
     chosen_outputs = _outputs(outputs, stream)
     if environment in settings.ENVIRONMENT_PRESETS:
         FlextExceptions.configure_error_handling({"environment": environment})
@@ -125,6 +127,7 @@ def configure(
         max_record_bytes=max_record_bytes,
         async_output=async_output,
         queue_size=queue_size,
+        queue_bytes=queue_bytes,
         overflow=overflow,
         extra_sinks=extra_sinks,
         to_root_handlers=capture_stdlib and not hands_over,

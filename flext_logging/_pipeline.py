@@ -33,7 +33,7 @@ from flext_logging._jsonsafe import rfc3339, safe_repr, truncate
 from flext_logging.context import ids, scopes
 from flext_logging.exceptions import BaseError
 from flext_logging.outputs import BackgroundOutput, LoggingOutput, Output, StreamOutput, lifecycle
-from flext_logging.outputs.background import DEFAULT_QUEUE_SIZE
+from flext_logging.outputs.background import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE
 from flext_logging.outputs.failures import PROCESSOR_FAILED, record_failure
 from flext_logging.outputs.handoff import LOGGING_FORMAT, level_number
 
@@ -169,6 +169,7 @@ def build_pipeline(
     max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
     async_output: bool = False,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    queue_bytes: int = DEFAULT_QUEUE_BYTES,
     overflow: str = "block",
     extra_sinks: Sequence[Sink] = (),
     to_root_handlers: bool = False,
@@ -222,7 +223,7 @@ def build_pipeline(
             renderer = _renderer(
                 chosen_format, output, console_width, redactor, max_record_bytes, mixed=mixed
             )
-            written = _queued(output, async_output, queue_size, overflow)
+            written = _queued(output, async_output, queue_size, queue_bytes, overflow)
         if follow_logging:
             follower = LoggingOutput()
             renderer, written = _FollowLogging(renderer, follower), _EitherOutput(follower, written)
@@ -231,7 +232,7 @@ def build_pipeline(
         sinks.append(
             (
                 _Without(extra_renderer, processors.EXC_INFO) if mixed else extra_renderer,
-                _queued(extra_output, async_output, queue_size, overflow),
+                _queued(extra_output, async_output, queue_size, queue_bytes, overflow),
             )
         )
     return Pipeline(chain, sinks, min_level=gate, log_operations=log_operations)
@@ -251,11 +252,15 @@ def _exception_step(formats: set[str]) -> tuple[Processor, bool]:
     return _add_error_and_exception, True
 
 
-def _queued(output: Output, async_output: bool, queue_size: int, overflow: str) -> Output:
+def _queued(
+    output: Output, async_output: bool, queue_size: int, queue_bytes: int, overflow: str
+) -> Output:
     """*output*, behind its own background writer with *async_output*."""
     if not async_output:
         return output
-    return BackgroundOutput(output, queue_size=queue_size, overflow=overflow)
+    return BackgroundOutput(
+        output, queue_size=queue_size, queue_bytes=queue_bytes, overflow=overflow
+    )
 
 
 def _format_of(output: Output, default: str) -> str:
@@ -424,14 +429,16 @@ def replace(pipeline: Pipeline | None) -> None:
         previous.close()
 
 
-def shutdown() -> None:
+def shutdown(*, timeout: float = lifecycle.SHUTDOWN_TIMEOUT_SECONDS) -> None:
     """Write every queued record and stop the background writers; flush the destination.
 
     Runs at interpreter exit on its own. Logging keeps working afterwards, writing
     synchronously; call it before ``os._exit()`` or when a signal handler ends the
-    process, which skip the exit hooks.
+    process, which skip the exit hooks. A destination that accepts no write for
+    *timeout* seconds is given up on: the records it did not take are counted and
+    told on stderr, and later records to it are counted, not written.
     """
-    lifecycle.shutdown()
+    lifecycle.shutdown(timeout=timeout)
 
 
 # -- The records the library writes about itself. --------------------------------------

@@ -40,6 +40,14 @@ class Output(Protocol):
         """Write what is pending and stop background work; later lines are written directly."""
         self.flush()
 
+    def close_within(self, seconds: float) -> None:
+        """Close, waiting at most about *seconds* for a destination that accepts nothing.
+
+        ``shutdown()`` calls this; outputs with queued work bound their wait by it.
+        """
+        del seconds  # an output without queued work has nothing to wait for
+        self.close()
+
     def before_fork(self) -> None:
         """Get ready for ``fork()``: nothing half-written may be copied into the child."""
         return

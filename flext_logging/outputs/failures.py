@@ -16,8 +16,10 @@ from flext_logging._jsonsafe import safe_repr
 __all__ = [
     "PROCESSOR_FAILED",
     "SINK_FAILED",
+    "UNWRITTEN",
     "failure_counts",
     "record_failure",
+    "record_unwritten",
     "reset_failures",
     "to_stderr",
 ]
@@ -26,6 +28,8 @@ PROCESSOR_FAILED: Final = "processor"
 """A processor or renderer raised; a minimal record was written instead."""
 SINK_FAILED: Final = "sink"
 """An output could not write; the line went to stderr."""
+UNWRITTEN: Final = "unwritten"
+"""A background output gave up on a destination that accepted no write; the line is lost."""
 _FAILURE_TEXT: Final = {
     PROCESSOR_FAILED: (
         "a processor or renderer failed; the record was written in a minimal form "
@@ -35,12 +39,12 @@ _FAILURE_TEXT: Final = {
         "could not write to the log destination; records go to stderr until it works again"
     ),
 }
-_failures: dict[str, int] = dict.fromkeys(_FAILURE_TEXT, 0)
+_failures: dict[str, int] = dict.fromkeys((PROCESSOR_FAILED, SINK_FAILED, UNWRITTEN), 0)
 _lock = threading.Lock()
 
 
 def failure_counts() -> dict[str, int]:
-    """Return how many records failed since start-up, by ``processor`` and ``sink``."""
+    """Return how many records failed since start-up, by ``processor``, ``sink``, ``unwritten``."""
     return dict(_failures)
 
 
@@ -61,6 +65,27 @@ def record_failure(kind: str, exc: BaseException, records: int = 1) -> None:
             f"flext_logging: {_FAILURE_TEXT[kind]} ({type(exc).__qualname__}: "
             f"{safe_repr(exc, 300)}); further failures are counted, not reported\n"
         )
+
+
+def record_unwritten(records: int, *, dropped: int = 0, seconds: float | None = None) -> None:
+    """Count *records* lost to a destination given up on; tell stderr when *seconds* is given.
+
+    *seconds* is how long shutdown waited for the destination; *dropped* the records
+    ``overflow="drop"`` had dropped whose count could not be written either. A line
+    made after the give-up is counted without a report of its own.
+    """
+    with _lock:
+        _failures[UNWRITTEN] += records
+    if seconds is None:
+        return
+    unreported = (
+        f"; {dropped} records dropped by overflow='drop' went unreported" if dropped else ""
+    )
+    to_stderr(
+        f"flext_logging: the log destination accepted no write for {seconds:g} s at "
+        f"shutdown; {records} queued records were not written{unreported}; records made "
+        "later are counted, not written\n"
+    )
 
 
 def to_stderr(text: str) -> bool:
