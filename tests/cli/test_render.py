@@ -88,13 +88,13 @@ def test_timeline_draws_bars_from_start_for_the_duration(root: Node) -> None:
     render.render_timeline(root, console)
     bar = "█"
     assert output.getvalue().splitlines() == [
-        "C gateway GET /users/{user_id}           " + bar * 48 + "   100.0 ms",
-        "  S gateway GET /users/{user_id}         " + bar * 48 + "   100.0 ms",
-        "    S gateway GET http://users/users/7        " + bar * 34 + "             70.0 ms",
-        "  C users load_user                                "
-        + bar * 19
-        + "                       40.0 ms",
-        "                                         0 ms                                    100.0 ms",
+        "C gateway GET /users/{user_id}           " + bar * 41 + "     ok   100.0 ms",
+        "  S gateway GET /users/{user_id}         " + bar * 41 + "     ok   100.0 ms",
+        "    S gateway GET http://users/users/7       " + bar * 29 + "             ok    70.0 ms",
+        "  C users load_user                              "
+        + bar * 16
+        + "                  failed    40.0 ms",
+        "                                         0 ms                             100.0 ms",
     ]
 
 
@@ -115,8 +115,8 @@ def test_pretty_line_puts_fields_before_dimmed_context() -> None:
     console.print(render.pretty_line(sample_records()[4]), soft_wrap=True)
     assert output.getvalue() == (
         "10:00:01.060 error    users operation_failed duration_ms=35.5 status=failed"
-        " error_code=FLEXT_NOT_FOUND_ERROR  [test] correlation_id=c-lookup"
-        " parent_correlation_id=c-root operation=load_user\n"
+        " error_code=FLEXT_NOT_FOUND_ERROR  [test] corr=c-lookup parent=c-root"
+        " operation=load_user\n"
     )
 
 
@@ -171,6 +171,7 @@ def test_timeline_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixt
         "C users load_user",
     ]
     assert lines[4].split() == ["0", "ms", "100.0", "ms"]
+    assert [line.split()[-3] for line in lines[:4]] == ["ok", "ok", "ok", "failed"]
 
 
 # -- width: the terminal's, whole lines to a pipe or a file, or --width -----------------------
