@@ -20,7 +20,20 @@ from flext_logging.cli.reading import Progress, Reader, RecordFilter
 from flext_logging.cli.times import record_seconds
 from flext_logging.cli.tree import FINISH_EVENTS, error_code, is_failure
 
-__all__ = ["NEEDLES", "Request", "collect_requests", "select"]
+__all__ = ["NEEDLES", "REQUEST_COLUMNS", "Request", "collect_requests", "select"]
+
+REQUEST_COLUMNS: Final = (
+    "id",
+    "service",
+    "route",
+    "start",
+    "duration_ms",
+    "status",
+    "status_code",
+    "error_code",
+    "failed_below",
+)
+"""The fields of a row of ``requests --format json|csv``, in order."""
 
 NEEDLES: Final = (
     b"_finished",
@@ -77,17 +90,18 @@ class Request:
         """The row as data, for ``--format json`` and ``csv``."""
         from flext_logging.cli.times import format_instant
 
-        return {
-            "id": self.id,
-            "service": self.service,
-            "route": self.route,
-            "start": format_instant(self.start_s),
-            "duration_ms": self.duration_ms,
-            "status": self.status,
-            "status_code": self.status_code,
-            "error_code": self.error_code,
-            "failed_below": self.failed_below,
-        }
+        values = (
+            self.id,
+            self.service,
+            self.route,
+            format_instant(self.start_s),
+            self.duration_ms,
+            self.status,
+            self.status_code,
+            self.error_code,
+            self.failed_below,
+        )
+        return dict(zip(REQUEST_COLUMNS, values, strict=True))
 
 
 def _text(record: dict[str, Any], name: str) -> str | None:

@@ -41,6 +41,7 @@ _EXIT_NOT_FOUND: Final = 1
 _EXIT_USAGE: Final = 2
 _EXIT_INTERRUPTED: Final = 130
 _MIN_WIDTH: Final = 20
+_STAT_COLUMNS: Final = ("count", "errors", "p50_ms", "p95_ms", "p99_ms")
 _MERGE_WINDOW: Final = 100_000
 """How many lines ``pretty`` holds to put several files in time order (out-of-order
 lines within this window are sorted; memory stays bounded whatever the input)."""
@@ -283,7 +284,7 @@ def _trace(args: argparse.Namespace, sources: list[str]) -> int:
 
 def _requests(args: argparse.Namespace, sources: list[str]) -> int:
     from flext_logging.cli import render
-    from flext_logging.cli.listing import collect_requests, select
+    from flext_logging.cli.listing import REQUEST_COLUMNS, collect_requests, select
 
     reader = _reader(args, with_filter=False)
     record_filter = RecordFilter(where=args.where, since=args.since, until=args.until)
@@ -318,7 +319,7 @@ def _requests(args: argparse.Namespace, sources: list[str]) -> int:
             ],
         )
     else:
-        _write_data([row.to_data() for row in rows], args.format)
+        _write_data([row.to_data() for row in rows], args.format, REQUEST_COLUMNS)
     _report(reader)
     return _EXIT_FOUND
 
@@ -328,7 +329,8 @@ def _request_status(row: Any) -> str:
     return f"{status} ({row.failed_below} failed below)" if row.failed_below else status
 
 
-def _write_data(rows: list[dict[str, Any]], form: str) -> None:
+def _write_data(rows: list[dict[str, Any]], form: str, columns: Sequence[str]) -> None:
+    """Write *rows* as JSON (a list of objects) or CSV (a header, then one line each)."""
     from flext_logging.cli import render
 
     if form == "json":
@@ -336,8 +338,7 @@ def _write_data(rows: list[dict[str, Any]], form: str) -> None:
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    if rows:
-        writer.writerow(rows[0])
+    writer.writerow(columns)
     for row in rows:
         writer.writerow(["" if value is None else render.safe(value) for value in row.values()])
     sys.stdout.write(buffer.getvalue())
@@ -457,14 +458,11 @@ def _stats(args: argparse.Namespace, sources: list[str]) -> int:
             {
                 **({"time": render.instant(row.bucket, view)} if every_s is not None else {}),
                 (args.by or "name"): row.name,
-                "count": row.count,
-                "errors": row.errors,
-                "p50_ms": row.p50,
-                "p95_ms": row.p95,
-                "p99_ms": row.p99,
+                **dict(zip(_STAT_COLUMNS, (row.count, row.errors, row.p50, row.p95, row.p99))),
             }
             for row in rows
         ]
-        _write_data(data, args.format)
+        columns = [*(["time"] if every_s is not None else []), args.by or "name", *_STAT_COLUMNS]
+        _write_data(data, args.format, columns)
     _report(reader)
     return _EXIT_FOUND

@@ -61,6 +61,7 @@ MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _BOM: Final = b"\xef\xbb\xbf"
 _GZIP_WBITS: Final = 31  # zlib: a gzip header and trailer
+_GZIP_SLICE: Final = 64 * 1024
 
 Progress = Callable[[int], None]
 """A callback told how many more bytes of input were read."""
@@ -231,33 +232,34 @@ def _raw_chunks(source: str, stats: ReadStats, progress: Progress | None) -> Ite
 
 
 def _gunzip(first: bytes, rest: Iterator[bytes], stats: ReadStats, source: str) -> Iterator[bytes]:
-    """Decompress gzip members in steps of at most one chunk; report a bad or cut end."""
+    """Decompress gzip members in bounded steps; report a corrupt or cut end.
+
+    Input is fed in small slices, so that what precedes damage is still read, and
+    output is taken at most one chunk at a time, so that a "gzip bomb" costs no memory.
+    """
     decompressor = zlib.decompressobj(_GZIP_WBITS)
     started = False
     for data in _chain(first, rest):
-        pending = data
-        while pending:
-            try:
-                out = decompressor.decompress(pending, CHUNK_SIZE)
-            except zlib.error:
-                if started or not pending.startswith(_GZIP_MAGIC):
-                    stats.problem(f"{source}: corrupt gzip data; read up to that point")
-                else:
-                    stats.problem(f"{source}: data after the last gzip member ignored")
-                return
-            started = True
-            if out:
-                yield out
-            if decompressor.eof:
+        for start in range(0, len(data), _GZIP_SLICE):
+            pending = data[start : start + _GZIP_SLICE]
+            while pending:
+                started = True
+                try:
+                    out = decompressor.decompress(pending, CHUNK_SIZE)
+                except zlib.error:
+                    stats.problem(f"{source}: corrupt gzip data; read up to the damage")
+                    return
+                if out:
+                    yield out
+                if not decompressor.eof:
+                    pending = decompressor.unconsumed_tail
+                    continue
                 pending = decompressor.unused_data
-                decompressor = zlib.decompressobj(_GZIP_WBITS)
-                started = False
+                decompressor, started = zlib.decompressobj(_GZIP_WBITS), False
                 if pending and not pending.startswith(_GZIP_MAGIC):
-                    if pending.strip(b"\x00"):
+                    if pending.strip(b"\x00"):  # padding of zeros is common and harmless
                         stats.problem(f"{source}: data after the last gzip member ignored")
                     return
-            else:
-                pending = decompressor.unconsumed_tail
     if started:
         tail = decompressor.flush()
         if tail:
