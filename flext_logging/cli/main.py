@@ -224,7 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``flext-logging`` with *argv* (default: the process arguments); return the status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # Files may come after the options too (`trace ID --format json app.log`).
+        args, extra = parser.parse_known_args(argv)
+        unknown = [one for one in extra if one.startswith("-") and one != STDIN]
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.files = [*args.files, *extra]
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 after --help
         return exit_.code if isinstance(exit_.code, int) else _EXIT_USAGE
     try:
@@ -458,7 +463,13 @@ def _stats(args: argparse.Namespace, sources: list[str]) -> int:
             {
                 **({"time": render.instant(row.bucket, view)} if every_s is not None else {}),
                 (args.by or "name"): row.name,
-                **dict(zip(_STAT_COLUMNS, (row.count, row.errors, row.p50, row.p95, row.p99))),
+                **dict(
+                    zip(
+                        _STAT_COLUMNS,
+                        (row.count, row.errors, row.p50, row.p95, row.p99),
+                        strict=True,
+                    )
+                ),
             }
             for row in rows
         ]

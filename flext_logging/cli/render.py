@@ -332,18 +332,21 @@ def _rows(node: Node, depth: int) -> Iterator[tuple[int, Node]]:
 
 # -- JSON for scripts ---------------------------------------------------------------------------
 
-_C1: Final = re.compile("[\x80-\x9f\u2028\u2029]")
+_JSON_UNSAFE: Final = re.compile(
+    "[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
+)
 
 
 def dump_json(data: object, *, indent: bool = False) -> str:
-    """Return *data* as JSON text, newline included, with C1 controls escaped too.
+    """Return *data* as JSON text, newline included, with every control character escaped.
 
-    orjson escapes C0 controls; C1 (U+0080-U+009F, U+009B being a CSI) it writes raw,
-    which a terminal may obey: they are written as ``\\u00XX``, which is the same JSON.
+    orjson escapes C0 controls; C1 (U+0080-U+009F, U+009B being a CSI) and the
+    characters that reorder text it writes raw, which a terminal may obey: they are
+    written as ``\\uXXXX``, which is the same JSON.
     """
     option = orjson.OPT_INDENT_2 if indent else 0
     text = orjson.dumps(data, default=safe, option=option).decode()
-    return _C1.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
 
 
 def render_json(node: Node, *, with_records: bool = True) -> str:
@@ -528,5 +531,5 @@ def instant(seconds: float | None, view: View) -> str:
 
 def devnull_stdout() -> None:
     """Point stdout at /dev/null, so that flushing at exit after a closed pipe is silent."""
-    with suppress(OSError, ValueError, io.UnsupportedOperation):  # no descriptor: a capture
+    with suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):  # a capture
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

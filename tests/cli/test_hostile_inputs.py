@@ -308,9 +308,7 @@ def test_zeros_on_stdin_are_read_in_bounded_memory() -> None:
             capture_output=True,
             timeout=RUN_TIMEOUT_S,
             check=False,
-            preexec_fn=lambda: resource.setrlimit(
-                resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP)
-            ),
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP)),
         )
     finally:
         zeros.stdout.close()
