@@ -342,11 +342,11 @@ class Schema:
     def normalize(self, record: dict[str, Any]) -> dict[str, Any]:
         """Return *record* in our schema: our fields first, the rest of the line after.
 
-        A record already in our schema is returned as it is, its level lower-cased.
+        A record already in our schema is returned as it is, its level normalized.
         """
         if not self.custom and all(name in record for name in _FAST_KEYS):
             level = record[keys.LEVEL]
-            if isinstance(level, str) and not level.islower():
+            if level not in KNOWN_LEVELS:
                 record[keys.LEVEL] = normalize_level(level) or level
             return record
         found, used = self._our_fields(record)

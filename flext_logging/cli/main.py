@@ -208,6 +208,13 @@ def _reader(args: argparse.Namespace, *, with_filter: bool = True) -> Reader:
     return Reader(schema=schema, record_filter=record_filter if with_filter else None)
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or replaced by something without it
+        return False
+
+
 def _report(reader: Reader) -> None:
     summary = reader.stats.summary()
     if summary is not None:
@@ -235,6 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         RecordFilter(where=args.where, since=args.since, until=args.until)  # usage errors first
         sources = expand_sources(args.files)
+        if not args.files and _is_terminal(sys.stdin):
+            raise UsageError(
+                "no FILE given: reading stdin, which is a terminal;"
+                " name a log file, or pipe one in (... | flext-logging ...)"
+            )
         command: Callable[[argparse.Namespace, list[str]], int] = {
             "trace": _trace,
             "requests": _requests,

@@ -142,7 +142,11 @@ def _name(record: dict[str, Any], group: Group) -> str | None:
     if group == "service":
         return _text(record, keys.SERVICE_NAME) or "-" if _is_timed(record) else None
     if group == "code":
-        return error_code(record) if is_failure(record) else None
+        code = error_code(record) if is_failure(record) else None
+        if code is None and event in FINISH_EVENTS:
+            status = record.get(keys.STATUS_CODE, record.get(keys.RPC_CODE))
+            code = None if status is None or isinstance(status, bool) else str(status)
+        return code
     if event in _OPERATION_EVENTS:
         return _text(record, keys.OPERATION) if group in ("name", "operation") else None
     if event in FINISH_EVENTS:
