@@ -247,11 +247,11 @@ def normalize_id(value: object) -> str | None:
         return str(value)
     if not isinstance(value, str) or not value:
         return None
-    if value.startswith(("0x", "0X")) and len(value) > 2:
-        return value[2:].lower()
-    if value.startswith("projects/") and "/traces/" in value:
-        return value.rpartition("/traces/")[2]
-    return value
+    if value.startswith(("0x", "0X")) and len(value) > len("0x"):
+        value = value[2:].lower()
+    elif value.startswith("projects/") and "/traces/" in value:
+        value = value.rpartition("/traces/")[2]
+    return value if value.strip("0") else None  # W3C: all zeros is no id
 
 
 def _paths(names: Iterable[str]) -> tuple[tuple[str, Path], ...]:
@@ -312,8 +312,20 @@ class Schema:
         self.custom = any(first.values())
         """Whether the user named a field: then no record is taken as already ours."""
         self._own_ids = tuple(split_path(path) for path in id_fields)
+        # Our own names inside the objects that hold a call's fields come last.
         self._fields = tuple(
-            _Field(name, _paths(dict.fromkeys([*first.get(name, []), *paths])))
+            _Field(
+                name,
+                _paths(
+                    dict.fromkeys(
+                        [
+                            *first.get(name, []),
+                            *paths,
+                            *(f"{container}.{name}" for container in LIFTED),
+                        ]
+                    )
+                ),
+            )
             for name, paths in ALIASES.items()
         )
 
@@ -353,18 +365,15 @@ class Schema:
         normalized: dict[str, Any] = {
             name: found[name] for name in (*keys.RECORD_KEYS, keys.PARENT_SPAN_ID) if name in found
         }
-        for container in LIFTED:
-            present, members = lookup(record, split_path(container))
-            if present and isinstance(members, Mapping):
-                used.add(container)
-                for name, value in members.items():
-                    if isinstance(name, str) and name not in normalized:
-                        normalized[name] = value
+        _lift(record, normalized, used)
         for name, value in record.items():
             if name not in used and name not in normalized:
                 normalized[name] = value
         if keys.DURATION_MS in found:
             normalized[keys.DURATION_MS] = found[keys.DURATION_MS]
+        for name in _ID_LIKE:  # an id that is none (all zeros, empty) must not group records
+            if name not in found:
+                normalized.pop(name, None)
         if not isinstance(normalized.get(keys.ERROR), Mapping):
             error = _foreign_error(record, normalized)
             if error is not None:
@@ -386,12 +395,32 @@ def _foreign_error(record: Mapping[str, Any], lifted: Mapping[str, Any]) -> dict
             keys.ERROR_TYPE_NAME: kind,
             keys.ERROR_MESSAGE: str(lifted.get("exception.message") or ""),
         }
-    text = record.get("exc_info")
-    if isinstance(text, str) and text.strip():  # the stdlib's formatted traceback
-        last = text.strip().splitlines()[-1]
-        kind, _, message = last.partition(": ")
-        return {keys.ERROR_TYPE_NAME: kind, keys.ERROR_MESSAGE: message}
+    chain = record.get("exception")
+    if isinstance(chain, list) and chain and isinstance(chain[-1], Mapping):
+        last = chain[-1]  # structlog's dict_tracebacks: the raised exception is last
+        if isinstance(last.get("exc_type"), str):
+            return {
+                keys.ERROR_TYPE_NAME: last["exc_type"],
+                keys.ERROR_MESSAGE: str(last.get("exc_value") or ""),
+            }
+    for name in ("exc_info", "exception", "stack_trace"):
+        text = record.get(name)
+        if isinstance(text, str) and text.strip():  # a formatted traceback
+            last_line = text.strip().splitlines()[-1]
+            kind, _, message = last_line.partition(": ")
+            return {keys.ERROR_TYPE_NAME: kind, keys.ERROR_MESSAGE: message}
     return None
+
+
+def _lift(record: Mapping[str, Any], normalized: dict[str, Any], used: set[str]) -> None:
+    """Copy the members of the objects that hold a call's fields to the top."""
+    for container in LIFTED:
+        present, members = lookup(record, split_path(container))
+        if present and isinstance(members, Mapping):
+            used.add(container)
+            for name, value in members.items():
+                if isinstance(name, str) and name not in normalized:
+                    normalized[name] = value
 
 
 def _convert(name: str, path: str, value: Any) -> Any:
