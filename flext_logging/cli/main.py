@@ -303,9 +303,11 @@ def _requests(args: argparse.Namespace, sources: list[str]) -> int:
     from flext_logging.cli import render
     from flext_logging.cli.listing import REQUEST_COLUMNS, collect_requests, select
 
-    reader = _reader(args, with_filter=False)
     record_filter = RecordFilter(where=args.where, since=args.since, until=args.until)
-    with render.progress(total_size(sources)) as advance:
+    with (
+        _reader(args, with_filter=False) as reader,
+        render.progress(total_size(sources)) as advance,
+    ):
         found = collect_requests(sources, reader, progress=advance)
     rows = select(found, record_filter=record_filter, failed=args.failed, slowest=args.slowest)
     view = _view(args)

@@ -410,15 +410,22 @@ def scan_lines(
     stats: ReadStats,
     *,
     progress: Progress | None = None,
+    searchers: dict[str, search.Searcher] | None = None,
 ) -> Iterator[Line]:
     """Yield (offset, line) for the lines of *source* that hold a needle (all if none).
 
-    A regular file is searched in place; should it shrink while searched (rotated by
-    ``copytruncate``), it is read again as a stream and the change is reported.
+    A regular file is searched in place (by the searcher kept in *searchers* for it,
+    when given, so that several searches map it once); should it shrink while searched
+    (rotated by ``copytruncate``), it is read again as a stream and the change reported.
     """
     compiled = search.Needles(needles) if needles else None
     if compiled is not None and search.searchable(source):
-        found = search.find_lines(source, compiled, progress=progress)
+        if searchers is None or not search.in_child:
+            found = search.find_lines(source, compiled, progress=progress)
+        else:
+            if source not in searchers:
+                searchers[source] = search.Searcher(source)
+            found = searchers[source].find(compiled, progress=progress)
         if found is not None:
             yield from found
             return
@@ -596,9 +603,13 @@ def _user_time(text: str | None, option: str) -> float | None:
 
 
 class Reader:
-    """Read records from sources: parsed, normalized to our schema, filtered, counted."""
+    """Read records from sources: parsed, normalized to our schema, filtered, counted.
 
-    __slots__ = ("filter", "schema", "stats")
+    A file searched more than once (``trace``, level after level) is mapped once, by
+    searchers that live until :meth:`close` (or the end of a ``with`` block).
+    """
+
+    __slots__ = ("_searchers", "filter", "schema", "stats")
 
     def __init__(
         self,
@@ -612,6 +623,19 @@ class Reader:
         self.filter = record_filter if record_filter is not None and record_filter.active else None
         if self.filter is not None:
             self.filter.stats = self.stats
+        self._searchers: dict[str, search.Searcher] = {}
+
+    def close(self) -> None:
+        """Stop the searchers of the files searched so far."""
+        for searcher in self._searchers.values():
+            searcher.close()
+        self._searchers.clear()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def records(
         self,
@@ -638,7 +662,8 @@ class Reader:
         so that ``pretty`` can tell a filtered record from a line that is not JSON.
         """
         stats, schema, keep = self.stats, self.schema, self.filter
-        for offset, line in scan_lines(source, needles, stats, progress=progress):
+        lines = scan_lines(source, needles, stats, progress=progress, searchers=self._searchers)
+        for offset, line in lines:
             stats.lines += 1
             raw = parse_line(line)
             if raw is None:

@@ -21,7 +21,7 @@ import signal
 import stat
 import struct
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO, Any, Final
 
@@ -106,9 +106,9 @@ def searchable(source: str) -> bool:
 
 
 @contextmanager
-def _mapped(path: str, *, simd: bool) -> Iterator[tuple[Any, int]]:
-    """Map *path* for reading; yield it (``find``, ``rfind``, slicing) and its size."""
-    if simd and stringzilla is not None:
+def _mapped(path: str) -> Iterator[tuple[Any, int]]:
+    """Map *path* for reading; yield it (``find``, ``rfind``, slicing, a buffer) and its size."""
+    if stringzilla is not None:
         text = stringzilla.Str(stringzilla.File(path))
         yield text, len(text)
         return
@@ -121,29 +121,143 @@ def _mapped(path: str, *, simd: bool) -> Iterator[tuple[Any, int]]:
             yield mapped, size
 
 
-def _search(path: str, needles: Needles, report: Callable[[int], None] | None) -> Iterator[Line]:
-    """Yield (offset, line) for each line of *path* holding a needle, in file order."""
-    with _mapped(path, simd=not needles.many) as (text, size):
-        for start in range(0, size, RANGE_BYTES):
-            end = min(start + RANGE_BYTES, size)
-            found: dict[int, int] = {}
-            for hit in needles.hits(text, start, end, size):
-                line_start = text.rfind(b"\n", 0, hit) + 1
-                if line_start in found:
-                    continue
-                line_end = text.find(b"\n", hit)
-                found[line_start] = size if line_end < 0 else line_end
-            for line_start in sorted(found):
-                line = bytes(text[line_start : found[line_start]])
-                yield line_start, line[:-1] if line.endswith(b"\r") else line
-            if report is not None:
-                report(end - start)
+def _search(
+    text: Any,
+    size: int,
+    needles: Needles,
+    span: tuple[int, int],
+    report: Callable[[int], None] | None,
+) -> Iterator[Line]:
+    """Yield (offset, line) for each line holding a needle that starts in *span*, in order.
+
+    A line is cut out whole even where it runs out of *span*; a line two workers both
+    saw (a hit on each side of their boundary) is dropped by the caller.
+    """
+    first, last = span
+    for start in range(first, last, RANGE_BYTES):
+        end = min(start + RANGE_BYTES, last)
+        found: dict[int, int] = {}
+        for hit in needles.hits(text, start, end, size):
+            line_start = text.rfind(b"\n", 0, hit) + 1
+            if line_start in found:
+                continue
+            line_end = text.find(b"\n", hit)
+            found[line_start] = size if line_end < 0 else line_end
+        for line_start in sorted(found):
+            line = bytes(text[line_start : found[line_start]])
+            yield line_start, line[:-1] if line.endswith(b"\r") else line
+        if report is not None:
+            report(end - start)
 
 
-# Messages from the searching child: a progress count, or a line and its offset.
+# Messages between the searcher and its workers. A request is a count of needles, then
+# each needle's length and bytes; a reply is progress counts and lines, then an end.
 _PROGRESS: Final = b"P"
 _LINE: Final = b"L"
+_END: Final = b"E"
 _HEADER: Final = struct.Struct("<cQQ")
+_COUNT: Final = struct.Struct("<Q")
+_FAILED_EXIT: Final = 70
+SPLIT_BYTES: Final = 64 * 1024 * 1024
+"""Files at least this large (64 MiB) are searched by one worker per CPU, up to four."""
+_MAX_WORKERS: Final = 4
+_PARENT_ENDS: set[int] = set()
+"""This process's ends of every worker's pipes: a new worker must not hold them open,
+or the worker they lead to would never see the end of its requests."""
+
+
+def _read_exactly(stream: IO[bytes], count: int) -> bytes | None:
+    data = stream.read(count)
+    return data if len(data) == count else None
+
+
+def _spans(size: int) -> list[tuple[int, int]]:
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1) if size >= SPLIT_BYTES else 1
+    step = -(-size // workers)
+    return [(start, min(start + step, size)) for start in range(0, size, step)] or [(0, 0)]
+
+
+class Searcher:
+    """Searches one regular file for any number of needle sets, mapping it only once.
+
+    The file is mapped by worker processes (one per CPU, up to four, for a large file),
+    each searching its share, so that SIGBUS from a file truncated under the mapping
+    kills a worker, never this process. Use as a context manager, or :meth:`close`.
+    """
+
+    __slots__ = ("_broken", "_workers", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._broken = False
+        self._workers: list[tuple[int, IO[bytes], IO[bytes]]] = []
+        """(pid, requests to it, replies from it) of each worker."""
+        size = os.stat(path).st_size
+        for span in _spans(size):
+            self._start(span)
+
+    def _start(self, span: tuple[int, int]) -> None:
+        worker_reads, parent_writes = os.pipe()
+        parent_reads, worker_writes = os.pipe()
+        with warnings.catch_warnings():
+            # The worker only searches and leaves through os._exit: it never takes a
+            # lock another thread (a progress bar's) might hold.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the worker, which coverage does not follow
+            os.close(parent_writes)
+            os.close(parent_reads)
+            for descriptor in _PARENT_ENDS:  # the other workers' pipes, of every searcher
+                with suppress(OSError):
+                    os.close(descriptor)
+            _serve(self.path, span, worker_reads, worker_writes)
+        os.close(worker_reads)
+        os.close(worker_writes)
+        _PARENT_ENDS.update((parent_writes, parent_reads))
+        self._workers.append((pid, os.fdopen(parent_writes, "wb"), os.fdopen(parent_reads, "rb")))
+
+    def find(
+        self, needles: Needles, *, progress: Callable[[int], None] | None = None
+    ) -> list[Line] | None:
+        """Return (offset, line) of each line holding a needle, in file order, each once.
+
+        Returns ``None`` when a worker died (the file changed under it): the caller
+        reads the file as a stream instead.
+        """
+        if self._broken:
+            return None
+        request = _COUNT.pack(len(needles.needles)) + b"".join(
+            _COUNT.pack(len(needle)) + needle for needle in needles.needles
+        )
+        lines: list[Line] = []
+        try:
+            for _, requests, _ in self._workers:
+                requests.write(request)
+                requests.flush()
+            for _, _, replies in self._workers:
+                if not _receive(replies, lines, progress):
+                    self._broken = True
+                    return None
+        except (BrokenPipeError, ConnectionError):
+            self._broken = True
+            return None
+        return _unique(lines)
+
+    def close(self) -> None:
+        """Stop the workers and wait for them."""
+        for pid, requests, replies in self._workers:
+            _PARENT_ENDS.difference_update((requests.fileno(), replies.fileno()))
+            with suppress(OSError):
+                requests.close()
+            replies.close()
+            _reap(pid)
+        self._workers.clear()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def find_lines(
@@ -156,77 +270,84 @@ def find_lines(
     Returns ``None`` when the file changed under the search (the caller reads it again).
     """
     if not in_child:
-        return _unique(_search(path, needles, progress))
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        # The child only searches and exits through os._exit: no lock of another
-        # thread (a progress bar's) is ever taken there.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child, which coverage does not follow
-        _child(path, needles, read_end, write_end)
-    os.close(write_end)
+        with _mapped(path) as (text, size):
+            return _unique(_search(text, size, needles, (0, size), progress))
     try:
-        with os.fdopen(read_end, "rb") as messages:
-            lines = _receive(messages, progress)
-    finally:
-        _, status = _reap(pid)
-    if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0 or lines is None:
+        searcher = Searcher(path)
+    except OSError:
         return None
-    return lines
+    with searcher:
+        return searcher.find(needles, progress=progress)
 
 
-def _reap(pid: int) -> tuple[int, int]:
+def _reap(pid: int) -> int:
     try:
-        return os.waitpid(pid, 0)
+        return os.waitpid(pid, 0)[1]
     except KeyboardInterrupt:
         with suppress(OSError):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
+    except ChildProcessError:  # already reaped
+        return 0
 
 
-def _child(path: str, needles: Needles, read_end: int, write_end: int) -> None:  # pragma: no cover
+def _serve(
+    path: str, span: tuple[int, int], requests_fd: int, replies_fd: int
+) -> None:  # pragma: no cover
+    """The worker: map *path* once, then answer each request for its *span*, until EOF."""
     status = 0
     try:
-        os.close(read_end)
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it
-        with os.fdopen(write_end, "wb", buffering=1024 * 1024) as out:
+        with (
+            os.fdopen(requests_fd, "rb") as requests,
+            os.fdopen(replies_fd, "wb", buffering=1024 * 1024) as out,
+            _mapped(path) as (text, size),
+        ):
 
             def report(count: int) -> None:
                 out.write(_HEADER.pack(_PROGRESS, count, 0))
+                out.flush()
 
-            for offset, line in _unique(_search(path, needles, report)):
-                out.write(_HEADER.pack(_LINE, offset, len(line)))
-                out.write(line)
+            first, last = min(span[0], size), min(span[1], size)
+            while (header := _read_exactly(requests, _COUNT.size)) is not None:
+                needles = []
+                for _ in range(_COUNT.unpack(header)[0]):
+                    length = _read_exactly(requests, _COUNT.size)
+                    needle = _read_exactly(requests, _COUNT.unpack(length)[0]) if length else None
+                    if needle is None:
+                        raise EOFError
+                    needles.append(needle)
+                for offset, line in _search(text, size, Needles(needles), (first, last), report):
+                    out.write(_HEADER.pack(_LINE, offset, len(line)))
+                    out.write(line)
+                out.write(_HEADER.pack(_END, 0, 0))
+                out.flush()
     except BaseException:  # noqa: BLE001 - any failure: the parent reads the file itself
-        status = 70
+        status = _FAILED_EXIT
     os._exit(status)
 
 
-def _receive(messages: IO[bytes], progress: Callable[[int], None] | None) -> list[Line] | None:
-    lines: list[Line] = []
-    while header := messages.read(_HEADER.size):
-        if len(header) < _HEADER.size:
-            return None
+def _receive(replies: IO[bytes], lines: list[Line], progress: Callable[[int], None] | None) -> bool:
+    """Add one reply's lines to *lines*; return whether it came whole."""
+    while (header := _read_exactly(replies, _HEADER.size)) is not None:
         kind, first, second = _HEADER.unpack(header)
+        if kind == _END:
+            return True
         if kind == _PROGRESS:
             if progress is not None:
                 progress(first)
             continue
-        line = messages.read(second)
-        if len(line) < second:
-            return None
+        line = _read_exactly(replies, second)
+        if line is None:
+            return False
         lines.append((first, line))
-    return lines
+    return False
 
 
-def _unique(lines: Iterator[Line]) -> list[Line]:
+def _unique(lines: Iterable[Line]) -> list[Line]:
     """The lines in offset order, each once (two ranges may both cut out the same line)."""
-    seen: set[int] = set()
-    unique: list[Line] = []
+    unique: dict[int, bytes] = {}
     for offset, line in lines:
-        if offset not in seen:
-            seen.add(offset)
-            unique.append((offset, line))
-    return unique
+        unique.setdefault(offset, line)
+    return [(offset, unique[offset]) for offset in sorted(unique)]

@@ -238,6 +238,7 @@ def collect_records(
             new = _child_correlations(kept, known)
         return Collected(by, kept, searches=searches)
     finally:
+        reader.close()
         if spooled is not None:
             os.unlink(spooled)
 
