@@ -96,7 +96,13 @@ def test_tiny_cli_benchmark_reports_every_command(
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(output.read_text(encoding="utf-8"))
     tools = report["tools"]
-    assert set(tools) == {"flext-logging trace", "grep -F", "rg -F", "jq select"}
+    assert set(tools) == {
+        "flext-logging trace",
+        "flext-logging trace (fan-out)",
+        "grep -F",
+        "rg -F",
+        "jq select",
+    }
     assert report["log"]["size_bytes"] == log.stat().st_size
     grep_lines = [line for line in log.read_text(encoding="utf-8").splitlines() if planted in line]
     assert tools["grep -F"]["output_lines"] == len(grep_lines)
