@@ -284,7 +284,7 @@ def _trace(args: argparse.Namespace, sources: list[str]) -> int:
                 file=sys.stderr,
             )
         return _EXIT_NOT_FOUND
-    root = build_tree(found.records, args.id, found.by)
+    root = build_tree(found.records, found.ident or args.id, found.by)
     view = _view(args)
     if args.format == "json":
         sys.stdout.write(render.render_json(root, with_records=args.with_records))

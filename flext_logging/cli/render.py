@@ -206,17 +206,14 @@ def _status(node: Node) -> str:
 
 
 def _node_label(node: Node, view: View, *, root: bool = False) -> Text:
-    """The line of a node: what it is, then when, how long, how it ended and why.
+    """The line of a node: what it is, when, how long, how it ended and why, then where.
 
-    It wraps rather than being cut, so duration, status and error codes are never lost.
+    The fixed-width facts come first and the line wraps rather than being cut, so
+    duration, status and error codes are never lost on a narrow terminal.
     """
     label = Text(no_wrap=False, overflow="fold")
     label.append(node.kind, style="bold blue" if node.kind != "span" else "blue")
     label.append(f" {safe(node.id) if root else view.ident(node.id)}", style="dim")
-    if node.service:
-        label.append(f" {safe(node.service)}", style="cyan")
-    if node.operation:
-        label.append(f" {safe(node.operation)}", style="bold")
     label.append(f"  {view.clock(node.start_s)}  {duration(node.duration_ms)}")
     label.append(f"  {_status(node)}", style="bold red" if node.status != "ok" else "green")
     codes = dict.fromkeys(
@@ -225,7 +222,13 @@ def _node_label(node: Node, view: View, *, root: bool = False) -> Text:
     if codes:
         label.append(f" [{', '.join(codes)}]", style="red")
     if node.failed_below:
-        label.append(f"  ({node.failed_below} failed below)", style="red")
+        label.append(f" ({node.failed_below} failed below)", style="red")
+    where = " " if node.service or node.operation else ""
+    if node.service:
+        label.append(f"{where} {safe(node.service)}", style="cyan")
+        where = ""
+    if node.operation:
+        label.append(f"{where} {safe(node.operation)}", style="bold")
     if node.orphan:
         label.append(
             f"  (orphan: parent {view.ident(node.missing_parent)} not found)", style="yellow"
@@ -363,6 +366,8 @@ _CONTEXT_LABELS: Final = {
     keys.TRACE_ID: "trace",
     keys.SPAN_ID: "span",
 }
+_FIELD_IDS: Final = frozenset({keys.PARENT_SPAN_ID, keys.TASK_ID})
+"""A call's fields that are ids: shortened like the context ids."""
 _QUIET_CONTEXT: Final = (keys.SERVICE_VERSION, keys.ENVIRONMENT, keys.OPERATION_NAME)
 
 
@@ -386,7 +391,8 @@ def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
     for name, value in record.items():
         if name not in skipped:
             line.append(f" {safe(name)}=", style="cyan")
-            line.append(safe(value), style="magenta")
+            shown = view.ident(value) if name in _FIELD_IDS else safe(value)
+            line.append(shown, style="magenta")
     error = record.get(keys.ERROR)
     if isinstance(error, dict):
         line.append(

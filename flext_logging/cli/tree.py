@@ -76,6 +76,18 @@ FAILED_EVENTS: Final = frozenset(
         keys.EVENT_TASK_FAILED,
     }
 )
+_SERVED: Final = frozenset(
+    {
+        keys.EVENT_REQUEST_STARTED,
+        keys.EVENT_REQUEST_FINISHED,
+        keys.EVENT_REQUEST_FAILED,
+        keys.EVENT_RPC_FINISHED,
+        keys.EVENT_RPC_FAILED,
+        keys.EVENT_TASK_SUCCEEDED,
+        keys.EVENT_TASK_FAILED,
+    }
+)
+"""Events of work a service did for a caller: they name the correlation they ran in."""
 _SERVER_ERROR: Final = 500
 _AHEAD_TOLERANCE_S: Final = 0.001
 """How far past its parent's end a child may end before it is called clock skew (1 ms)."""
@@ -193,6 +205,8 @@ class Collected:
     """Records that contain the id as text but hold it in no field the reader knows."""
     searches: int = 0
     """How many searches of the inputs were made (one per level of the tree)."""
+    ident: str | None = None
+    """The id in full (a short one given is expanded when it is unambiguous)."""
 
 
 def collect_records(
@@ -216,8 +230,12 @@ def collect_records(
         candidates = _scan(readable, _needles(ident, quoted=False), reader, seen, progress)
         if by is None:
             by = detect_by(candidates, ident)
-            if by is None:
-                return Collected(None, [], unmatched_lines=len(candidates), searches=1)
+        if by is None:  # a short id, as `requests` and the tree print them?
+            full = _expand_prefix(candidates, ident)
+            if full is not None:
+                ident, by = full
+        if by is None:
+            return Collected(None, [], unmatched_lines=len(candidates), searches=1)
         kept = [record for record in candidates if _belongs(record, ident, by)]
         known: set[str] = set()
         if by == "correlation":
@@ -236,11 +254,23 @@ def collect_records(
                 or record.get(keys.PARENT_CORRELATION_ID) in new
             )
             new = _child_correlations(kept, known)
-        return Collected(by, kept, searches=searches)
+        return Collected(by, kept, searches=searches, ident=ident)
     finally:
         reader.close()
         if spooled is not None:
             os.unlink(spooled)
+
+
+def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> tuple[str, By] | None:
+    """The one id that starts with *prefix* (a short id, as git takes them), and its kind."""
+    matches: dict[str, By] = {}
+    kinds: tuple[By, ...] = ("correlation", "request", "trace")
+    for record in records:
+        for by in kinds:
+            value = _text(record, BY_FIELDS[by])
+            if value is not None and value.startswith(prefix):
+                matches.setdefault(value, by)
+    return next(iter(matches.items())) if len(matches) == 1 else None
 
 
 def _belongs(record: dict[str, Any], ident: str, by: By) -> bool:
@@ -640,13 +670,12 @@ def _summarize(node: Node) -> dict[str, Any] | None:
     labelled += [r for r in records if _event(r) == keys.EVENT_REQUEST_STARTED]
     node.operation = next((label for r in labelled if (label := _label(r))), None)
     if node.operation is None and node.kind != "span":
-        # A correlation whose records all sit in spans is named after its first span:
-        # the route of the request that started it, not that request's raw path.
-        entry = min(
-            (c for c in node.children if c.kind == "span" and c.operation and c.start_s),
-            key=lambda child: child.start_s or 0.0,
-            default=None,
-        )
+        # A correlation whose records all sit in spans is named after its first span
+        # that served a request (the route it matched, not the raw path, nor the URL
+        # a client called it by), else after its first span.
+        spans = [span for span in _spans_of(node).values() if span.operation and span.start_s]
+        served = [span for span in spans if any(_event(r) in _SERVED for r in span.records)]
+        entry = min(served or spans, key=lambda span: span.start_s or 0.0, default=None)
         node.operation = entry.operation if entry is not None else None
     if node.operation is None:
         # A span is never named after an operation that merely ran inside it.

@@ -122,8 +122,8 @@ def test_trace_draws_a_tree_by_default(tmp_path: Path, capsys: pytest.CaptureFix
     status, out, _ = _run(["trace", ids["grandchild"], str(log), "--width", "140"], capsys)
     assert status == 0
     lines = out.splitlines()
-    assert lines[0].startswith(f"correlation {ids['grandchild']} shop charge_card  ")
-    assert lines[0].endswith("  failed [FLEXT_NOT_FOUND_ERROR]")
+    assert lines[0].startswith(f"correlation {ids['grandchild']}  ")
+    assert lines[0].endswith("  failed [FLEXT_NOT_FOUND_ERROR]  shop charge_card")
     assert [line[:4] for line in lines[1:]] == ["├── ", "└── "]
 
 

@@ -32,15 +32,15 @@ def test_tree_shows_each_node_and_its_records_in_time_order(root: Node) -> None:
     console, output = _console()
     render.render_tree(root, console)
     assert output.getvalue() == (
-        "correlation c-root gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok"
-        "  (1 failed below)\n"
-        "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404\n"
+        "correlation c-root  10:00:01.000  100.0 ms  ok (1 failed below)"
+        "  gateway GET /users/{user_id}\n"
+        "├── span s-gw  10:00:01.000  100.0 ms  ok 404  gateway GET /users/{user_id}\n"
         "│   ├── 10:00:01.000 info    request_started\n"
-        "│   ├── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404\n"
+        "│   ├── span s-call  10:00:01.010  70.0 ms  ok 404  gateway GET http://users/users/7\n"
         "│   │   └── 10:00:01.080 info    http_request_finished duration_ms=70.0 status_code=404\n"
         "│   └── 10:00:01.100 info    request_finished duration_ms=100.0 status_code=404\n"
-        "└── correlation c-lookup users load_user  10:00:01.020  40.0 ms  failed"
-        " [FLEXT_NOT_FOUND_ERROR]\n"
+        "└── correlation c-lookup  10:00:01.020  40.0 ms  failed [FLEXT_NOT_FOUND_ERROR]"
+        "  users load_user\n"
         "    ├── 10:00:01.020 info    user lookup\n"
         "    └── 10:00:01.060 error   operation_failed operation=load_user duration_ms=35.5"
         " status=failed er…\n"
@@ -53,14 +53,14 @@ def test_tree_without_records_shows_only_nodes(root: Node) -> None:
     render.render_tree(root, console, with_records=False)
     assert output.getvalue().splitlines() == [
         (
-            "correlation c-root gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok"
-            "  (1 failed below)"
+            "correlation c-root  10:00:01.000  100.0 ms  ok (1 failed below)"
+            "  gateway GET /users/{user_id}"
         ),
-        "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404",
-        "│   └── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404",
+        "├── span s-gw  10:00:01.000  100.0 ms  ok 404  gateway GET /users/{user_id}",
+        "│   └── span s-call  10:00:01.010  70.0 ms  ok 404  gateway GET http://users/users/7",
         (
-            "└── correlation c-lookup users load_user  10:00:01.020  40.0 ms  failed"
-            " [FLEXT_NOT_FOUND_ERROR]"
+            "└── correlation c-lookup  10:00:01.020  40.0 ms  failed [FLEXT_NOT_FOUND_ERROR]"
+            "  users load_user"
         ),
     ]
 
@@ -76,7 +76,7 @@ def test_orphans_and_skew_are_labelled() -> None:
         "request r1  --:--:--.---  -  ok",
         "├── correlation b  --:--:--.---  -  ok  (orphan: parent gone not found)",
         (
-            "└── span s users  --:--:--.---  3.0 ms  ok"
+            "└── span s  --:--:--.---  3.0 ms  ok  users"
             "  (clock skew: starts 12.5 ms before its parent)"
         ),
     ]

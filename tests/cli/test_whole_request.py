@@ -223,7 +223,7 @@ def test_an_error_without_a_code_shows_no_empty_brackets() -> None:
             "crashed", "01.000000", correlation="c", level="error", error={"type": "ValueError"}
         )
     )
-    assert lines[0].endswith("  failed")
+    assert lines[0].endswith("  failed  shop")
 
 
 def test_json_keeps_the_status_code_a_number_and_the_error_message() -> None:
