@@ -3,10 +3,11 @@
 A *root* is a correlation that names no parent (or, in logs without correlations, a
 trace). Its row says what it was (the route of its first server request, else its
 RPC, task or operation name), which service took it, when it started, how long it
-took, how it ended (HTTP status or gRPC code), its first error code, and how many of
-the correlations it started failed: a request answered 202 whose job failed is a
-failed request here. Only the lines that can tell any of this are parsed: finishing
-and failure records, and the records of child correlations.
+took, how it ended (HTTP status or gRPC code), its first error code (its own, else
+the first of the work below it), and how many of the correlations it started failed:
+a request answered 202 whose job failed is a failed request here. Only the lines that
+can tell any of this are parsed: finishing and failure records, and the records of
+child correlations.
 """
 
 from __future__ import annotations
@@ -180,8 +181,10 @@ def collect_requests(
         parent = request.parent
         while parent is not None and parent in requests and parent not in seen:
             seen.add(parent)
-            requests[parent].failed_below += 1
-            parent = requests[parent].parent
+            above = requests[parent]
+            above.failed_below += 1
+            above.error_code = above.error_code or request.error_code
+            parent = above.parent
     roots = [
         request
         for request in requests.values()

@@ -317,21 +317,23 @@ def _requests(args: argparse.Namespace, sources: list[str]) -> int:
             None,
             [
                 ("id", False),
+                ("start", False),
                 ("service", False),
                 ("route", False),
-                ("start", False),
                 ("duration", True),
                 ("status", False),
+                ("below", True),
                 ("error code", False),
             ],
             [
                 (
                     view.ident(row.id),
+                    view.clock(row.start_s),
                     row.service or "-",
                     row.route or "-",
-                    render.instant(row.start_s, view),
                     render.duration(row.duration_ms),
-                    _request_status(row),
+                    row.status if row.status_code is None else f"{row.status} {row.status_code}",
+                    str(row.failed_below) if row.failed_below else "-",
                     row.error_code or "-",
                 )
                 for row in rows
@@ -341,11 +343,6 @@ def _requests(args: argparse.Namespace, sources: list[str]) -> int:
         _write_data([row.to_data() for row in rows], args.format, REQUEST_COLUMNS)
     _report(reader)
     return _EXIT_FOUND
-
-
-def _request_status(row: Any) -> str:
-    status = row.status if row.status_code is None else f"{row.status} {row.status_code}"
-    return f"{status} ({row.failed_below} failed below)" if row.failed_below else status
 
 
 def _write_data(rows: list[dict[str, Any]], form: str, columns: Sequence[str]) -> None:

@@ -89,8 +89,9 @@ _SERVED: Final = frozenset(
 )
 """Events of work a service did for a caller: they name the correlation they ran in."""
 _SERVER_ERROR: Final = 500
-_AHEAD_TOLERANCE_S: Final = 0.001
-"""How far past its parent's end a child may end before it is called clock skew (1 ms)."""
+_AHEAD_TOLERANCE_S: Final = 0.010
+"""How far past its parent's end a child may end before it is called clock skew (10 ms):
+a server writes its finishing record just after its answer reached the caller."""
 
 
 @dataclass

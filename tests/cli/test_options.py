@@ -155,11 +155,11 @@ def test_requests_lists_roots_with_failures_below(
         ("queued", "GET /queue", 20.0, 200),
     ]
     assert rows[0]["start"] == "2026-11-23T10:00:00.997000Z"  # finished after 3 ms
-    assert (rows[2]["failed_below"], rows[2]["error_code"]) == (1, None)
+    assert (rows[2]["failed_below"], rows[2]["error_code"]) == (1, "FLEXT_SMTP_DOWN")
     status, out, _ = _run(["requests", str(log), "--failed", "--format", "csv"], capsys)
     assert out.splitlines() == [
         "id,service,route,start,duration_ms,status,status_code,error_code,failed_below",
-        "queued,gateway,GET /queue,2026-11-23T10:00:02.980000Z,20.0,ok,200,,1",
+        "queued,gateway,GET /queue,2026-11-23T10:00:02.980000Z,20.0,ok,200,FLEXT_SMTP_DOWN,1",
     ]
     status, out, _ = _run(["requests", str(log), "--slowest", "1", "--width", "120"], capsys)
     table = [line for line in out.splitlines() if line.startswith("│")]

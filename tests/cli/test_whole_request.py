@@ -363,3 +363,19 @@ def test_short_ids_in_the_tree_and_full_ones_with_verbose() -> None:
         lines = output.getvalue().splitlines()
         assert lines[0].startswith("correlation " + "a" * 32)
         assert lines[1].startswith("└── correlation " + expected)
+
+
+def test_a_short_id_as_printed_is_traced_when_it_is_unambiguous(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`requests` and the tree print 8 characters; `trace` takes them back, like git."""
+    first, second = "ab12cd34" + "0" * 24, "ab12ff00" + "1" * 24
+    log = write_log(
+        "app.log",
+        make_record("one", "01.000000", correlation=first),
+        make_record("two", "02.000000", correlation=second),
+    )
+    status, out, _ = _run(["trace", "ab12cd34", str(log), "--format", "json"], capsys)
+    assert (status, orjson.loads(out)["id"]) == (0, first)
+    status, _, err = _run(["trace", "ab12", str(log)], capsys)  # two ids start so
+    assert (status, "no record of 'ab12' found" in err) == (1, True)
