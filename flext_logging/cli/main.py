@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from flext_logging import __version__
 from flext_logging.cli.fields import Schema
 from flext_logging.cli.reading import (
     STDIN,
@@ -66,6 +65,20 @@ def _positive(text: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"at least 1, got {number}")
     return number
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("flext-logging")
+        except metadata.PackageNotFoundError:  # run from a source tree, not installed
+            version = "(not installed)"
+        sys.stdout.write(f"flext-logging {version}\n")
+        parser.exit()
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Follow requests through JSON-lines logs: flext-logging's own, and"
         " those of ECS, loguru, python-json-logger, structlog and OpenTelemetry.",
     )
-    parser.add_argument("--version", action="version", version=f"flext-logging {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     trace = commands.add_parser(

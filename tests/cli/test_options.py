@@ -7,6 +7,7 @@ import pty
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import orjson
 import pytest
 from cli_records import make_record
 
-from flext_logging import __version__, keys
+from flext_logging import keys
 from flext_logging.cli.main import main
 
 
@@ -109,9 +110,9 @@ def test_malformed_where_is_a_usage_error(
 
 
 def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
-    """`flext-logging --version` prints the package's version and exits 0."""
+    """`flext-logging --version` prints the installed package's version and exits 0."""
     status, out, _ = _run(["--version"], capsys)
-    assert (status, out) == (0, f"flext-logging {__version__}\n")
+    assert (status, out) == (0, f"flext-logging {metadata.version('flext-logging')}\n")
 
 
 def test_no_file_and_a_terminal_on_stdin_is_explained(tmp_path: Path) -> None:
