@@ -146,7 +146,7 @@ def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
         request.error_code = request.error_code or error_code(record)
     event = record.get(keys.MESSAGE)
     duration = _duration(record)
-    is_server = event in _SERVER_EVENTS or (
+    is_server = (event in _SERVER_EVENTS and record.get(keys.RPC_SIDE) != keys.RPC_SIDE_CLIENT) or (
         event not in FINISH_EVENTS and duration is not None and _label(record) is not None
     )
     if not is_server:

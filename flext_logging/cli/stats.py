@@ -4,7 +4,8 @@ A record counts when it is the one that reports how long a piece of work took: t
 ``request_finished``/``request_failed`` records of the web middleware (named ``METHOD
 route``, or ``METHOD path`` made a template when the framework names no route), the
 ``http_request_*`` records of the HTTP clients (``METHOD url``, made a template), gRPC
-calls (``rpc_method``), Celery tasks (``task_name``) and ``timed_operation()`` blocks
+calls (``rpc_method``, the client's end of a call a row of its own, by ``rpc_side``),
+Celery tasks (``task_name``) and ``timed_operation()`` blocks
 (``operation_finished``/``operation_failed``, by ``operation``). A record that merely
 carries a ``duration_ms`` inside a timed operation is not that operation. Lines of
 other libraries count when they carry a duration and an HTTP route or path. Rows can
@@ -152,13 +153,21 @@ def _name(record: dict[str, Any], group: Group) -> str | None:
     if event in FINISH_EVENTS:
         if group == "route":
             return _http_name(record) if event in _SERVER_EVENTS else None
-        work = _text(record, keys.RPC_METHOD) or _text(record, keys.TASK_NAME)
+        work = _rpc_name(record) or _text(record, keys.TASK_NAME)
         if group == "operation":
             return work
         return _http_name(record) or work
     if event in _OUR_EVENTS or group == "operation":
         return None
     return _http_name(record)  # another library's access line with a duration
+
+
+def _rpc_name(record: dict[str, Any]) -> str | None:
+    """A gRPC call's row: its method, and ``(client)`` for the caller's end of it."""
+    method = _text(record, keys.RPC_METHOD)
+    if method is not None and record.get(keys.RPC_SIDE) == keys.RPC_SIDE_CLIENT:
+        return f"{method} (client)"
+    return method
 
 
 def _duration(record: dict[str, Any]) -> float | None:

@@ -591,6 +591,11 @@ def _place(node: Node) -> None:
     )
 
 
+def _served(record: dict[str, Any]) -> bool:
+    """Whether *record* tells of work done for a caller (not the caller's end of a call)."""
+    return _event(record) in _SERVED and record.get(keys.RPC_SIDE) != keys.RPC_SIDE_CLIENT
+
+
 def _event(record: dict[str, Any]) -> object:
     return record.get(keys.MESSAGE)
 
@@ -675,7 +680,7 @@ def _summarize(node: Node) -> dict[str, Any] | None:
         # that served a request (the route it matched, not the raw path, nor the URL
         # a client called it by), else after its first span.
         spans = [span for span in _spans_of(node).values() if span.operation and span.start_s]
-        served = [span for span in spans if any(_event(r) in _SERVED for r in span.records)]
+        served = [span for span in spans if any(_served(r) for r in span.records)]
         entry = min(served or spans, key=lambda span: span.start_s or 0.0, default=None)
         node.operation = entry.operation if entry is not None else None
     if node.operation is None:

@@ -232,3 +232,29 @@ def test_stats_counts_a_failed_job_and_only_real_operations(
     }
     assert [cell.strip() for cell in rows["send_mail"]] == ["1", "1", "500.0", "500.0", "500.0"]
     assert [cell.strip() for cell in rows["checkout"]] == ["1", "0", "0.042", "0.042", "0.042"]
+
+
+def test_the_two_ends_of_a_grpc_call_are_two_rows(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rpc_side` tells the caller's end from the server's: not one row of both."""
+    method = "/shop.Orders/Place"
+    log = write_log(
+        "app.log",
+        *(
+            make_record(
+                keys.EVENT_RPC_FINISHED,
+                "01.000000",
+                rpc_method=method,
+                rpc_side=side,
+                rpc_code="OK",
+                duration_ms=duration,
+            )
+            for side, duration in (("client", 12.0), ("server", 9.0))
+        ),
+    )
+    _, out, _ = _run(["stats", str(log), "--format", "csv"], capsys)
+    assert out.splitlines()[1:] == [
+        f"{method},1,0,9.0,9.0,9.0",
+        f"{method} (client),1,0,12.0,12.0,12.0",
+    ]
