@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import orjson
 from rich.console import Console
@@ -28,9 +28,11 @@ from rich.text import Text
 from rich.tree import Tree
 
 from flext_logging import keys
-from flext_logging.cli.stats import Row, Stats
 from flext_logging.cli.times import clock, format_instant, parse_instant
 from flext_logging.cli.tree import Node, to_data
+
+if TYPE_CHECKING:  # only stats draws them: not imported for trace and pretty
+    from flext_logging.cli.stats import Row, Stats
 
 __all__ = [
     "PROGRESS_DELAY_S",
