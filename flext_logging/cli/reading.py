@@ -60,6 +60,9 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _BOM: Final = b"\xef\xbb\xbf"
 _GZIP_WBITS: Final = 31  # zlib: a gzip header and trailer
 _GZIP_SLICE: Final = 64 * 1024
+_OPEN_SEARCHERS: Final = 8
+"""How many files keep their searching workers between searches (a directory of a
+thousand rotated logs must not hold a thousand processes)."""
 
 Progress = Callable[[int], None]
 """A callback told how many more bytes of input were read."""
@@ -418,6 +421,8 @@ def scan_lines(
             found = search.find_lines(source, compiled, progress=progress)
         else:
             if source not in searchers:
+                if len(searchers) >= _OPEN_SEARCHERS:  # many files: keep the last few mapped
+                    searchers.pop(next(iter(searchers))).close()
                 searchers[source] = search.Searcher(source)
             found = searchers[source].find(compiled, progress=progress)
         if found is not None:

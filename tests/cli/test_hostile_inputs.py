@@ -325,3 +325,39 @@ def test_lines_split_across_many_small_reads_are_joined(monkeypatch: pytest.Monk
     stats = reading.ReadStats()
     lines = [line for _, line in reading.scan_lines(reading.STDIN, (), stats)]
     assert lines == [*_three().splitlines(), b"tail without newline"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts processes through /proc")
+def test_many_files_do_not_keep_a_worker_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory of 40 logs, searched level after level: every worker is gone after."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(40):
+        (logs / f"app.{n:02d}.log").write_bytes(
+            _lines(
+                make_record(
+                    f"m{n}", "01.000000", correlation="kid" if n else "c", parent="c" if n else None
+                )
+            )
+        )
+    status, out, _ = _run(["trace", "c", str(logs), "--format", "json"], capsys)
+    assert status == 0
+    assert len(orjson.loads(out)["children"][0]["records"]) == 39
+    assert _children() == []
+
+
+def _children() -> list[int]:
+    """The processes this one started that are still there (workers not reaped)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid():
+                found.append(int(entry))
+    return found
