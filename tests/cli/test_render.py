@@ -234,3 +234,20 @@ def test_a_terminal_is_filled_to_its_width(root: Node, monkeypatch: pytest.Monke
     lines = ANSI_STYLE.sub("", terminal.getvalue()).splitlines()
     assert max(len(line) for line in lines) == 60
     assert lines[-1] == "    └── 10:00:01.060 error   operation_failed operation=loa…"
+
+
+def test_pretty_shortens_ids_and_verbose_shows_them_whole() -> None:
+    """Long hex ids are cut to 8 characters, as git does; -v gives them whole, by name."""
+    record = {
+        **sample_records()[0],
+        "correlation_id": "a" * 32,
+        "request_id": "b" * 32,
+        "service_version": "1.2.3",
+    }
+    short = render.pretty_line(record).plain
+    assert short.endswith(f"[test] corr={'a' * 8} span=s-gw req={'b' * 8}")
+    full = render.pretty_line(record, render.View(verbose=True)).plain
+    assert full.endswith(
+        f"[test] correlation_id={'a' * 32} span_id=s-gw request_id={'b' * 32}"
+        " service_version=1.2.3"
+    )
