@@ -248,6 +248,5 @@ def test_pretty_shortens_ids_and_verbose_shows_them_whole() -> None:
     assert short.endswith(f"[test] corr={'a' * 8} span=s-gw req={'b' * 8}")
     full = render.pretty_line(record, render.View(verbose=True)).plain
     assert full.endswith(
-        f"[test] correlation_id={'a' * 32} span_id=s-gw request_id={'b' * 32}"
-        " service_version=1.2.3"
+        f"[test] correlation_id={'a' * 32} span_id=s-gw request_id={'b' * 32} service_version=1.2.3"
     )
