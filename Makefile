@@ -32,13 +32,14 @@ bench-async: $(STAMP)
 	$(PY) benchmarks/bench_async.py
 
 # Not part of `make test`: writes a ~BENCH_CLI_MB MB multi-service log to .bench/, then times
-# `flext-logging trace` against `grep -F` and `jq` on it (benchmarks/cli_results.json).
+# `flext-logging trace` against `grep -F`, `rg -F` and `jq` on it (benchmarks/cli_results.json).
 BENCH_CLI_MB ?= 1024
 BENCH_CLI_ARGS ?=
 bench-cli: $(STAMP)
 	mkdir -p .bench
 	$(PY) benchmarks/generate_logs.py --output .bench/app.log --size-mb $(BENCH_CLI_MB) > .bench/id
-	$(PY) benchmarks/bench_cli.py --log .bench/app.log --id "$$(cat .bench/id)" $(BENCH_CLI_ARGS)
+	$(PY) benchmarks/bench_cli.py --log .bench/app.log --id "$$(sed -n 1p .bench/id)" \
+		--fanout-id "$$(sed -n 2p .bench/id)" $(BENCH_CLI_ARGS)
 
 # Not part of `make test`: logs for SOAK_SECONDS from threads and tasks, exits 1 on any loss
 # (SOAK_ARGS=--async-output soaks the background writer; see docs/reliability.md).

@@ -15,8 +15,11 @@ concurrent requests would be; the CLI must not rely on either.
 
 One request tree whose job failed in the worker is planted in the middle of the file with
 a known root correlation id: gateway and user service lines carry it as
-``correlation_id``, the worker's as ``parent_correlation_id``. That id is the only thing
-printed on stdout; a summary goes to stderr. The same ``--seed`` gives the same file.
+``correlation_id``, the worker's as ``parent_correlation_id``. A second, at three
+quarters of the file, fans out: its request queues ``--fanout`` jobs (500 by default),
+each in a child correlation of its own, the way a batch endpoint does. The two root ids
+are printed on stdout, one a line (the planted one first); a summary goes to stderr. The
+same ``--seed`` gives the same file.
 """
 
 from __future__ import annotations
@@ -263,18 +266,50 @@ def _durations(rng: random.Random) -> Iterator[str]:
         yield from pool
 
 
-def generate(path: Path, *, size_mb: float, seed: int = 7) -> tuple[str, int, int]:
-    """Write about *size_mb* MB of log lines to *path*; return the planted id, bytes, lines."""
+def _fanout(root: str, children: int, rng: random.Random, timestamps: Iterator[str]) -> list[str]:
+    """A batch request that queues *children* jobs, each in a child correlation."""
+
+    def line(message: str, correlation: str, parent: str | None, **fields: Any) -> str:
+        record: dict[str, Any] = {
+            keys.TIMESTAMP: next(timestamps),
+            keys.LEVEL: "info",
+            keys.LOGGER: "gateway.batch" if parent is None else "worker.batch",
+            keys.MESSAGE: message,
+            keys.CORRELATION_ID: correlation,
+        }
+        if parent is not None:
+            record[keys.PARENT_CORRELATION_ID] = parent
+        record[keys.SERVICE_NAME] = "gateway" if parent is None else "worker"
+        record.update(fields)
+        return json.dumps(record, separators=(",", ":"))
+
+    lines = [line("batch received", root, None, jobs=children)]
+    for _ in range(children):
+        child = f"{rng.getrandbits(128):032x}"
+        lines.append(line("job received", child, root))
+        lines.append(line("job done", child, root, duration_ms=round(rng.random() * 5, 3)))
+    lines.append(line("batch queued", root, None, jobs=children))
+    return lines
+
+
+def generate(
+    path: Path, *, size_mb: float, seed: int = 7, fanout: int = 500
+) -> tuple[str, str, int, int]:
+    """Write about *size_mb* MB of log lines to *path*.
+
+    Return the planted id, the fan-out root's id, the bytes and the lines written.
+    """
     rng = random.Random(seed)  # noqa: S311 - ids of a synthetic log, not secrets
     templates = [Template(lines) for lines in asyncio.run(_record_trees(TEMPLATE_REQUESTS))]
     # A request whose job failed in the worker: errors in a child correlation.
     planted = next(t for t in templates if t.failed and len(t.correlations) > 1)
     planted_id = f"{rng.getrandbits(128):032x}"
+    fanout_id = f"{rng.getrandbits(128):032x}"
     target = int(size_mb * MB)
     timestamps = _Clock(START_EPOCH_S, rng)
     durations = _durations(rng)
     written = lines = 0
-    planted_done = False
+    planted_done = fanout_done = False
     with path.open("w", encoding="utf-8", newline="\n", buffering=4 * MB) as out:
         while written < target:
             chunk: list[str] = []
@@ -283,16 +318,24 @@ def generate(path: Path, *, size_mb: float, seed: int = 7) -> tuple[str, int, in
             if not planted_done and written >= target // 2:
                 chunk.extend(_planted(planted, planted_id, rng, timestamps, durations))
                 planted_done = True
+            if not fanout_done and written >= target * 3 // 4:
+                chunk.extend(_fanout(fanout_id, fanout, rng, timestamps))
+                fanout_done = True
             text = "\n".join(chunk) + "\n"
             out.write(text)
             written += len(text)
             lines += len(chunk)
+        tail: list[str] = []
         if not planted_done:  # a file too small to have a middle
-            text = "\n".join(_planted(planted, planted_id, rng, timestamps, durations)) + "\n"
+            tail.extend(_planted(planted, planted_id, rng, timestamps, durations))
+        if not fanout_done:
+            tail.extend(_fanout(fanout_id, fanout, rng, timestamps))
+        if tail:
+            text = "\n".join(tail) + "\n"
             out.write(text)
             written += len(text)
-            lines += text.count("\n")
-    return planted_id, written, lines
+            lines += len(tail)
+    return planted_id, fanout_id, written, lines
 
 
 def _planted(
@@ -314,17 +357,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path(".bench/app.log"))
     parser.add_argument("--size-mb", type=float, default=1024.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--fanout", type=int, default=500, help="jobs of the fan-out request")
     args = parser.parse_args(argv)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    planted_id, size, lines = generate(args.output, size_mb=args.size_mb, seed=args.seed)
+    planted_id, fanout_id, size, lines = generate(
+        args.output, size_mb=args.size_mb, seed=args.seed, fanout=args.fanout
+    )
     elapsed = time.perf_counter() - started
     print(
         f"wrote {args.output}: {size / MB:.1f} MB, {lines} lines in {elapsed:.1f} s "
-        f"({size / MB / elapsed:.0f} MB/s); planted correlation {planted_id}",
+        f"({size / MB / elapsed:.0f} MB/s); planted correlation {planted_id}, "
+        f"fan-out of {args.fanout} under {fanout_id}",
         file=sys.stderr,
     )
     print(planted_id)
+    print(fanout_id)
     return 0
 
 

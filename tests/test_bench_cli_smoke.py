@@ -23,11 +23,14 @@ def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A 2 MB log written by generate_logs.py, and the correlation id it planted."""
+    """A 2 MB log written by generate_logs.py, and the correlation id it planted.
+
+    (Its second line of output is the fan-out root, read by the report test.)
+    """
     log = tmp_path_factory.mktemp("bench") / "app.log"
     completed = _run(str(BENCHMARKS / "generate_logs.py"), "--output", str(log), "--size-mb", "2")
     assert completed.returncode == 0, completed.stderr
-    return log, completed.stdout.strip()
+    return log, completed.stdout.split()[0]
 
 
 def test_generated_log_has_the_requested_size_and_our_schema(generated: tuple[Path, str]) -> None:
@@ -62,6 +65,15 @@ def test_planted_request_spans_services_and_has_a_failing_child(
     assert len({r[keys.TRACE_ID] for r in own + children}) == 1
 
 
+def _fanout_id(log: Path) -> str:
+    """The root of the 500-job batch: the parent of the `job received` records."""
+    for line in log.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record[keys.MESSAGE] == "job received":
+            return str(record[keys.PARENT_CORRELATION_ID])
+    raise AssertionError("no fan-out in the generated log")
+
+
 def test_tiny_cli_benchmark_reports_every_command(
     generated: tuple[Path, str], tmp_path: Path
 ) -> None:
@@ -74,6 +86,8 @@ def test_tiny_cli_benchmark_reports_every_command(
         str(log),
         "--id",
         planted,
+        "--fanout-id",
+        _fanout_id(log),
         "--repeats",
         "1",
         "--output",
@@ -82,7 +96,13 @@ def test_tiny_cli_benchmark_reports_every_command(
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(output.read_text(encoding="utf-8"))
     tools = report["tools"]
-    assert set(tools) == {"flext-logging trace", "grep -F", "jq select"}
+    assert set(tools) == {
+        "flext-logging trace",
+        "flext-logging trace (fan-out)",
+        "grep -F",
+        "rg -F",
+        "jq select",
+    }
     assert report["log"]["size_bytes"] == log.stat().st_size
     grep_lines = [line for line in log.read_text(encoding="utf-8").splitlines() if planted in line]
     assert tools["grep -F"]["output_lines"] == len(grep_lines)
@@ -93,7 +113,9 @@ def test_tiny_cli_benchmark_reports_every_command(
     ours = tools["flext-logging trace"]
     if ours["skipped"] is None:
         assert ours["error"] is None
+        assert tools["flext-logging trace (fan-out)"]["error"] is None
         assert report["ours_over_grep"] > 0
+        assert report["fanout_over_ours"] > 0
         assert "ours / grep -F =" in completed.stdout
     else:
         assert "not installed" in ours["skipped"]
@@ -107,5 +129,5 @@ def test_same_seed_writes_the_same_file(generated: tuple[Path, str], tmp_path: P
     again = tmp_path / "again.log"
     completed = _run(str(BENCHMARKS / "generate_logs.py"), "--output", str(again), "--size-mb", "2")
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == planted
+    assert completed.stdout.split()[0] == planted
     assert again.read_bytes() == log.read_bytes()

@@ -133,15 +133,18 @@ def test_trace_shows_the_failed_checkout_across_the_three_services(demo: DemoRun
         pytest.skip("the flext-logging command is not installed")
     trace_part = demo.completed.stdout.split("$ flext-logging trace ", 1)[1]
     trace_part = trace_part.split("$ flext-logging stats ", 1)[0]
-    node = re.compile(r"^[│├└─ ]*(correlation|span) [0-9a-f]+ (\S+) (.+?)  [\d:.]+  .+?  (.+)$")
+    # kind id  start  duration  status  service operation
+    node = re.compile(
+        r"^[│├└─ ]*(correlation|span) [0-9a-f]+  [\d:.]+  \S+ m?s  (.+?)  (\S+) (.+)$"
+    )
     nodes = [match.groups() for line in trace_part.splitlines() if (match := node.match(line))]
     assert nodes == [
-        ("correlation", "gateway", "POST /checkout/{user_id}", "ok  (1 failed below)"),
-        ("span", "gateway", "POST /checkout/{user_id}", "ok 202"),
-        ("span", "gateway", f"POST {_users_url(demo)}/users/u-1013/orders", "ok 202"),
-        ("span", "users", "POST /users/<user_id>/orders", "ok 202"),
-        ("correlation", "worker", "invoice_job", "ok  (1 failed below)"),
-        ("span", "worker", "invoice_job", f"failed [{ERROR_CODE}]"),
+        ("correlation", "ok (1 failed below)", "gateway", "POST /checkout/{user_id}"),
+        ("span", "ok 202", "gateway", "POST /checkout/{user_id}"),
+        ("span", "ok 202", "gateway", f"POST {_users_url(demo)}/users/u-1013/orders"),
+        ("span", "ok 202", "users", "POST /users/<user_id>/orders"),
+        ("correlation", "ok (1 failed below)", "worker", "invoice_job"),
+        ("span", f"failed [{ERROR_CODE}]", "worker", "invoice_job"),
     ]
 
 

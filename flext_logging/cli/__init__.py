@@ -1,6 +1,10 @@
-"""The ``flext-logging`` command-line tool: ``trace``, ``pretty`` and ``stats``.
+"""The ``flext-logging`` command-line tool: ``requests``, ``trace``, ``pretty`` and ``stats``.
 
-``reading`` reads and filters logs, ``tree`` rebuilds the tree of one id, ``stats``
-counts durations and errors, ``render`` draws (the only module that imports rich), and
-``main`` parses the command line. Importing :mod:`flext_logging` never imports this.
+From the bottom up: ``fields`` (which field of any JSON dialect means what), ``times``
+(timestamps as instants), ``filters`` (``--where``, ``--since``, ``--until``),
+``search`` (the multi-needle search of mapped files, in worker processes), ``reading``
+(sources, bounded lines, records normalized to our schema), ``tree`` (the whole tree of
+one id), ``stats`` and ``listing`` (counting, and the root requests), ``render`` (the
+only module that imports rich), and ``main`` (the command line). Importing
+:mod:`flext_logging` never imports this.
 """

@@ -1,42 +1,49 @@
-"""The ``flext-logging`` command: ``trace``, ``pretty`` and ``stats`` over JSON-lines logs.
+"""The ``flext-logging`` command: ``trace``, ``requests``, ``pretty`` and ``stats``.
 
-Exit status: 0 when the command did its job, 1 when ``trace`` found no record of the
-id, 2 for a usage error (unknown option, missing file, malformed filter or time).
+Exit status: 0 when the command did its job (also when the reader of its output went
+away: ``| head``, ``less`` quit), 1 when ``trace`` found no record of the id, 2 for a
+usage error (unknown option, missing file, malformed filter or time), 130 on Ctrl-C.
+rich is imported only once there is something to draw.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import heapq
-import os
+import io
+import itertools
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
-from flext_logging import keys
-from flext_logging.cli import render
+from flext_logging.cli.fields import Schema
 from flext_logging.cli.reading import (
     STDIN,
-    ReadStats,
+    Reader,
     RecordFilter,
     UsageError,
     expand_sources,
     follow_lines,
     parse_line,
-    read_records,
-    record_time,
-    scan_lines,
     total_size,
 )
-from flext_logging.cli.stats import Stats
-from flext_logging.cli.tree import By, build_tree, collect_records
+from flext_logging.cli.times import record_seconds
+
+if TYPE_CHECKING:
+    from flext_logging.cli.render import View
 
 __all__ = ["build_parser", "follow", "main"]
 
-_EXIT_FOUND = 0
-_EXIT_NOT_FOUND = 1
-_EXIT_USAGE = 2
-_MIN_WIDTH = 20
+_EXIT_FOUND: Final = 0
+_EXIT_NOT_FOUND: Final = 1
+_EXIT_USAGE: Final = 2
+_EXIT_INTERRUPTED: Final = 130
+_MIN_WIDTH: Final = 20
+_STAT_COLUMNS: Final = ("count", "errors", "p50_ms", "p95_ms", "p99_ms")
+_MERGE_WINDOW: Final = 100_000
+"""How many lines ``pretty`` holds to put several files in time order (out-of-order
+lines within this window are sorted; memory stays bounded whatever the input)."""
 
 
 def _columns(text: str) -> int:
@@ -50,48 +57,93 @@ def _columns(text: str) -> int:
     return columns
 
 
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, got {number}")
+    return number
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("flext-logging")
+        except metadata.PackageNotFoundError:  # run from a source tree, not installed
+            version = "(not installed)"
+        sys.stdout.write(f"flext-logging {version}\n")
+        parser.exit()
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files",
         nargs="*",
         metavar="FILE",
-        help="log files, globs or .gz files; '-' or nothing reads stdin",
+        help="log files, directories, globs or .gz files; '-' or nothing reads stdin",
     )
-    parser.add_argument(
+    filters = parser.add_argument_group("filters")
+    filters.add_argument(
         "--where",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="keep records whose KEY (dotted for nested, e.g. error.code) equals VALUE;"
-        " repeat to require several",
+        metavar="EXPR",
+        help="keep records where KEY=VALUE (also !=, >=, <=, >, <, and KEY~REGEX);"
+        " KEY may be dotted (error.code); repeat to require several",
     )
-    parser.add_argument(
+    filters.add_argument(
         "--since", metavar="TIME", help="keep records at or after this RFC 3339 time"
     )
-    parser.add_argument("--until", metavar="TIME", help="keep records before this RFC 3339 time")
-    parser.add_argument(
+    filters.add_argument("--until", metavar="TIME", help="keep records before this RFC 3339 time")
+    fields = parser.add_argument_group("reading other libraries' logs")
+    fields.add_argument("--time-field", metavar="PATH", help="the field holding the time")
+    fields.add_argument("--level-field", metavar="PATH", help="the field holding the level")
+    fields.add_argument("--message-field", metavar="PATH", help="the field holding the message")
+    fields.add_argument(
+        "--id-field",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a field holding the correlation id (dotted for nested); repeat for several",
+    )
+    shown = parser.add_argument_group("output")
+    shown.add_argument(
         "--width",
         type=_columns,
         metavar="COLUMNS",
         help="render at this width (default: the terminal's; written to a pipe or a file,"
-        f" lines are never cut and the timeline is {render.TIMELINE_WIDTH} columns wide)",
+        " lines are never cut and the timeline is 120 columns wide)",
+    )
+    shown.add_argument(
+        "--local", action="store_true", help="show times in local time (default: UTC)"
+    )
+    shown.add_argument(
+        "-v", "--verbose", action="store_true", help="show ids in full and every context field"
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``flext-logging`` and its three subcommands."""
+    """Return the argument parser of ``flext-logging`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="flext-logging",
-        description="Follow requests through flext-logging JSON-lines logs.",
+        description="Follow requests through JSON-lines logs: flext-logging's own, and"
+        " those of ECS, loguru, python-json-logger, structlog and OpenTelemetry.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     trace = commands.add_parser(
         "trace",
         help="rebuild the tree of one correlation, request or trace",
-        description="Rebuild the tree of one correlation, request or trace id from the logs"
-        " of any number of services: correlations, the correlations they started, their"
-        " spans, and each one's records in time order.",
+        description="Rebuild the whole tree of a request from the logs of any number of"
+        " services, given any of its ids: the correlations it ran in, the correlations"
+        " they started, their spans, and each one's records in time order.",
     )
     trace.add_argument("id", metavar="ID", help="a correlation id, request id or trace id")
     _add_common(trace)
@@ -113,11 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="show only the correlations and spans, not their records",
     )
 
+    requests = commands.add_parser(
+        "requests",
+        help="list root requests, to find the one to trace",
+        description="List the root requests: id, service, route, start, duration,"
+        " status and error code, in time order.",
+    )
+    _add_common(requests)
+    requests.add_argument(
+        "--failed", action="store_true", help="only requests that failed, or whose work failed"
+    )
+    requests.add_argument(
+        "--slowest", type=_positive, metavar="N", help="only the N slowest, slowest first"
+    )
+    requests.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
     pretty = commands.add_parser(
         "pretty",
         help="print JSON lines as readable, coloured lines",
         description="Print JSON-lines records as readable lines; other lines pass through"
-        " unchanged. Several files are merged by time.",
+        " (made safe for the terminal). Several files are merged by time.",
     )
     _add_common(pretty)
     pretty.add_argument(
@@ -128,102 +195,240 @@ def build_parser() -> argparse.ArgumentParser:
         "stats",
         help="durations per route and operation, errors by code",
         description="Count, error count and p50/p95/p99 duration_ms per route and"
-        " operation, then the error codes by count.",
+        " operation (or --by service, route, operation, code), then the error codes.",
     )
     _add_common(stats)
+    stats.add_argument(
+        "--by",
+        choices=("route", "operation", "service", "code"),
+        help="one row per route, operation, service or code (default: routes and operations)",
+    )
+    stats.add_argument(
+        "--every", metavar="LENGTH", help="split rows into time buckets: 30s, 1m, 1h, 1d"
+    )
+    stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
     return parser
 
 
-def _report(stats: ReadStats) -> None:
-    summary = stats.summary()
+def _reader(args: argparse.Namespace, *, with_filter: bool = True) -> Reader:
+    schema = Schema(
+        time_field=args.time_field,
+        level_field=args.level_field,
+        message_field=args.message_field,
+        id_fields=args.id_field,
+    )
+    record_filter = RecordFilter(where=args.where, since=args.since, until=args.until)
+    return Reader(schema=schema, record_filter=record_filter if with_filter else None)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or replaced by something without it
+        return False
+
+
+def _report(reader: Reader) -> None:
+    summary = reader.stats.summary()
     if summary is not None:
         print(summary, file=sys.stderr)
+
+
+def _view(args: argparse.Namespace) -> View:
+    from flext_logging.cli.render import View
+
+    return View(local=args.local, verbose=args.verbose)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``flext-logging`` with *argv* (default: the process arguments); return the status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # Files may come after the options too (`trace ID --format json app.log`).
+        args, extra = parser.parse_known_args(argv)
+        unknown = [one for one in extra if one.startswith("-") and one != STDIN]
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.files = [*args.files, *extra]
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 after --help
         return exit_.code if isinstance(exit_.code, int) else _EXIT_USAGE
     try:
-        record_filter = RecordFilter(where=args.where, since=args.since, until=args.until)
+        RecordFilter(where=args.where, since=args.since, until=args.until)  # usage errors first
         sources = expand_sources(args.files)
-        command: Callable[[argparse.Namespace, list[str], RecordFilter], int] = {
+        if not args.files and _is_terminal(sys.stdin):
+            raise UsageError(
+                "no FILE given: reading stdin, which is a terminal;"
+                " name a log file, or pipe one in (... | flext-logging ...)"
+            )
+        command: Callable[[argparse.Namespace, list[str]], int] = {
             "trace": _trace,
+            "requests": _requests,
             "pretty": _pretty,
             "stats": _stats,
         }[args.command]
-        return command(args, sources, record_filter)
+        return command(args, sources)
     except UsageError as error:
         print(f"flext-logging: {error}", file=sys.stderr)
         return _EXIT_USAGE
-    except BrokenPipeError:  # `| head`: the reader is gone, which is not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # `| head`, `less` quit: the reader is gone, which is no error
+        from flext_logging.cli.render import devnull_stdout
+
+        devnull_stdout()
         return _EXIT_FOUND
     except KeyboardInterrupt:
-        return 130
+        return _EXIT_INTERRUPTED
 
 
-def _trace(args: argparse.Namespace, sources: list[str], record_filter: RecordFilter) -> int:
-    stats = ReadStats()
-    by: By | None = args.by
+def _trace(args: argparse.Namespace, sources: list[str]) -> int:
+    from flext_logging.cli import render
+    from flext_logging.cli.tree import build_tree, collect_records
+
+    reader = _reader(args)
     with render.progress(total_size(sources)) as advance:
-        found_by, records = collect_records(
-            sources,
-            args.id,
-            stats,
-            by=by,
-            record_filter=record_filter if record_filter.active else None,
-            progress=advance,
-        )
-    _report(stats)
-    if found_by is None or not records:
-        print(f"flext-logging: no record of {args.id!r} found", file=sys.stderr)
+        found = collect_records(sources, args.id, reader, by=args.by, progress=advance)
+    _report(reader)
+    if found.by is None or not found.records:
+        print(f"flext-logging: no record of {render.safe(args.id)!r} found", file=sys.stderr)
+        if found.unmatched_lines:
+            lines = "line contains" if found.unmatched_lines == 1 else "lines contain"
+            print(
+                f"flext-logging: {found.unmatched_lines} {lines} {render.safe(args.id)!r}"
+                " but no correlation/request/trace field holds it; try --id-field FIELD",
+                file=sys.stderr,
+            )
         return _EXIT_NOT_FOUND
-    root = build_tree(records, args.id, found_by)
+    root = build_tree(found.records, found.ident or args.id, found.by)
+    view = _view(args)
     if args.format == "json":
         sys.stdout.write(render.render_json(root, with_records=args.with_records))
     elif args.format == "timeline":
         console = render.new_console(width=args.width, width_off_terminal=render.TIMELINE_WIDTH)
-        render.render_timeline(root, console)
+        render.render_timeline(root, console, view=view)
     else:
         render.render_tree(
-            root, render.new_console(width=args.width), with_records=args.with_records
+            root, render.new_console(width=args.width), with_records=args.with_records, view=view
         )
+    sys.stdout.flush()
     return _EXIT_FOUND
 
 
+def _requests(args: argparse.Namespace, sources: list[str]) -> int:
+    from flext_logging.cli import render
+    from flext_logging.cli.listing import REQUEST_COLUMNS, collect_requests, select
+
+    record_filter = RecordFilter(where=args.where, since=args.since, until=args.until)
+    with (
+        _reader(args, with_filter=False) as reader,
+        render.progress(total_size(sources)) as advance,
+    ):
+        found = collect_requests(sources, reader, progress=advance)
+    rows = select(found, record_filter=record_filter, failed=args.failed, slowest=args.slowest)
+    view = _view(args)
+    if args.format == "table":
+        render.render_table(
+            render.new_console(width=args.width),
+            None,
+            [
+                ("id", False),
+                ("start", False),
+                ("service", False),
+                ("route", False),
+                ("duration", True),
+                ("status", False),
+                ("below", True),
+                ("error code", False),
+            ],
+            [
+                (
+                    view.ident(row.id),
+                    view.clock(row.start_s),
+                    row.service or "-",
+                    row.route or "-",
+                    render.duration(row.duration_ms),
+                    row.status if row.status_code is None else f"{row.status} {row.status_code}",
+                    str(row.failed_below) if row.failed_below else "-",
+                    row.error_code or "-",
+                )
+                for row in rows
+            ],
+        )
+    else:
+        _write_data([row.to_data() for row in rows], args.format, REQUEST_COLUMNS)
+    _report(reader)
+    return _EXIT_FOUND
+
+
+def _write_data(rows: list[dict[str, Any]], form: str, columns: Sequence[str]) -> None:
+    """Write *rows* as JSON (a list of objects) or CSV (a header, then one line each)."""
+    from flext_logging.cli import render
+
+    if form == "json":
+        sys.stdout.write(render.dump_json(rows, indent=True))
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if value is None else render.safe(value) for value in row.values()])
+    sys.stdout.write(buffer.getvalue())
+
+
+# -- pretty ------------------------------------------------------------------------------------
+
+_Item = tuple[float, int, bytes, "dict[str, Any] | None"]
+
+
 def _pretty_source(
-    source: str, record_filter: RecordFilter, advance: Callable[[int], None]
-) -> Iterator[tuple[str, bytes, dict[str, Any] | None]]:
-    """Yield (sort key, line, record or None) for every line of *source* to print."""
-    last = ""
-    for line in scan_lines(source, (), progress=advance):
-        record = parse_line(line)
+    reader: Reader, source: str, advance: Callable[[int], None], sequence: Iterator[int]
+) -> Iterator[_Item]:
+    """Yield a sort key and what to print for every line of *source* to print.
+
+    A line that is not a record sorts with the record before it (a traceback stays
+    under the record it belongs to).
+    """
+    last = 0.0
+    filtering = reader.filter is not None
+    for line, record, is_record in reader.lines(source, progress=advance):
         if record is None:
-            if not record_filter.active:  # with a filter, only matching records are shown
-                yield last, line, None
+            if not is_record and not filtering:
+                yield last, next(sequence), line, None
             continue
-        if record_time(record) is not None:
-            last = str(record.get(keys.TIMESTAMP, last))
-        if record_filter(record):
-            yield last, line, record
+        seconds = record_seconds(record)
+        if seconds is not None:
+            last = seconds
+        yield last, next(sequence), line, record
 
 
-def _pretty(args: argparse.Namespace, sources: list[str], record_filter: RecordFilter) -> int:
+def _in_time_order(items: Iterator[_Item]) -> Iterator[_Item]:
+    """Sort a stream by time within a window of :data:`_MERGE_WINDOW` lines."""
+    window: list[_Item] = []
+    for item in items:
+        if len(window) >= _MERGE_WINDOW:
+            yield heapq.heappushpop(window, item)
+        else:
+            heapq.heappush(window, item)
+    while window:
+        yield heapq.heappop(window)
+
+
+def _pretty(args: argparse.Namespace, sources: list[str]) -> int:
+    from flext_logging.cli import render
+
     if args.follow:
         if len(sources) != 1 or sources[0] == STDIN:
             raise UsageError("--follow needs exactly one file")
-        follow(sources[0], width=args.width, record_filter=record_filter)
+        follow(sources[0], width=args.width, record_filter=_reader(args).filter, view=_view(args))
         return _EXIT_FOUND
+    reader = _reader(args)
     console = render.new_console(width=args.width)
+    view = _view(args)
+    sequence = itertools.count()
     with render.progress(total_size(sources)) as advance:
-        streams = [_pretty_source(source, record_filter, advance) for source in sources]
-        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda i: i[0])
-        for _, line, record in merged:
-            render.print_line(console, line, record)
+        streams = [_pretty_source(reader, source, advance, sequence) for source in sources]
+        merged = streams[0] if len(streams) == 1 else _in_time_order(heapq.merge(*streams))
+        for _, _, line, record in merged:
+            render.print_line(console, line, record, view)
+    _report(reader)
     return _EXIT_FOUND
 
 
@@ -235,31 +440,64 @@ def follow(
     record_filter: RecordFilter | None = None,
     stop: Callable[[], bool] = lambda: False,
     poll_interval: float = 0.25,
+    view: View | None = None,
+    schema: Schema | None = None,
 ) -> None:
     """Print the lines of a growing file as ``pretty`` does, until *stop* says so.
 
     Lines go to *output* (default: stdout) rendered at *width* (default: the terminal's,
     and whole lines when *output* is not a terminal).
     """
+    from flext_logging.cli import render
+
     console = render.new_console(width=width, file=output)
+    schema = schema or Schema()
+    keep = record_filter if record_filter is not None and record_filter.active else None
     for line in follow_lines(path, poll_interval=poll_interval, stop=stop):
-        record = parse_line(line)
-        if (
-            record_filter is not None
-            and record_filter.active
-            and (record is None or not record_filter(record))
-        ):
+        raw = parse_line(line)
+        record = schema.normalize(raw) if raw is not None else None
+        if keep is not None and (record is None or not keep(record, raw)):
             continue
-        render.print_line(console, line, record)
+        render.print_line(console, line, record, view)
 
 
-def _stats(args: argparse.Namespace, sources: list[str], record_filter: RecordFilter) -> int:
-    read_stats = ReadStats()
-    stats = Stats()
-    active = record_filter if record_filter.active else None
+# -- stats -------------------------------------------------------------------------------------
+
+
+def _stats(args: argparse.Namespace, sources: list[str]) -> int:
+    from flext_logging.cli import render
+    from flext_logging.cli.stats import Stats, parse_every
+
+    every_s = None
+    if args.every is not None:
+        every_s = parse_every(args.every)
+        if every_s is None:
+            raise UsageError(f"--every needs a length like 30s, 1m, 1h or 1d, got {args.every!r}")
+    reader = _reader(args)
+    stats = Stats(group=args.by or "name", every_s=every_s)
     with render.progress(total_size(sources)) as advance:
         for source in sources:
-            stats.add_all(read_records(source, read_stats, record_filter=active, progress=advance))
-    render.render_stats(stats, render.new_console(width=args.width))
-    _report(read_stats)
+            stats.add_all(reader.records(source, progress=advance))
+    view = _view(args)
+    rows = stats.rows()
+    if args.format == "table":
+        render.render_stats(stats, render.new_console(width=args.width), view=view)
+    else:
+        data = [
+            {
+                **({"time": render.instant(row.bucket, view)} if every_s is not None else {}),
+                (args.by or "name"): row.name,
+                **dict(
+                    zip(
+                        _STAT_COLUMNS,
+                        (row.count, row.errors, row.p50, row.p95, row.p99),
+                        strict=True,
+                    )
+                ),
+            }
+            for row in rows
+        ]
+        columns = [*(["time"] if every_s is not None else []), args.by or "name", *_STAT_COLUMNS]
+        _write_data(data, args.format, columns)
+    _report(reader)
     return _EXIT_FOUND

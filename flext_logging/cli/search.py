@@ -1,32 +1,93 @@
-"""Finding the lines of a large log file that hold an id, at the speed of ``grep -F``.
+"""Finding the lines of a large log file that hold one of many ids, at the speed of ``grep -F``.
 
 A regular, uncompressed file is memory-mapped and searched in place: only the lines
-around a hit are cut out, nothing else is copied or parsed. The substring search is
-StringZilla's SIMD one, more than twice as fast as CPython's ``bytes.find`` on log
-lines; where StringZilla cannot be imported (a platform without a wheel), ``mmap.find``
-does the same job more slowly. Compressed files, pipes and stdin are read as streams
-by :mod:`flext_logging.cli.reading` instead.
+around a hit are cut out, nothing else is copied or parsed. A few needles are searched
+one after the other with StringZilla's SIMD substring search (``mmap.find`` where
+StringZilla cannot be imported); many needles at once (the hundreds of child
+correlations of a fan-out) with one Aho-Corasick pass (``ahocorasick_rs``), so that the
+cost grows with the levels of a tree, not with its width.
+
+A mapped file that shrinks while it is read (``copytruncate`` rotation) makes the
+kernel send SIGBUS, which no Python code can catch. So the search runs in a forked
+child that sends the lines it found through a pipe: if the child dies, nothing of this
+process is lost, and the caller reads the file again as a stream.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import signal
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Final
+import struct
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import IO, Any, Final
 
 try:
     import stringzilla
 except ImportError:  # pragma: no cover - a wheel exists for every platform we test on
     stringzilla = None
 
-__all__ = ["RANGE_BYTES", "find_lines", "searchable"]
+try:
+    import ahocorasick_rs
+except ImportError:  # pragma: no cover - a wheel exists for every platform we test on
+    ahocorasick_rs = None  # type: ignore[assignment]  # the per-needle search is used then
+
+__all__ = ["MANY_NEEDLES", "RANGE_BYTES", "Needles", "find_lines", "searchable"]
 
 RANGE_BYTES: Final = 64 * 1024 * 1024
 """How much of the file is searched between two progress reports (64 MiB)."""
+MANY_NEEDLES: Final = 24
+"""From this many needles on, one Aho-Corasick pass beats one SIMD pass per needle."""
 _GZIP_MAGIC: Final = b"\x1f\x8b"
+in_child = hasattr(os, "fork")
+"""Whether the search runs in a forked child (everywhere but where there is no fork)."""
+
+Line = tuple[int, bytes]
+
+
+class Needles:
+    """A set of byte strings to search for, with the fastest test for *any* of them."""
+
+    __slots__ = ("_automaton", "longest", "needles")
+
+    def __init__(self, needles: Sequence[bytes]) -> None:
+        self.needles = tuple(dict.fromkeys(needle for needle in needles if needle))
+        self.longest = max((len(needle) for needle in self.needles), default=0)
+        self._automaton: Any = None
+        if len(self.needles) >= MANY_NEEDLES and ahocorasick_rs is not None:
+            self._automaton = ahocorasick_rs.BytesAhoCorasick(list(self.needles))
+
+    @property
+    def many(self) -> bool:
+        """Whether the needles are searched in one Aho-Corasick pass."""
+        return self._automaton is not None
+
+    def any_in(self, data: bytes, start: int = 0, end: int | None = None) -> bool:
+        """Return whether ``data[start:end]`` holds one of the needles."""
+        if self._automaton is not None:
+            view = memoryview(data)[start:end] if start or end is not None else data
+            return bool(self._automaton.find_matches_as_indexes(view))
+        stop = len(data) if end is None else end
+        return any(data.find(needle, start, stop) >= 0 for needle in self.needles)
+
+    def hits(self, text: Any, start: int, end: int, size: int) -> Iterator[int]:
+        """Yield where needles start in ``text[start:end]`` (a hit may run past *end*)."""
+        limit = min(size, end + self.longest - 1)
+        if self._automaton is not None:
+            view = memoryview(text)[start:limit]
+            for _, first, _ in self._automaton.find_matches_as_indexes(view):
+                if first + start < end:
+                    yield first + start
+            return
+        for needle in self.needles:
+            position = start
+            bound = min(size, end + len(needle) - 1)
+            while (hit := text.find(needle, position, bound)) >= 0:
+                yield hit
+                position = hit + 1
 
 
 def searchable(source: str) -> bool:
@@ -37,47 +98,256 @@ def searchable(source: str) -> bool:
         return False
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         return False
-    with open(source, "rb") as probe:
-        return probe.read(2) != _GZIP_MAGIC
+    try:
+        with open(source, "rb") as probe:
+            return probe.read(2) != _GZIP_MAGIC
+    except OSError:
+        return False
 
 
 @contextmanager
-def _mapped(path: str) -> Iterator[Any]:
-    """Map *path* for reading; yield it with ``find``, ``rfind``, ``len`` and slicing."""
+def _mapped(path: str) -> Iterator[tuple[Any, int]]:
+    """Map *path* for reading; yield it (``find``, ``rfind``, slicing, a buffer) and its size."""
     if stringzilla is not None:
-        yield stringzilla.Str(stringzilla.File(path))
+        text = stringzilla.Str(stringzilla.File(path))
+        yield text, len(text)
         return
-    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        yield m
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size == 0:
+            yield b"", 0
+            return
+        with mmap.mmap(stream.fileno(), size, access=mmap.ACCESS_READ) as mapped:
+            yield mapped, size
+
+
+def _search(
+    text: Any,
+    size: int,
+    needles: Needles,
+    span: tuple[int, int],
+    report: Callable[[int], None] | None,
+) -> Iterator[Line]:
+    """Yield (offset, line) for each line holding a needle that starts in *span*, in order.
+
+    A line is cut out whole even where it runs out of *span*; a line two workers both
+    saw (a hit on each side of their boundary) is dropped by the caller.
+    """
+    first, last = span
+    for start in range(first, last, RANGE_BYTES):
+        end = min(start + RANGE_BYTES, last)
+        found: dict[int, int] = {}
+        for hit in needles.hits(text, start, end, size):
+            line_start = text.rfind(b"\n", 0, hit) + 1
+            if line_start in found:
+                continue
+            line_end = text.find(b"\n", hit)
+            found[line_start] = size if line_end < 0 else line_end
+        for line_start in sorted(found):
+            line = bytes(text[line_start : found[line_start]])
+            yield line_start, line[:-1] if line.endswith(b"\r") else line
+        if report is not None:
+            report(end - start)
+
+
+# Messages between the searcher and its workers. A request is a count of needles, then
+# each needle's length and bytes; a reply is progress counts and lines, then an end.
+_PROGRESS: Final = b"P"
+_LINE: Final = b"L"
+_END: Final = b"E"
+_HEADER: Final = struct.Struct("<cQQ")
+_COUNT: Final = struct.Struct("<Q")
+_FAILED_EXIT: Final = 70
+SPLIT_BYTES: Final = 64 * 1024 * 1024
+"""Files at least this large (64 MiB) are searched by one worker per CPU, up to four."""
+_MAX_WORKERS: Final = 4
+_PARENT_ENDS: set[int] = set()
+"""This process's ends of every worker's pipes: a new worker must not hold them open,
+or the worker they lead to would never see the end of its requests."""
+
+
+def _read_exactly(stream: IO[bytes], count: int) -> bytes | None:
+    data = stream.read(count)
+    return data if len(data) == count else None
+
+
+def _spans(size: int) -> list[tuple[int, int]]:
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1) if size >= SPLIT_BYTES else 1
+    step = -(-size // workers)
+    return [(start, min(start + step, size)) for start in range(0, size, step)] or [(0, 0)]
+
+
+class Searcher:
+    """Searches one regular file for any number of needle sets, mapping it only once.
+
+    The file is mapped by worker processes (one per CPU, up to four, for a large file),
+    each searching its share, so that SIGBUS from a file truncated under the mapping
+    kills a worker, never this process. Use as a context manager, or :meth:`close`.
+    """
+
+    __slots__ = ("_broken", "_workers", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._broken = False
+        self._workers: list[tuple[int, IO[bytes], IO[bytes]]] = []
+        """(pid, requests to it, replies from it) of each worker."""
+        size = os.stat(path).st_size
+        for span in _spans(size):
+            self._start(span)
+
+    def _start(self, span: tuple[int, int]) -> None:
+        worker_reads, parent_writes = os.pipe()
+        parent_reads, worker_writes = os.pipe()
+        with warnings.catch_warnings():
+            # The worker only searches and leaves through os._exit: it never takes a
+            # lock another thread (a progress bar's) might hold.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the worker, which coverage does not follow
+            os.close(parent_writes)
+            os.close(parent_reads)
+            for descriptor in _PARENT_ENDS:  # the other workers' pipes, of every searcher
+                with suppress(OSError):
+                    os.close(descriptor)
+            _serve(self.path, span, worker_reads, worker_writes)
+        os.close(worker_reads)
+        os.close(worker_writes)
+        _PARENT_ENDS.update((parent_writes, parent_reads))
+        self._workers.append((pid, os.fdopen(parent_writes, "wb"), os.fdopen(parent_reads, "rb")))
+
+    def find(
+        self, needles: Needles, *, progress: Callable[[int], None] | None = None
+    ) -> list[Line] | None:
+        """Return (offset, line) of each line holding a needle, in file order, each once.
+
+        Returns ``None`` when a worker died (the file changed under it): the caller
+        reads the file as a stream instead.
+        """
+        if self._broken:
+            return None
+        request = _COUNT.pack(len(needles.needles)) + b"".join(
+            _COUNT.pack(len(needle)) + needle for needle in needles.needles
+        )
+        lines: list[Line] = []
+        try:
+            for _, requests, _ in self._workers:
+                requests.write(request)
+                requests.flush()
+            for _, _, replies in self._workers:
+                if not _receive(replies, lines, progress):
+                    self._broken = True
+                    return None
+        except (BrokenPipeError, ConnectionError):
+            self._broken = True
+            return None
+        return _unique(lines)
+
+    def close(self) -> None:
+        """Stop the workers and wait for them."""
+        for pid, requests, replies in self._workers:
+            _PARENT_ENDS.difference_update((requests.fileno(), replies.fileno()))
+            with suppress(OSError):
+                requests.close()
+            replies.close()
+            _reap(pid)
+        self._workers.clear()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def find_lines(
-    path: str, needles: Sequence[bytes], *, progress: Callable[[int], None] | None = None
-) -> list[bytes]:
-    """Return the lines of *path* that contain one of *needles*, in file order.
+    path: str, needles: Needles, *, progress: Callable[[int], None] | None = None
+) -> list[Line] | None:
+    """Return (offset, line) of each line of *path* holding a needle, in file order.
 
     Each line comes once, without its line ending, however many needles it holds.
     *progress* is told how many bytes were searched, every :data:`RANGE_BYTES`.
+    Returns ``None`` when the file changed under the search (the caller reads it again).
     """
-    found: dict[int, bytes] = {}
-    with _mapped(path) as text:
-        size = len(text)
-        resume = dict.fromkeys(needles, 0)
-        for start in range(0, size, RANGE_BYTES):
-            end = min(start + RANGE_BYTES, size)
-            for needle in needles:
-                # Hits that start in [start, end); the last one may run past `end`.
-                limit = min(size, end + len(needle) - 1)
-                position = max(start, resume[needle])
-                while (hit := text.find(needle, position, limit)) >= 0:
-                    line_start = text.rfind(b"\n", 0, hit) + 1
-                    line_end = text.find(b"\n", hit)
-                    if line_end < 0:
-                        line_end = size
-                    if line_start not in found:
-                        found[line_start] = bytes(text[line_start:line_end]).rstrip(b"\r")
-                    position = line_end + 1
-                resume[needle] = position
+    if not in_child:
+        with _mapped(path) as (text, size):
+            return _unique(_search(text, size, needles, (0, size), progress))
+    try:
+        searcher = Searcher(path)
+    except OSError:
+        return None
+    with searcher:
+        return searcher.find(needles, progress=progress)
+
+
+def _reap(pid: int) -> int:
+    try:
+        return os.waitpid(pid, 0)[1]
+    except KeyboardInterrupt:
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    except ChildProcessError:  # already reaped
+        return 0
+
+
+def _serve(
+    path: str, span: tuple[int, int], requests_fd: int, replies_fd: int
+) -> None:  # pragma: no cover
+    """The worker: map *path* once, then answer each request for its *span*, until EOF."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it
+        with (
+            os.fdopen(requests_fd, "rb") as requests,
+            os.fdopen(replies_fd, "wb", buffering=1024 * 1024) as out,
+            _mapped(path) as (text, size),
+        ):
+
+            def report(count: int) -> None:
+                out.write(_HEADER.pack(_PROGRESS, count, 0))
+                out.flush()
+
+            first, last = min(span[0], size), min(span[1], size)
+            while (header := _read_exactly(requests, _COUNT.size)) is not None:
+                needles = []
+                for _ in range(_COUNT.unpack(header)[0]):
+                    length = _read_exactly(requests, _COUNT.size)
+                    needle = _read_exactly(requests, _COUNT.unpack(length)[0]) if length else None
+                    if needle is None:
+                        raise EOFError
+                    needles.append(needle)
+                for offset, line in _search(text, size, Needles(needles), (first, last), report):
+                    out.write(_HEADER.pack(_LINE, offset, len(line)))
+                    out.write(line)
+                out.write(_HEADER.pack(_END, 0, 0))
+                out.flush()
+    except BaseException:  # noqa: BLE001 - any failure: the parent reads the file itself
+        status = _FAILED_EXIT
+    os._exit(status)
+
+
+def _receive(replies: IO[bytes], lines: list[Line], progress: Callable[[int], None] | None) -> bool:
+    """Add one reply's lines to *lines*; return whether it came whole."""
+    while (header := _read_exactly(replies, _HEADER.size)) is not None:
+        kind, first, second = _HEADER.unpack(header)
+        if kind == _END:
+            return True
+        if kind == _PROGRESS:
             if progress is not None:
-                progress(end - start)
-    return [found[offset] for offset in sorted(found)]
+                progress(first)
+            continue
+        line = _read_exactly(replies, second)
+        if line is None:
+            return False
+        lines.append((first, line))
+    return False
+
+
+def _unique(lines: Iterable[Line]) -> list[Line]:
+    """The lines in offset order, each once (two ranges may both cut out the same line)."""
+    unique: dict[int, bytes] = {}
+    for offset, line in lines:
+        unique.setdefault(offset, line)
+    return [(offset, unique[offset]) for offset in sorted(unique)]

@@ -1,17 +1,22 @@
 """Rebuilding the causal tree of one id from the records that mention it.
 
-The root is a correlation; its children are the correlations started inside it
-(``parent_correlation_id``, followed transitively) and the spans recorded in it
-(``span_id``, nested through the ``parent_span_id`` the web middleware and HTTP clients
-record). Each node keeps its own records in time order and a summary: service,
-operation or route, start, ``duration_ms``, status and errors. Nothing here crashes on
-odd input: missing parents become orphans under the root, cycles made by duplicated ids
-are cut, and a child whose clock runs behind its parent's is never placed before it.
+Whatever id is given — a correlation, request or trace id — the tree is the whole
+request: every correlation the id was seen in, all their records (an HTTP client's span
+carries no request id), and the correlations started inside them
+(``parent_correlation_id``, followed transitively, one multi-needle search per level).
+Inside a correlation, records with a ``span_id`` are grouped into spans nested through
+``parent_span_id``; a correlation whose first span was called from a span of another
+correlation (only ``traceparent`` crossed) nests under that span.
+
+Each node keeps its own records in time order and a summary: service, operation or
+route, start, ``duration_ms``, status and errors. Nothing here crashes on odd input:
+missing parents become orphans under the root, cycles made by duplicated ids are cut,
+and a child whose clock runs behind or ahead of its parent's is drawn inside it, with
+the skew labelled.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import sys
@@ -20,24 +25,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+import orjson
+
 from flext_logging import keys
-from flext_logging.cli.reading import (
-    STDIN,
-    Progress,
-    ReadStats,
-    RecordFilter,
-    lookup,
-    read_records,
-    record_time,
-)
+from flext_logging.cli.fields import FAILURE_LEVELS, lookup, normalize_id
+from flext_logging.cli.reading import STDIN, Progress, Reader
+from flext_logging.cli.times import format_instant, record_seconds
 
 __all__ = [
     "BY_FIELDS",
     "By",
+    "Collected",
     "Node",
     "build_tree",
     "collect_records",
     "detect_by",
+    "error_code",
+    "is_failure",
     "to_data",
 ]
 
@@ -51,7 +55,7 @@ BY_FIELDS: Final[dict[str, str]] = {
 }
 """The record field each kind of id is looked up in, in the order auto-detection tries."""
 
-_FINISH_EVENTS: Final = frozenset(
+FINISH_EVENTS: Final = frozenset(
     {
         keys.EVENT_REQUEST_FINISHED,
         keys.EVENT_REQUEST_FAILED,
@@ -63,7 +67,7 @@ _FINISH_EVENTS: Final = frozenset(
         keys.EVENT_TASK_FAILED,
     }
 )
-_FAILED_EVENTS: Final = frozenset(
+FAILED_EVENTS: Final = frozenset(
     {
         keys.EVENT_OPERATION_FAILED,
         keys.EVENT_REQUEST_FAILED,
@@ -72,8 +76,22 @@ _FAILED_EVENTS: Final = frozenset(
         keys.EVENT_TASK_FAILED,
     }
 )
-_ERROR_LEVELS: Final = frozenset({"error", "critical"})
+_SERVED: Final = frozenset(
+    {
+        keys.EVENT_REQUEST_STARTED,
+        keys.EVENT_REQUEST_FINISHED,
+        keys.EVENT_REQUEST_FAILED,
+        keys.EVENT_RPC_FINISHED,
+        keys.EVENT_RPC_FAILED,
+        keys.EVENT_TASK_SUCCEEDED,
+        keys.EVENT_TASK_FAILED,
+    }
+)
+"""Events of work a service did for a caller: they name the correlation they ran in."""
 _SERVER_ERROR: Final = 500
+_AHEAD_TOLERANCE_S: Final = 0.010
+"""How far past its parent's end a child may end before it is called clock skew (10 ms):
+a server writes its finishing record just after its answer reached the caller."""
 
 
 @dataclass
@@ -93,13 +111,14 @@ class Node:
     missing_parent: str | None = None
     """The id of the parent that was not found, for an orphan."""
     start: str | None = None
-    """The timestamp of the earliest record of the node or of its subtree, as written."""
+    """The time of the earliest record of the node or of its subtree, RFC 3339 in UTC."""
     start_s: float | None = None
-    """``start`` in seconds since the epoch; ``None`` when no record had a timestamp."""
+    """``start`` in seconds since the epoch; ``None`` when no record had a time."""
     display_s: float | None = None
-    """Where the node starts on the timeline: never before its parent (clock skew)."""
+    """Where the node starts on the timeline: inside its parent, whatever the clocks say."""
     skew_ms: float = 0.0
-    """How far the node's first record lies before its parent's start (clock skew)."""
+    """How far the node's clock seems off its parent's: positive when it starts before
+    its parent (behind), negative when it ends after its parent ended (ahead)."""
     duration_ms: float | None = None
     """The duration a finishing record reported, else the time its records span."""
     service: str | None = None
@@ -109,20 +128,21 @@ class Node:
     failed_below: int = 0
     """How many nodes under this one failed: a request can succeed while work it started
     (a queued job, a call it retried) fails."""
-    status_code: str | None = None
-    """The HTTP status code or gRPC code of the node's finishing record, as text."""
-    errors: list[dict[str, str | None]] = field(default_factory=list)
+    status_code: int | str | None = None
+    """The HTTP status (a number) or gRPC code (a name) of the node's finishing record."""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per failed record: ``event``, ``message``, ``code``, ``timestamp``."""
 
     def entries(self) -> list[dict[str, Any] | Node]:
         """Return the node's records and children interleaved in time order.
 
-        A child sits at its timeline start (after its parent's start, whatever the
-        clocks said); at equal times records come first, and untimed entries last.
+        A child sits at its timeline start (inside its parent, whatever the clocks
+        said); at equal times records come first, and untimed entries last.
         """
 
         def key(item: tuple[int, dict[str, Any] | Node]) -> tuple[bool, float, int]:
             index, entry = item
-            seconds = entry.display_s if isinstance(entry, Node) else _seconds(entry)
+            seconds = entry.display_s if isinstance(entry, Node) else record_seconds(entry)
             return (seconds is None, seconds or 0.0, index)
 
         entries: list[dict[str, Any] | Node] = [*self.records, *self.children]
@@ -136,6 +156,11 @@ class Node:
 
 
 # -- Finding the records ---------------------------------------------------------------
+
+
+def _text(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def detect_by(records: Iterable[dict[str, Any]], ident: str) -> By | None:
@@ -152,18 +177,14 @@ def detect_by(records: Iterable[dict[str, Any]], ident: str) -> By | None:
     return "trace" if "trace" in found else None
 
 
-def _belongs(record: dict[str, Any], ident_set: set[str], by: By) -> bool:
-    if by == "correlation":
-        return (
-            record.get(keys.CORRELATION_ID) in ident_set
-            or record.get(keys.PARENT_CORRELATION_ID) in ident_set
-        )
-    return record.get(BY_FIELDS[by]) in ident_set
-
-
-def _needle(ident: str) -> bytes:
-    # Records are written without spaces, so the id appears quoted as a JSON string.
-    return b'"' + ident.encode() + b'"'
+def _needles(value: str, *, quoted: bool) -> list[bytes]:
+    """How *value* can appear in a JSON line: as orjson and as ``json.dumps`` write it."""
+    written = orjson.dumps(value)
+    forms = [written if quoted else written[1:-1]]
+    if not value.isascii():
+        escaped = value.encode("ascii", "backslashreplace").replace(b"\\x", b"\\u00")
+        forms.append(b'"' + escaped + b'"' if quoted else escaped)
+    return forms
 
 
 def _spool_stdin(sources: Sequence[str]) -> tuple[list[str], str | None]:
@@ -175,68 +196,123 @@ def _spool_stdin(sources: Sequence[str]) -> tuple[list[str], str | None]:
     return [spool.name if source == STDIN else source for source in sources], spool.name
 
 
+@dataclass
+class Collected:
+    """What :func:`collect_records` found: the kind of id, the records, and the misses."""
+
+    by: By | None
+    records: list[dict[str, Any]]
+    unmatched_lines: int = 0
+    """Records that contain the id as text but hold it in no field the reader knows."""
+    searches: int = 0
+    """How many searches of the inputs were made (one per level of the tree)."""
+    ident: str | None = None
+    """The id in full (a short one given is expanded when it is unambiguous)."""
+
+
 def collect_records(
     sources: Sequence[str],
     ident: str,
-    stats: ReadStats,
+    reader: Reader,
     *,
     by: By | None = None,
-    record_filter: RecordFilter | None = None,
     progress: Progress | None = None,
-) -> tuple[By | None, list[dict[str, Any]]]:
-    """Read the records of the tree of *ident* from *sources*; return its kind and them.
+) -> Collected:
+    """Read the records of the whole tree of *ident* from *sources*.
 
-    Only lines that contain the id as a byte string are parsed. For a correlation the
-    files are scanned again for the correlations started inside it (their records name
-    it only as ``parent_correlation_id``, and their children not at all) until no new
-    one turns up. A line read twice, byte for byte (a file given twice), counts once.
+    The first search finds the lines holding the id; the correlations they belong to
+    (for a correlation id, the ones started inside it) are then searched for all at
+    once, level after level, until no new one turns up. A line read twice counts once.
     """
+    ident = normalize_id(ident) or ident
     readable, spooled = _spool_stdin(sources)
     try:
-        candidates = _scan(readable, [_needle(ident)], stats, record_filter, progress)
+        seen: set[bytes] = set()
+        candidates = _scan(readable, _needles(ident, quoted=False), reader, seen, progress)
         if by is None:
             by = detect_by(candidates, ident)
-            if by is None:
-                return None, []
-        known = {ident}
-        kept = [record for record in candidates if _belongs(record, known, by)]
-        new = _child_correlations(kept, known) if by == "correlation" else set()
+        if by is None:  # a short id, as `requests` and the tree print them?
+            full = _expand_prefix(candidates, ident)
+            if full is not None:
+                ident, by = full
+        if by is None:
+            return Collected(None, [], unmatched_lines=len(candidates), searches=1)
+        kept = [record for record in candidates if _belongs(record, ident, by)]
+        known: set[str] = set()
+        if by == "correlation":
+            known.add(ident)
+        new = _correlations(kept, known, by)
+        searches = 1
         while new:
             known |= new
-            more = _scan(
-                readable, [_needle(one) for one in sorted(new)], stats, record_filter, None
+            needles = [needle for one in sorted(new) for needle in _needles(one, quoted=True)]
+            more = _scan(readable, needles, reader, seen, None)
+            searches += 1
+            kept.extend(
+                record
+                for record in more
+                if record.get(keys.CORRELATION_ID) in new
+                or record.get(keys.PARENT_CORRELATION_ID) in new
             )
-            kept.extend(record for record in more if _belongs(record, new, by))
             new = _child_correlations(kept, known)
-        return by, _unique(kept)
+        return Collected(by, kept, searches=searches, ident=ident)
     finally:
+        reader.close()
         if spooled is not None:
             os.unlink(spooled)
+
+
+def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> tuple[str, By] | None:
+    """The one id that starts with *prefix* (a short id, as git takes them), and its kind."""
+    matches: dict[str, By] = {}
+    kinds: tuple[By, ...] = ("correlation", "request", "trace")
+    for record in records:
+        for by in kinds:
+            value = _text(record, BY_FIELDS[by])
+            if value is not None and value.startswith(prefix):
+                matches.setdefault(value, by)
+    return next(iter(matches.items())) if len(matches) == 1 else None
+
+
+def _belongs(record: dict[str, Any], ident: str, by: By) -> bool:
+    if by == "correlation":
+        return ident in (record.get(keys.CORRELATION_ID), record.get(keys.PARENT_CORRELATION_ID))
+    return record.get(BY_FIELDS[by]) == ident
+
+
+def _correlations(records: Iterable[dict[str, Any]], known: set[str], by: By) -> set[str]:
+    """The correlations still to search for: those of a request or trace, or the children."""
+    if by == "correlation":
+        return _child_correlations(records, known)
+    return {
+        correlation
+        for record in records
+        if (correlation := _text(record, keys.CORRELATION_ID)) is not None
+    }
 
 
 def _scan(
     sources: Sequence[str],
     needles: Sequence[bytes],
-    stats: ReadStats,
-    record_filter: RecordFilter | None,
+    reader: Reader,
+    seen: set[bytes],
     progress: Progress | None,
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for source in sources:
-        found.extend(
-            read_records(
-                source, stats, needles=needles, record_filter=record_filter, progress=progress
-            )
-        )
+        for line, record, _ in reader.lines(source, needles=needles, progress=progress):
+            if record is not None and line not in seen:
+                seen.add(line)
+                found.append(record)
     return found
 
 
 def _child_correlations(records: Iterable[dict[str, Any]], known: set[str]) -> set[str]:
     children: set[str] = set()
     for record in records:
-        child = record.get(keys.CORRELATION_ID)
+        child = _text(record, keys.CORRELATION_ID)
         if (
-            isinstance(child, str)
+            child is not None
             and child not in known
             and record.get(keys.PARENT_CORRELATION_ID) in known
         ):
@@ -244,52 +320,37 @@ def _child_correlations(records: Iterable[dict[str, Any]], known: set[str]) -> s
     return children
 
 
-def _unique(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[tuple[tuple[str, str], ...]] = set()
-    unique: list[dict[str, Any]] = []
-    for record in records:
-        fingerprint = tuple((name, repr(value)) for name, value in record.items())
-        if fingerprint not in seen:
-            seen.add(fingerprint)
-            unique.append(record)
-    return unique
-
-
 # -- Building the tree -------------------------------------------------------------------
 
 
-def _seconds(record: dict[str, Any]) -> float | None:
-    moment = record_time(record)
-    return moment.timestamp() if moment is not None else None
-
-
 def _in_time_order(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sort by timestamp, keeping file order for equal or unreadable times."""
-    indexed = list(enumerate(records))
-
-    def key(item: tuple[int, dict[str, Any]]) -> tuple[bool, float, int]:
-        seconds = _seconds(item[1])
-        return (seconds is None, seconds or 0.0, item[0])
-
-    return [record for _, record in sorted(indexed, key=key)]
+    """Sort by time, keeping file order for equal or unreadable times."""
+    decorated = [
+        (seconds is None, seconds or 0.0, index, record)
+        for index, record in enumerate(records)
+        for seconds in [record_seconds(record)]
+    ]
+    decorated.sort(key=lambda item: item[:3])
+    return [item[3] for item in decorated]
 
 
 def _first_text(records: Iterable[dict[str, Any]], name: str) -> str | None:
     for record in records:
-        value = record.get(name)
-        if isinstance(value, str) and value:
+        value = _text(record, name)
+        if value is not None:
             return value
     return None
 
 
 def build_tree(records: Iterable[dict[str, Any]], ident: str, by: By) -> Node:
     """Build the tree of *ident* (a correlation, request or trace id) from *records*."""
+    ident = normalize_id(ident) or ident
     ordered = _in_time_order(records)
     by_correlation: dict[str, list[dict[str, Any]]] = {}
     loose: list[dict[str, Any]] = []
     for record in ordered:
-        correlation = record.get(keys.CORRELATION_ID)
-        if isinstance(correlation, str) and correlation:
+        correlation = _text(record, keys.CORRELATION_ID)
+        if correlation is not None:
             by_correlation.setdefault(correlation, []).append(record)
         else:
             loose.append(record)
@@ -301,39 +362,108 @@ def build_tree(records: Iterable[dict[str, Any]], ident: str, by: By) -> Node:
     }
     children: dict[str, list[str]] = {}
     for correlation, parent in parents.items():
-        if parent is not None:
+        if parent is not None and parent in by_correlation:
             children.setdefault(parent, []).append(correlation)
 
-    if by == "correlation":
-        root_id, root_kind = ident, "correlation"
-    else:
-        tops = [cid for cid, parent in parents.items() if parent is None]
-        root_id, root_kind = (tops[0], "correlation") if tops else (ident, by)
-    root = Node(kind=root_kind, id=root_id, records=list(loose))
-
     placed: set[str] = set()
-    _attach(root, by_correlation, children, placed)
-    # Whatever the walk from the root did not reach hangs under the root: correlations
-    # whose parent has no record here, or other roots of the same request or trace.
+    tops: list[Node] = []
     for correlation in by_correlation:
         if correlation in placed:
             continue
-        parent = parents[correlation]
-        top = correlation
-        seen = {correlation}
-        while parent is not None and parent in by_correlation and parent not in seen:
-            seen.add(parent)
-            top, parent = parent, parents[parent]
+        top = _top_of(correlation, parents, by_correlation)
         if top in placed:
             continue
-        orphan = Node(kind="correlation", id=top, orphan=parents[top] is not None)
-        orphan.missing_parent = parents[top]
-        root.children.append(orphan)
-        _attach(orphan, by_correlation, children, placed)
+        node = Node(kind="correlation", id=top)
+        parent = parents[top]
+        if parent is not None and parent not in by_correlation:
+            node.orphan, node.missing_parent = True, parent
+        _attach(node, by_correlation, children, placed)
+        tops.append(node)
 
+    root = _choose_root(tops, ident, by, loose)
     _finish(root)
     _place(root)
     return root
+
+
+def _top_of(
+    correlation: str, parents: dict[str, str | None], by_correlation: dict[str, Any]
+) -> str:
+    """Climb the parent chain of *correlation* while parents have records; stop at a cycle."""
+    top, seen = correlation, {correlation}
+    parent = parents[correlation]
+    while parent is not None and parent in by_correlation and parent not in seen:
+        seen.add(parent)
+        top, parent = parent, parents[parent]
+    return top
+
+
+def _spans_of(node: Node) -> dict[str, Node]:
+    """The span nodes of *node*'s own correlation (not of the correlations inside it)."""
+    spans: dict[str, Node] = {}
+    pending = list(node.children)
+    while pending:
+        child = pending.pop()
+        if child.kind == "span":
+            spans.setdefault(child.id, child)
+            pending.extend(child.children)
+    return spans
+
+
+def _caller_span(node: Node) -> str | None:
+    """The span of another correlation that called *node*'s first span, if it says so."""
+    own = _spans_of(node)
+    first = min(
+        (child for child in node.children if child.kind == "span"),
+        key=lambda span: min((record_seconds(r) or 0.0 for r in span.records), default=0.0),
+        default=None,
+    )
+    if first is None:
+        return None
+    parent = _first_text(first.records, keys.PARENT_SPAN_ID)
+    return parent if parent is not None and parent not in own else None
+
+
+def _choose_root(tops: list[Node], ident: str, by: By, loose: list[dict[str, Any]]) -> Node:
+    """Pick the root among the top correlations; hang the others where they belong.
+
+    A top correlation called from a span of another one nests under that span. Of the
+    rest, the root is the id itself (for a correlation id), else the earliest one
+    without a parent; when there are several, a made-up root holds them all.
+    """
+    spans: dict[str, Node] = {}
+    for top in tops:
+        for node in top.walk():
+            if node.kind == "span":
+                spans.setdefault(node.id, node)
+    free: list[Node] = []
+    for top in tops:
+        caller = _caller_span(top)
+        host = spans.get(caller) if caller is not None else None
+        if host is not None and not _is_within(host, top):
+            host.children.append(top)
+            top.orphan, top.missing_parent = False, None
+        else:
+            free.append(top)
+    if by == "correlation":
+        chosen = next((top for top in free if top.id == ident), None)
+    else:
+        chosen = next((top for top in free if not top.orphan), None)
+    if chosen is None:
+        for top in free:
+            if top.missing_parent == ident:  # the root drawn above it is that parent
+                top.orphan, top.missing_parent = False, None
+        return Node(kind=by, id=ident, records=list(loose), children=free)
+    # The root's own parent was not asked for: it is no orphan.
+    chosen.orphan, chosen.missing_parent = False, None
+    chosen.records[:0] = loose
+    chosen.records[:] = _in_time_order(chosen.records)
+    chosen.children.extend(top for top in free if top is not chosen)
+    return chosen
+
+
+def _is_within(node: Node, ancestor: Node) -> bool:
+    return any(one is node for one in ancestor.walk())
 
 
 def _attach(
@@ -360,8 +490,8 @@ def _split_spans(node: Node) -> None:
     spans: dict[str, Node] = {}
     own: list[dict[str, Any]] = []
     for record in node.records:
-        span_id = record.get(keys.SPAN_ID)
-        if isinstance(span_id, str) and span_id:
+        span_id = _text(record, keys.SPAN_ID)
+        if span_id is not None:
             spans.setdefault(span_id, Node(kind="span", id=span_id)).records.append(record)
         else:
             own.append(record)
@@ -407,9 +537,9 @@ def _finish(node: Node) -> None:
         # operation tells it apart from its parent.
         if child.kind == "correlation" and child.operation == node.operation:
             child.operation = _first_text(child.records, keys.OPERATION) or child.operation
-    starts = [_seconds(record) for record in node.records]
+    starts = [record_seconds(record) for record in node.records]
     if finish is not None and node.duration_ms is not None:
-        finished = _seconds(finish)
+        finished = record_seconds(finish)
         if finished is not None:
             starts.append(finished - node.duration_ms / 1000)
     starts += [
@@ -420,9 +550,9 @@ def _finish(node: Node) -> None:
     known = [start for start in starts if start is not None]
     if known:
         node.start_s = node.display_s = min(known)
-        node.start = _iso(node.start_s)
+        node.start = format_instant(node.start_s)
     if node.duration_ms is None and node.start_s is not None:
-        ends = [_seconds(record) for record in node.records]
+        ends = [record_seconds(record) for record in node.records]
         ends += [
             child.start_s + (child.duration_ms or 0.0) / 1000
             for child in node.children
@@ -432,74 +562,113 @@ def _finish(node: Node) -> None:
         node.duration_ms = round(max(end - node.start_s, 0.0) * 1000, 3)
 
 
-def _iso(seconds: float) -> str:
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _place(node: Node) -> None:
-    """Clamp each child's timeline start to its parent's and sort children by it."""
+    """Draw each child inside its parent on the timeline, labelling clock skew.
+
+    A child of another service that starts before its parent (its clock behind) is
+    drawn at the parent's start; one that ends after its parent's reported end (its
+    clock ahead) is drawn ending with its parent. Children are sorted by that start.
+    """
+    end = (
+        node.display_s + node.duration_ms / 1000
+        if node.display_s is not None and node.duration_ms is not None
+        else None
+    )
     for child in node.children:
         if node.display_s is not None and child.start_s is not None:
+            child.display_s = child.start_s
+            child_end = child.start_s + (child.duration_ms or 0.0) / 1000
+            foreign = child.service not in (None, node.service)
             if child.start_s < node.display_s:
                 child.skew_ms = round((node.display_s - child.start_s) * 1000, 3)
                 child.display_s = node.display_s
-            else:
-                child.display_s = child.start_s
+            elif foreign and end is not None and child_end > end + _AHEAD_TOLERANCE_S:
+                child.skew_ms = -round((child_end - end) * 1000, 3)
+                child.display_s = max(node.display_s, end - (child.duration_ms or 0.0) / 1000)
         _place(child)
     node.children.sort(
         key=lambda child: (child.display_s is None, child.display_s or 0.0, child.start_s or 0.0)
     )
 
 
+def _served(record: dict[str, Any]) -> bool:
+    """Whether *record* tells of work done for a caller (not the caller's end of a call)."""
+    return _event(record) in _SERVED and record.get(keys.RPC_SIDE) != keys.RPC_SIDE_CLIENT
+
+
 def _event(record: dict[str, Any]) -> object:
     return record.get(keys.MESSAGE)
 
 
-def _is_failure(record: dict[str, Any]) -> bool:
-    status_code = record.get(keys.STATUS_CODE)
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.isdigit():
+        return float(value)
+    return None
+
+
+def is_failure(record: dict[str, Any]) -> bool:
+    """Whether *record* reports a failure: its level, status, event, HTTP status or error."""
+    level = record.get(keys.LEVEL)
+    status_code = _number(record.get(keys.STATUS_CODE))
+    rpc_code = record.get(keys.RPC_CODE)
     return (
-        record.get(keys.LEVEL) in _ERROR_LEVELS
+        (isinstance(level, str) and level.lower() in FAILURE_LEVELS)
         or record.get(keys.STATUS) == keys.STATUS_FAILED
-        or _event(record) in _FAILED_EVENTS
-        or (isinstance(status_code, int) and status_code >= _SERVER_ERROR)
-        or keys.ERROR in record
+        or _event(record) in FAILED_EVENTS
+        or (status_code is not None and status_code >= _SERVER_ERROR)
+        or isinstance(record.get(keys.ERROR), dict)
+        or (_event(record) in FINISH_EVENTS and isinstance(rpc_code, str) and rpc_code != "OK")
     )
 
 
-def _error_code(record: dict[str, Any]) -> str | None:
-    code = lookup(record, (keys.ERROR, keys.ERROR_CODE))
-    if isinstance(code, str):
+def error_code(record: dict[str, Any]) -> str | None:
+    """The error code a failed record carries: ``error.code``, ``error_code`` or a gRPC code."""
+    found, code = lookup(record, (keys.ERROR, keys.ERROR_CODE))
+    if found and isinstance(code, str) and code:
         return code
     code = record.get(keys.ERROR_CODE_FIELD)
-    if isinstance(code, str):
+    if isinstance(code, str) and code:
         return code
     rpc_code = record.get(keys.RPC_CODE)
-    return rpc_code if isinstance(rpc_code, str) and _event(record) in _FAILED_EVENTS else None
+    if isinstance(rpc_code, str) and rpc_code != "OK" and _event(record) in FINISH_EVENTS:
+        return rpc_code
+    return None
 
 
 def _label(record: dict[str, Any]) -> str | None:
     """The operation a finishing or starting record of an integration describes."""
     method = record.get(keys.HTTP_METHOD)
-    target = record.get(keys.HTTP_ROUTE) or record.get(keys.HTTP_PATH) or record.get(keys.HTTP_URL)
-    if isinstance(target, str):
+    target = (
+        _text(record, keys.HTTP_ROUTE)
+        or _text(record, keys.HTTP_PATH)
+        or _text(record, keys.HTTP_URL)
+    )
+    if target is not None:
         return f"{method} {target}" if isinstance(method, str) else target
     for name in (keys.RPC_METHOD, keys.TASK_NAME):
-        value = record.get(name)
-        if isinstance(value, str):
+        value = _text(record, name)
+        if value is not None:
             return value
     return None
 
 
-def _subtree_records(node: Node) -> list[dict[str, Any]]:
-    return [record for one in node.walk() for record in one.records]
+def _correlation_records(node: Node) -> list[dict[str, Any]]:
+    """The records of *node* and of its spans: its own correlation, not those inside it."""
+    records = list(node.records)
+    for span in _spans_of(node).values():
+        records.extend(span.records)
+    return records
 
 
 def _summarize(node: Node) -> dict[str, Any] | None:
     """Fill in everything but the start; return the node's finishing record, if any."""
     records = node.records
-    everything = records if node.kind == "span" else _subtree_records(node)
-    finish = next((r for r in reversed(records) if _event(r) in _FINISH_EVENTS), None)
+    finish = next((r for r in reversed(records) if _event(r) in FINISH_EVENTS), None)
+    everything = records if node.kind == "span" else _correlation_records(node)
     node.service = _first_text(records, keys.SERVICE_NAME) or _first_text(
         everything, keys.SERVICE_NAME
     )
@@ -507,18 +676,18 @@ def _summarize(node: Node) -> dict[str, Any] | None:
     labelled += [r for r in records if _event(r) == keys.EVENT_REQUEST_STARTED]
     node.operation = next((label for r in labelled if (label := _label(r))), None)
     if node.operation is None and node.kind != "span":
-        # A correlation whose records all sit in spans is named after its first span:
-        # the route of the request that started it, not that request's raw path.
-        entry = min(
-            (c for c in node.children if c.kind == "span" and c.operation and c.start_s),
-            key=lambda child: child.start_s or 0.0,
-            default=None,
-        )
+        # A correlation whose records all sit in spans is named after its first span
+        # that served a request (the route it matched, not the raw path, nor the URL
+        # a client called it by), else after its first span.
+        spans = [span for span in _spans_of(node).values() if span.operation and span.start_s]
+        served = [span for span in spans if any(_served(r) for r in span.records)]
+        entry = min(served or spans, key=lambda span: span.start_s or 0.0, default=None)
         node.operation = entry.operation if entry is not None else None
     if node.operation is None:
+        # A span is never named after an operation that merely ran inside it.
         node.operation = (
             _first_text(records, keys.OPERATION_NAME)
-            or _first_text(records, keys.OPERATION)
+            or (_first_text(records, keys.OPERATION) if node.kind != "span" else None)
             or _first_text(everything, keys.OPERATION_NAME)
         )
     duration = finish.get(keys.DURATION_MS) if finish is not None else None
@@ -526,22 +695,24 @@ def _summarize(node: Node) -> dict[str, Any] | None:
         node.duration_ms = float(duration)
     if finish is not None:
         code = finish.get(keys.STATUS_CODE, finish.get(keys.RPC_CODE))
-        node.status_code = None if code is None else str(code)
-    failures = [record for record in records if _is_failure(record)]
+        node.status_code = (
+            code if isinstance(code, int | str) and not isinstance(code, bool) else None
+        )
+    failures = [record for record in records if is_failure(record)]
     node.status = keys.STATUS_FAILED if failures else "ok"
-    node.errors = [
-        {
-            keys.MESSAGE: str(record.get(keys.MESSAGE, "")),
-            keys.ERROR_CODE: _error_code(record),
-            keys.TIMESTAMP: _text_or_none(record.get(keys.TIMESTAMP)),
-        }
-        for record in failures
-    ]
+    node.errors = [_error_entry(record) for record in failures]
     return finish
 
 
-def _text_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _error_entry(record: dict[str, Any]) -> dict[str, Any]:
+    error = record.get(keys.ERROR)
+    message = error.get(keys.ERROR_MESSAGE) if isinstance(error, dict) else None
+    return {
+        "event": _event(record) if isinstance(_event(record), str) else None,
+        keys.MESSAGE: message if isinstance(message, str) else None,
+        keys.ERROR_CODE: error_code(record),
+        keys.TIMESTAMP: format_instant(record_seconds(record)),
+    }
 
 
 def to_data(node: Node, *, with_records: bool = True) -> dict[str, Any]:

@@ -88,9 +88,10 @@ def test_trace_rebuilds_the_tree_a_real_workload_logged(
     assert (child["id"], child["children"][0]["id"]) == (ids["child"], ids["span"])
     failed = child["children"][1]
     assert failed["id"] == ids["grandchild"]
-    assert [(e["message"], e["code"]) for e in failed["errors"]] == [
-        (keys.EVENT_OPERATION_FAILED, "FLEXT_NOT_FOUND_ERROR"),
-        ("payment failed", "FLEXT_NOT_FOUND_ERROR"),
+    # Each error names its event, and the exception's own message where there is one.
+    assert [(e["event"], e["message"], e["code"]) for e in failed["errors"]] == [
+        (keys.EVENT_OPERATION_FAILED, None, "FLEXT_NOT_FOUND_ERROR"),
+        ("payment failed", "card not found", "FLEXT_NOT_FOUND_ERROR"),
     ]
     assert [r[keys.MESSAGE] for r in tree["records"]] == [
         "order received",
@@ -121,8 +122,8 @@ def test_trace_draws_a_tree_by_default(tmp_path: Path, capsys: pytest.CaptureFix
     status, out, _ = _run(["trace", ids["grandchild"], str(log), "--width", "140"], capsys)
     assert status == 0
     lines = out.splitlines()
-    assert lines[0].startswith(f"correlation {ids['grandchild']} shop charge_card  ")
-    assert lines[0].endswith("  failed [FLEXT_NOT_FOUND_ERROR]")
+    assert lines[0].startswith(f"correlation {ids['grandchild']}  ")
+    assert lines[0].endswith("  failed [FLEXT_NOT_FOUND_ERROR]  shop charge_card")
     assert [line[:4] for line in lines[1:]] == ["├── ", "└── "]
 
 
@@ -131,8 +132,8 @@ def test_trace_draws_a_tree_by_default(tmp_path: Path, capsys: pytest.CaptureFix
     [
         (["trace", "no-such-id"], 1, "flext-logging: no record of 'no-such-id' found\n"),
         (["trace", "x", "missing.log"], 2, "flext-logging: no such file: missing.log\n"),
-        (["trace", "x", "--where", "oops"], 2, "flext-logging: --where needs key=value"),
-        (["stats", "--since", "noon"], 2, "flext-logging: not an RFC 3339 time: 'noon'\n"),
+        (["trace", "x", "--where", "oops"], 2, "flext-logging: --where needs KEY=VALUE"),
+        (["stats", "--since", "noon"], 2, "flext-logging: --since: not an RFC 3339 time: 'noon'\n"),
         (["trace"], 2, "error: the following arguments are required: ID"),
         (["explode"], 2, "invalid choice: 'explode'"),
         (["stats", "--width", "0"], 2, "at least 20 columns, got 0"),

@@ -13,15 +13,12 @@ from cli_records import make_record
 
 from flext_logging import keys
 from flext_logging.cli import reading
-from flext_logging.cli.reading import ReadStats, RecordFilter, UsageError
+from flext_logging.cli.reading import Reader, ReadStats, RecordFilter, UsageError
 
 
-def _messages(path: Path, **kwargs: object) -> list[str]:
-    stats = ReadStats()
-    return [
-        str(record[keys.MESSAGE])
-        for record in reading.read_records(str(path), stats, **kwargs)  # type: ignore[arg-type]
-    ]
+def _messages(path: Path, record_filter: RecordFilter | None = None) -> list[str]:
+    reader = Reader(record_filter=record_filter)
+    return [str(record[keys.MESSAGE]) for record in reader.records(str(path))]
 
 
 def test_bad_and_truncated_lines_are_counted_and_skipped(write_log: Callable[..., Path]) -> None:
@@ -35,7 +32,7 @@ def test_bad_and_truncated_lines_are_counted_and_skipped(write_log: Callable[...
         make_record("two", "03.000000"),
     )
     stats = ReadStats()
-    records = list(reading.read_records(str(path), stats))
+    records = list(Reader(stats=stats).records(str(path)))
     assert [r[keys.MESSAGE] for r in records] == ["one", "two"]
     assert (stats.lines, stats.bad_lines) == (5, 3)
     assert stats.summary() == (
@@ -55,7 +52,7 @@ def test_stdin_is_read_for_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = io.TextIOWrapper(io.BytesIO(b'{"message":"piped"}\r\nnot json\n'))
     monkeypatch.setattr(sys, "stdin", fake)
     stats = ReadStats()
-    records = list(reading.read_records(reading.STDIN, stats))
+    records = list(Reader(stats=stats).records(reading.STDIN))
     assert [r[keys.MESSAGE] for r in records] == ["piped"]
     assert stats.bad_sources == ["-"]
 
@@ -81,8 +78,8 @@ def test_needle_scan_finds_lines_across_chunk_boundaries(
     monkeypatch.setattr(reading, "CHUNK_SIZE", 7)
     path = tmp_path / "app.log.gz"  # compressed: read as a stream, not searched in place
     path.write_bytes(gzip.compress(b'{"id":"abc"}\n{"id":"xyz"}\n{"id":"abc","n":2}'))
-    found = list(reading.scan_lines(str(path), [b'"abc"']))
-    assert found == [b'{"id":"abc"}', b'{"id":"abc","n":2}']
+    found = list(reading.scan_lines(str(path), [b'"abc"'], ReadStats()))
+    assert found == [(0, b'{"id":"abc"}'), (26, b'{"id":"abc","n":2}')]
 
 
 def test_where_matches_dotted_keys_and_compares_as_text(write_log: Callable[..., Path]) -> None:
@@ -114,7 +111,7 @@ def test_since_is_inclusive_and_until_exclusive(write_log: Callable[..., Path]) 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"where": ["nokey"]}, "--where needs key=value"),
+        ({"where": ["nokey"]}, "--where needs KEY=VALUE"),
         ({"since": "yesterday"}, "not an RFC 3339 time"),
     ],
 )
@@ -122,14 +119,6 @@ def test_malformed_filters_are_usage_errors(options: dict[str, object], message:
     """A --where without '=' or a time that is not RFC 3339 raises UsageError."""
     with pytest.raises(UsageError, match=message):
         RecordFilter(**options)  # type: ignore[arg-type]
-
-
-def test_merge_orders_records_of_several_files_by_time() -> None:
-    """Streams already in time order are interleaved by timestamp."""
-    first = [make_record("a", "01.000000"), make_record("c", "03.000000")]
-    second = [make_record("b", "02.000000"), make_record("d", "04.000000")]
-    merged = reading.merge_by_time([iter(first), iter(second)])
-    assert [r[keys.MESSAGE] for r in merged] == ["a", "b", "c", "d"]
 
 
 def test_follow_yields_lines_appended_while_waiting(tmp_path: Path) -> None:

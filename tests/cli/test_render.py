@@ -32,15 +32,15 @@ def test_tree_shows_each_node_and_its_records_in_time_order(root: Node) -> None:
     console, output = _console()
     render.render_tree(root, console)
     assert output.getvalue() == (
-        "correlation c-root gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok"
-        "  (1 failed below)\n"
-        "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404\n"
+        "correlation c-root  10:00:01.000  100.0 ms  ok (1 failed below)"
+        "  gateway GET /users/{user_id}\n"
+        "├── span s-gw  10:00:01.000  100.0 ms  ok 404  gateway GET /users/{user_id}\n"
         "│   ├── 10:00:01.000 info    request_started\n"
-        "│   ├── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404\n"
+        "│   ├── span s-call  10:00:01.010  70.0 ms  ok 404  gateway GET http://users/users/7\n"
         "│   │   └── 10:00:01.080 info    http_request_finished duration_ms=70.0 status_code=404\n"
         "│   └── 10:00:01.100 info    request_finished duration_ms=100.0 status_code=404\n"
-        "└── correlation c-lookup users load_user  10:00:01.020  40.0 ms  failed"
-        " [FLEXT_NOT_FOUND_ERROR]\n"
+        "└── correlation c-lookup  10:00:01.020  40.0 ms  failed [FLEXT_NOT_FOUND_ERROR]"
+        "  users load_user\n"
         "    ├── 10:00:01.020 info    user lookup\n"
         "    └── 10:00:01.060 error   operation_failed operation=load_user duration_ms=35.5"
         " status=failed er…\n"
@@ -53,14 +53,14 @@ def test_tree_without_records_shows_only_nodes(root: Node) -> None:
     render.render_tree(root, console, with_records=False)
     assert output.getvalue().splitlines() == [
         (
-            "correlation c-root gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok"
-            "  (1 failed below)"
+            "correlation c-root  10:00:01.000  100.0 ms  ok (1 failed below)"
+            "  gateway GET /users/{user_id}"
         ),
-        "├── span s-gw gateway GET /users/{user_id}  10:00:01.000  100.0 ms  ok 404",
-        "│   └── span s-call gateway GET http://users/users/7  10:00:01.010  70.0 ms  ok 404",
+        "├── span s-gw  10:00:01.000  100.0 ms  ok 404  gateway GET /users/{user_id}",
+        "│   └── span s-call  10:00:01.010  70.0 ms  ok 404  gateway GET http://users/users/7",
         (
-            "└── correlation c-lookup users load_user  10:00:01.020  40.0 ms  failed"
-            " [FLEXT_NOT_FOUND_ERROR]"
+            "└── correlation c-lookup  10:00:01.020  40.0 ms  failed [FLEXT_NOT_FOUND_ERROR]"
+            "  users load_user"
         ),
     ]
 
@@ -76,7 +76,7 @@ def test_orphans_and_skew_are_labelled() -> None:
         "request r1  --:--:--.---  -  ok",
         "├── correlation b  --:--:--.---  -  ok  (orphan: parent gone not found)",
         (
-            "└── span s users  --:--:--.---  3.0 ms  ok"
+            "└── span s  --:--:--.---  3.0 ms  ok  users"
             "  (clock skew: starts 12.5 ms before its parent)"
         ),
     ]
@@ -88,13 +88,13 @@ def test_timeline_draws_bars_from_start_for_the_duration(root: Node) -> None:
     render.render_timeline(root, console)
     bar = "█"
     assert output.getvalue().splitlines() == [
-        "C gateway GET /users/{user_id}           " + bar * 48 + "   100.0 ms",
-        "  S gateway GET /users/{user_id}         " + bar * 48 + "   100.0 ms",
-        "    S gateway GET http://users/users/7        " + bar * 34 + "             70.0 ms",
-        "  C users load_user                                "
-        + bar * 19
-        + "                       40.0 ms",
-        "                                         0 ms                                    100.0 ms",
+        "C gateway GET /users/{user_id}           " + bar * 41 + "     ok   100.0 ms",
+        "  S gateway GET /users/{user_id}         " + bar * 41 + "     ok   100.0 ms",
+        "    S gateway GET http://users/users/7       " + bar * 29 + "             ok    70.0 ms",
+        "  C users load_user                              "
+        + bar * 16
+        + "                  failed    40.0 ms",
+        "                                         0 ms                             100.0 ms",
     ]
 
 
@@ -115,8 +115,8 @@ def test_pretty_line_puts_fields_before_dimmed_context() -> None:
     console.print(render.pretty_line(sample_records()[4]), soft_wrap=True)
     assert output.getvalue() == (
         "10:00:01.060 error    users operation_failed duration_ms=35.5 status=failed"
-        " error_code=FLEXT_NOT_FOUND_ERROR  [test] correlation_id=c-lookup"
-        " parent_correlation_id=c-root operation=load_user\n"
+        " error_code=FLEXT_NOT_FOUND_ERROR  [test] corr=c-lookup parent=c-root"
+        " operation=load_user\n"
     )
 
 
@@ -171,6 +171,7 @@ def test_timeline_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixt
         "C users load_user",
     ]
     assert lines[4].split() == ["0", "ms", "100.0", "ms"]
+    assert [line.split()[-3] for line in lines[:4]] == ["ok", "ok", "ok", "failed"]
 
 
 # -- width: the terminal's, whole lines to a pipe or a file, or --width -----------------------
@@ -233,3 +234,19 @@ def test_a_terminal_is_filled_to_its_width(root: Node, monkeypatch: pytest.Monke
     lines = ANSI_STYLE.sub("", terminal.getvalue()).splitlines()
     assert max(len(line) for line in lines) == 60
     assert lines[-1] == "    └── 10:00:01.060 error   operation_failed operation=loa…"
+
+
+def test_pretty_shortens_ids_and_verbose_shows_them_whole() -> None:
+    """Long hex ids are cut to 8 characters, as git does; -v gives them whole, by name."""
+    record = {
+        **sample_records()[0],
+        "correlation_id": "a" * 32,
+        "request_id": "b" * 32,
+        "service_version": "1.2.3",
+    }
+    short = render.pretty_line(record).plain
+    assert short.endswith(f"[test] corr={'a' * 8} span=s-gw req={'b' * 8}")
+    full = render.pretty_line(record, render.View(verbose=True)).plain
+    assert full.endswith(
+        f"[test] correlation_id={'a' * 32} span_id=s-gw request_id={'b' * 32} service_version=1.2.3"
+    )

@@ -10,11 +10,16 @@ import pytest
 from flext_logging.cli import search
 
 
-@pytest.fixture(params=["stringzilla", "mmap"])
+@pytest.fixture(params=["stringzilla", "mmap", "in-process", "aho-corasick"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with StringZilla, then with the ``mmap.find`` fallback."""
+    """Run a test with StringZilla in a child, the ``mmap.find`` fallback, in this process,
+    and with the Aho-Corasick search that many needles use."""
     if request.param == "mmap":
         monkeypatch.setattr(search, "stringzilla", None)
+    if request.param == "in-process":  # what coverage sees of the child's work
+        monkeypatch.setattr(search, "in_child", False)
+    if request.param == "aho-corasick":
+        monkeypatch.setattr(search, "MANY_NEEDLES", 1)
     return str(request.param)
 
 
@@ -34,13 +39,13 @@ def test_lines_holding_a_needle_are_found_whole_across_range_boundaries(
         b'{"id":"def","n":2}\n'
         b'{"id":"abc","n":3}'  # no newline at the end
     )
-    assert search.find_lines(str(path), [b'"abc"', b'"def"']) == [
-        b'{"id":"abc"}',
-        b'{"id":"abc","parent":"def"}',
-        b'{"id":"def","n":2}',
-        b'{"id":"abc","n":3}',
+    assert search.find_lines(str(path), search.Needles([b'"abc"', b'"def"'])) == [
+        (0, b'{"id":"abc"}'),
+        (26, b'{"id":"abc","parent":"def"}'),
+        (56, b'{"id":"def","n":2}'),
+        (75, b'{"id":"abc","n":3}'),
     ]
-    assert search.find_lines(str(path), [b'"nowhere"']) == []
+    assert search.find_lines(str(path), search.Needles([b'"nowhere"'])) == []
 
 
 @pytest.mark.usefixtures("backend")
@@ -50,7 +55,7 @@ def test_progress_adds_up_to_the_file_size(monkeypatch: pytest.MonkeyPatch, tmp_
     path = tmp_path / "app.log"
     path.write_bytes(b'{"id":"abc"}\n' * 5)
     told: list[int] = []
-    search.find_lines(str(path), [b"abc"], progress=told.append)
+    search.find_lines(str(path), search.Needles([b"abc"]), progress=told.append)
     assert told == [10] * 6 + [5]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from cli_records import make_record
 
 from flext_logging import keys
-from flext_logging.cli.reading import ReadStats
+from flext_logging.cli.reading import Reader, ReadStats
 from flext_logging.cli.tree import Node, build_tree, collect_records, detect_by, to_data
 
 
@@ -43,9 +43,9 @@ def test_grandchild_correlations_are_found_by_rescanning(write_log: Callable[...
         make_record("grandchild", "03.000000", correlation="c-grand", parent="c-child"),
         make_record("unrelated", "04.000000", correlation="c-other", parent="c-else"),
     )
-    by, records = collect_records([str(path)], "c-root", ReadStats())
-    assert by == "correlation"
-    root = build_tree(records, "c-root", "correlation")
+    found = collect_records([str(path)], "c-root", Reader())
+    assert found.by == "correlation"
+    root = build_tree(found.records, "c-root", "correlation")
     assert _shape(root) == [
         "correlation c-root",
         "  correlation c-child",
@@ -120,8 +120,8 @@ def test_duplicated_ids_making_a_cycle_do_not_hang_or_crash() -> None:
 def test_a_duplicated_line_is_counted_once(write_log: Callable[..., Path]) -> None:
     """The same file given twice yields each record once."""
     path = write_log("app.log", make_record("once", "01.000000", correlation="c"))
-    _, records = collect_records([str(path), str(path)], "c", ReadStats())
-    assert len(records) == 1
+    found = collect_records([str(path), str(path)], "c", Reader())
+    assert len(found.records) == 1
 
 
 def test_spans_nest_through_parent_span_id() -> None:
@@ -154,7 +154,7 @@ def test_spans_nest_through_parent_span_id() -> None:
     client = root.children[0]
     assert client.operation == "POST http://billing/invoices"
     assert client.start == "2026-11-23T10:00:00.900000Z"  # finished at 1.5 after 600 ms
-    assert (client.status, client.status_code, client.duration_ms) == ("ok", "201", 600.0)
+    assert (client.status, client.status_code, client.duration_ms) == ("ok", 201, 600.0)
     assert client.children[0].operation == "POST /invoices"
 
 
@@ -179,7 +179,7 @@ def test_errors_carry_their_code_and_fail_the_node() -> None:
     ]
     root = build_tree(records, "c", "correlation")
     assert root.status == keys.STATUS_FAILED
-    assert [(e[keys.MESSAGE], e[keys.ERROR_CODE]) for e in root.errors] == [
+    assert [(e["event"], e[keys.ERROR_CODE]) for e in root.errors] == [
         (keys.EVENT_OPERATION_FAILED, "FLEXT_NOT_FOUND_ERROR"),
         ("lookup failed", "FLEXT_X"),
     ]
@@ -253,8 +253,8 @@ def test_a_large_shuffled_input_is_rebuilt_completely(write_log: Callable[..., P
     rng.shuffle(lines)
     path = write_log("big.log", *lines)
     stats = ReadStats()
-    by, records = collect_records([str(path)], "c7", stats)
-    root = build_tree(records, "c7", by or "correlation")
+    found = collect_records([str(path)], "c7", Reader(stats=stats))
+    root = build_tree(found.records, "c7", found.by or "correlation")
     assert stats.bad_lines == 0
     assert _shape(root) == ["correlation c7", "  correlation c7-child"]
     assert [r[keys.MESSAGE] for r in root.records] == [f"step {n}" for n in range(50)]

@@ -1,0 +1,472 @@
+"""Which fields of a JSON log line mean what: our schema and other libraries' dialects.
+
+The CLI works on records in flext-logging's flat schema (:mod:`flext_logging.keys`).
+A line written by another library is *normalized* into it first: its time, level,
+message, logger, ids, service and duration are looked up under the names that library
+uses and copied to ours, and the fields it nests (loguru's ``record.extra``,
+OpenTelemetry's ``attributes``) are lifted to the top. Everything else of the line is
+kept as it is.
+
+The names are data: :data:`DIALECTS` maps each dialect to the paths of its fields, and
+:data:`ALIASES` is what the reader tries, per field, in order — ours first, then every
+dialect's. A path is dotted and matches nested objects and dotted keys alike
+(``log.level`` is ``{"log.level": …}`` or ``{"log": {"level": …}}``). The schema
+presets (``flext_logging.presets``, a bottom-layer module) feed this table: each preset
+adds a dialect here, so that ``trace``, ``pretty`` and ``stats`` read every preset back.
+The ``--time-field``, ``--level-field``, ``--message-field`` and ``--id-field`` options
+put the user's own paths first (:class:`Schema`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flext_logging import keys
+
+__all__ = [
+    "ALIASES",
+    "DIALECTS",
+    "FAILURE_LEVELS",
+    "ID_FIELDS",
+    "KNOWN_LEVELS",
+    "LIFTED",
+    "SCALES",
+    "Schema",
+    "lookup",
+    "normalize_id",
+    "normalize_level",
+    "split_path",
+]
+
+Path = tuple[str, ...]
+
+DIALECTS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    # Elastic Common Schema, as ecs-logging writes it (dotted and nested keys mixed).
+    "ecs": {
+        keys.TIMESTAMP: ("@timestamp",),
+        keys.LEVEL: ("log.level",),
+        keys.LOGGER: ("log.logger",),
+        keys.TRACE_ID: ("trace.id",),
+        keys.SPAN_ID: ("span.id",),
+        keys.PARENT_SPAN_ID: ("parent.id",),
+        keys.REQUEST_ID: ("http.request.id", "transaction.id"),
+        keys.SERVICE_NAME: ("service.name",),
+        keys.SERVICE_VERSION: ("service.version",),
+        keys.ENVIRONMENT: ("service.environment",),
+        keys.USER_ID: ("user.id",),
+        keys.CORRELATION_ID: ("labels.correlation_id", "flext.correlation_id"),
+        keys.PARENT_CORRELATION_ID: (
+            "labels.parent_correlation_id",
+            "flext.parent_correlation_id",
+        ),
+        keys.DURATION_MS: ("event.duration",),
+    },
+    # loguru's serialize=True: everything under "record", the call's fields in "extra".
+    "loguru": {
+        keys.TIMESTAMP: ("record.time.timestamp", "record.time.repr"),
+        keys.LEVEL: ("record.level.name",),
+        keys.MESSAGE: ("record.message",),
+        keys.LOGGER: ("record.name",),
+    },
+    # python-json-logger with its usual format string, and the stdlib's LogRecord names.
+    "python-json-logger": {
+        keys.TIMESTAMP: ("asctime", "created"),
+        keys.LEVEL: ("levelname",),
+        keys.LOGGER: ("name",),
+    },
+    # structlog's defaults: the event is the message.
+    "structlog": {keys.MESSAGE: ("event",)},
+    # OpenTelemetry: the log data model, and the Python SDK's JSON (to_json()).
+    "otel": {
+        keys.TIMESTAMP: ("Timestamp", "timeUnixNano", "ObservedTimestamp", "observed_timestamp"),
+        keys.LEVEL: ("SeverityText", "severity_text", "SeverityNumber", "severity_number"),
+        keys.MESSAGE: ("Body", "body"),
+        keys.TRACE_ID: ("TraceId", "traceId", "otelTraceID"),
+        keys.SPAN_ID: ("SpanId", "spanId", "otelSpanID"),
+        keys.SERVICE_NAME: (
+            "Resource.service.name",
+            "resource.attributes.service.name",
+            "resource.service.name",
+            "otelServiceName",
+        ),
+    },
+    # Google Cloud Logging's structured payload.
+    "gcp": {
+        keys.TIMESTAMP: ("timestamp", "time"),
+        keys.LEVEL: ("severity",),
+        keys.TRACE_ID: ("logging.googleapis.com/trace",),
+        keys.SPAN_ID: ("logging.googleapis.com/spanId",),
+        keys.SERVICE_NAME: ("serviceContext.service",),
+    },
+    # Datadog's reserved attributes.
+    "datadog": {
+        keys.LEVEL: ("status",),
+        keys.TRACE_ID: ("dd.trace_id",),
+        keys.SPAN_ID: ("dd.span_id",),
+        keys.SERVICE_NAME: ("dd.service",),
+        keys.ENVIRONMENT: ("dd.env",),
+        keys.SERVICE_VERSION: ("dd.version",),
+        keys.USER_ID: ("usr.id",),
+    },
+    # Names many other libraries share (humanlog's defaults, camelCase ids).
+    "common": {
+        keys.TIMESTAMP: ("time", "ts", "t", "date", "datetime"),
+        keys.LEVEL: ("lvl", "severity", "loglevel", "log_level"),
+        keys.MESSAGE: ("msg", "text", "log", "Message"),
+        keys.LOGGER: ("logger_name", "logName"),
+        keys.CORRELATION_ID: ("correlationId", "correlation", "cid"),
+        keys.REQUEST_ID: ("requestId", "req_id", "reqId", "x_request_id"),
+        keys.TRACE_ID: ("traceId", "traceid", "trace"),
+        keys.SPAN_ID: ("spanId", "spanid"),
+        keys.PARENT_SPAN_ID: ("parentSpanId", "ParentSpanId"),
+        keys.SERVICE_NAME: ("service", "app", "application"),
+    },
+}
+"""Dialect -> our field -> where that dialect writes it, most specific first."""
+
+_OURS: Final[Mapping[str, str]] = {
+    name: name
+    for name in (
+        *keys.HEAD_KEYS,
+        *keys.CONTEXT_KEYS,
+        keys.PARENT_SPAN_ID,
+        keys.DURATION_MS,
+    )
+}
+
+
+def _aliases() -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {name: [name] for name in _OURS}
+    for fields in DIALECTS.values():
+        for name, paths in fields.items():
+            table.setdefault(name, [name]).extend(p for p in paths if p not in table[name])
+    return {name: tuple(paths) for name, paths in table.items()}
+
+
+ALIASES: Final = _aliases()
+"""Our field -> the paths tried for it, in order: our own name, then each dialect's."""
+
+SCALES: Final[Mapping[str, float]] = {"event.duration": 1e-6}
+"""Paths whose numbers are in another unit than ours: the factor to milliseconds."""
+
+LIFTED: Final = ("record.extra", "attributes", "Attributes", "labels", "flext")
+"""Objects whose members are the call's own fields: lifted to the top of the record."""
+
+ID_FIELDS: Final = (keys.CORRELATION_ID, keys.REQUEST_ID, keys.TRACE_ID)
+"""The fields ``trace`` finds an id in, in the order detection tries them."""
+
+FAILURE_LEVELS: Final = frozenset(
+    {"error", "critical", "fatal", "alert", "emergency", "panic", "severe"}
+)
+"""Levels (normalized) that mean the work failed."""
+
+KNOWN_LEVELS: Final = frozenset({"trace", "debug", "info", "warning", *FAILURE_LEVELS})
+"""The level names records are normalized to (others are kept as written)."""
+_AMBIGUOUS_LEVELS: Final = frozenset({"status"})
+"""Level paths that may hold something else: only a known level name counts there."""
+
+_LEVEL_SYNONYMS: Final = {
+    "warn": "warning",
+    "err": "error",
+    "crit": "critical",
+    "emerg": "emergency",
+    "information": "info",
+    "informational": "info",
+    "notice": "info",
+    "dbg": "debug",
+    "trc": "trace",
+    "verbose": "debug",
+    "success": "info",
+    "exception": "error",
+}
+# OpenTelemetry SeverityNumber ranges: 1-4 trace ... 21-24 fatal.
+_OTEL_SEVERITIES: Final = ("trace", "debug", "info", "warning", "error", "fatal")
+# pino/bunyan numbers; the stdlib's are multiples of ten as well (10 debug ... 50 critical).
+_NUMERIC_LEVELS: Final = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+_MAX_LEVEL_TEXT: Final = 32
+_OTEL_MAX: Final = 24
+
+
+def split_path(path: str) -> Path:
+    """Return a dotted path as its parts (``error.code`` -> ``("error", "code")``)."""
+    return tuple(path.split("."))
+
+
+def lookup(record: Mapping[str, Any], parts: Sequence[str]) -> tuple[bool, Any]:
+    """Return ``(found, value)`` at *parts* of *record*; dotted keys match as well.
+
+    ``("log", "level")`` finds ``{"log": {"level": 1}}`` and ``{"log.level": 1}``; the
+    longest key that exists wins at each level.
+    """
+    current: Any = record
+    index = 0
+    count = len(parts)
+    while index < count:
+        if not isinstance(current, Mapping):
+            return False, None
+        for end in range(count, index, -1):
+            key = parts[index] if end == index + 1 else ".".join(parts[index:end])
+            if key in current:
+                current = current[key]
+                index = end
+                break
+        else:
+            return False, None
+    return True, current
+
+
+def normalize_level(value: object, *, strict: bool = False) -> str | None:
+    """Return a level in our lower-case names, or ``None`` when *value* is no level.
+
+    Names we do not know are kept, lower-cased, unless *strict* (a field that may hold
+    something else, like Datadog's ``status``).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = int(value)
+        if 1 <= number <= _OTEL_MAX and number == value:
+            return _OTEL_SEVERITIES[(number - 1) // 4]
+        return _NUMERIC_LEVELS.get(number)
+    if not isinstance(value, str) or not value or len(value) > _MAX_LEVEL_TEXT:
+        return None
+    name = value.strip().lower()
+    if name.isdigit():
+        return normalize_level(int(name))
+    name = _LEVEL_SYNONYMS.get(name, name)
+    return None if strict and name not in KNOWN_LEVELS else name
+
+
+def normalize_id(value: object) -> str | None:
+    """Return an id as text: ``0x``-prefixed hex and Cloud Logging trace names unwrapped."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith(("0x", "0X")) and len(value) > len("0x"):
+        value = value[2:].lower()
+    elif value.startswith("projects/") and "/traces/" in value:
+        value = value.rpartition("/traces/")[2]
+    return value if value.strip("0") else None  # W3C: all zeros is no id
+
+
+def _paths(names: Iterable[str]) -> tuple[tuple[str, Path], ...]:
+    return tuple((name, split_path(name)) for name in names)
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    paths: tuple[tuple[str, Path], ...]
+
+
+_TEXT_FIELDS: Final = (
+    keys.MESSAGE,
+    keys.LOGGER,
+    keys.SERVICE_NAME,
+    keys.SERVICE_VERSION,
+    keys.ENVIRONMENT,
+    keys.USER_ID,
+    keys.OPERATION_NAME,
+    keys.OPERATION,
+)
+_ID_LIKE: Final = (
+    keys.CORRELATION_ID,
+    keys.PARENT_CORRELATION_ID,
+    keys.TRACE_ID,
+    keys.SPAN_ID,
+    keys.PARENT_SPAN_ID,
+    keys.REQUEST_ID,
+)
+# A record with these three written as we write them needs no alias look-up at all.
+_FAST_KEYS: Final = (keys.TIMESTAMP, keys.LEVEL, keys.MESSAGE)
+
+
+class Schema:
+    """How to read records: :data:`ALIASES`, with the user's own paths tried first.
+
+    *time_field*, *level_field* and *message_field* name where a log keeps those;
+    *id_fields* are paths holding the correlation id (``--id-field``), tried before ours.
+    """
+
+    __slots__ = ("_fields", "_own_ids", "custom")
+
+    def __init__(
+        self,
+        *,
+        time_field: str | None = None,
+        level_field: str | None = None,
+        message_field: str | None = None,
+        id_fields: Sequence[str] = (),
+    ) -> None:
+        first: dict[str, list[str]] = {
+            keys.TIMESTAMP: [time_field] if time_field else [],
+            keys.LEVEL: [level_field] if level_field else [],
+            keys.MESSAGE: [message_field] if message_field else [],
+            keys.CORRELATION_ID: list(id_fields),
+        }
+        self.custom = any(first.values())
+        """Whether the user named a field: then no record is taken as already ours."""
+        self._own_ids = tuple(split_path(path) for path in id_fields)
+        # Our own names inside the objects that hold a call's fields come last.
+        self._fields = tuple(
+            _Field(
+                name,
+                _paths(
+                    dict.fromkeys(
+                        [
+                            *first.get(name, []),
+                            *paths,
+                            *(f"{container}.{name}" for container in LIFTED),
+                        ]
+                    )
+                ),
+            )
+            for name, paths in ALIASES.items()
+        )
+
+    @property
+    def id_paths(self) -> tuple[Path, ...]:
+        """The ``--id-field`` paths, as parts."""
+        return self._own_ids
+
+    def _our_fields(self, record: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+        """Return our fields found in *record*, and the paths they were taken from."""
+        found: dict[str, Any] = {}
+        used: set[str] = set()
+        for field in self._fields:
+            for text, parts in field.paths:
+                present, value = lookup(record, parts)
+                if not present or value is None:
+                    continue
+                converted = _convert(field.name, text, value)
+                if converted is None:
+                    continue
+                found[field.name] = converted
+                used.add(parts[0] if len(parts) == 1 else text)
+                break
+        return found, used
+
+    def normalize(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Return *record* in our schema: our fields first, the rest of the line after.
+
+        A record already in our schema is returned as it is, its level normalized.
+        """
+        if not self.custom and all(name in record for name in _FAST_KEYS):
+            level = record[keys.LEVEL]
+            if level not in KNOWN_LEVELS:
+                record[keys.LEVEL] = normalize_level(level) or level
+            return record
+        found, used = self._our_fields(record)
+        normalized: dict[str, Any] = {
+            name: found[name] for name in (*keys.RECORD_KEYS, keys.PARENT_SPAN_ID) if name in found
+        }
+        _lift(record, normalized, used)
+        for name, value in record.items():
+            if name not in used and name not in normalized:
+                normalized[name] = value
+        if keys.DURATION_MS in found:
+            normalized[keys.DURATION_MS] = found[keys.DURATION_MS]
+        for name in _ID_LIKE:  # an id that is none (all zeros, empty) must not group records
+            if name not in found:
+                normalized.pop(name, None)
+        if not isinstance(normalized.get(keys.ERROR), Mapping):
+            error = _foreign_error(record, normalized)
+            if error is not None:
+                normalized[keys.ERROR] = error
+        return _drop_consumed(normalized, used)
+
+
+def _foreign_error(record: Mapping[str, Any], lifted: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return another library's exception as our ``error`` object, if the line has one."""
+    present, loguru = lookup(record, ("record", "exception"))
+    if present and isinstance(loguru, Mapping) and loguru.get("type"):
+        return {
+            keys.ERROR_TYPE_NAME: str(loguru.get("type")),
+            keys.ERROR_MESSAGE: str(loguru.get("value") or ""),
+        }
+    kind = lifted.get("exception.type")
+    if isinstance(kind, str):  # OpenTelemetry's semantic conventions
+        return {
+            keys.ERROR_TYPE_NAME: kind,
+            keys.ERROR_MESSAGE: str(lifted.get("exception.message") or ""),
+        }
+    chain = record.get("exception")
+    if isinstance(chain, list) and chain and isinstance(chain[-1], Mapping):
+        last = chain[-1]  # structlog's dict_tracebacks: the raised exception is last
+        if isinstance(last.get("exc_type"), str):
+            return {
+                keys.ERROR_TYPE_NAME: last["exc_type"],
+                keys.ERROR_MESSAGE: str(last.get("exc_value") or ""),
+            }
+    for name in ("exc_info", "exception", "stack_trace"):
+        text = record.get(name)
+        if isinstance(text, str) and text.strip():  # a formatted traceback
+            last_line = text.strip().splitlines()[-1]
+            kind, _, message = last_line.partition(": ")
+            return {keys.ERROR_TYPE_NAME: kind, keys.ERROR_MESSAGE: message}
+    return None
+
+
+def _lift(record: Mapping[str, Any], normalized: dict[str, Any], used: set[str]) -> None:
+    """Copy the members of the objects that hold a call's fields to the top."""
+    for container in LIFTED:
+        present, members = lookup(record, split_path(container))
+        if present and isinstance(members, Mapping):
+            used.add(container)
+            for name, value in members.items():
+                if isinstance(name, str) and name not in normalized:
+                    normalized[name] = value
+
+
+def _convert(name: str, path: str, value: Any) -> Any:
+    """Return *value* as our field *name* holds it, or ``None`` when it cannot be that."""
+    if name == keys.LEVEL:
+        return normalize_level(value, strict=path in _AMBIGUOUS_LEVELS)
+    if name in _ID_LIKE:
+        return normalize_id(value)
+    if name == keys.TIMESTAMP:
+        return (
+            value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        )
+    if name == keys.DURATION_MS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return value * SCALES.get(path, 1.0)
+    if name in _TEXT_FIELDS:
+        return value if isinstance(value, str) else None
+    return value
+
+
+def _drop_consumed(record: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """Remove from nested objects the members that became one of our fields."""
+    for path in used:
+        parts = split_path(path)
+        if len(parts) < 2 or parts[0] not in record:
+            continue
+        record[parts[0]] = _without(record[parts[0]], parts[1:])
+        if record[parts[0]] in ({}, None):
+            del record[parts[0]]
+    return record
+
+
+def _without(value: Any, parts: Path) -> Any:
+    if not isinstance(value, dict):
+        return value
+    key = ".".join(parts)
+    if key in value:
+        return {k: v for k, v in value.items() if k != key}
+    head, rest = parts[0], parts[1:]
+    if head not in value or not rest:
+        return value
+    inner = _without(value[head], rest)
+    copy = dict(value)
+    if inner in ({}, None):
+        del copy[head]
+    else:
+        copy[head] = inner
+    return copy

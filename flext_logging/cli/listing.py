@@ -1,0 +1,218 @@
+"""Finding the request to trace: one row per root request, from one pass over the logs.
+
+A *root* is a correlation that names no parent (or, in logs without correlations, a
+trace). Its row says what it was (the route of its first server request, else its
+RPC, task or operation name), which service took it, when it started, how long it
+took, how it ended (HTTP status or gRPC code), its first error code (its own, else
+the first of the work below it), and how many of the correlations it started failed:
+a request answered 202 whose job failed is a failed request here. Only the lines that
+can tell any of this are parsed: finishing and failure records, and the records of
+child correlations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from flext_logging import keys
+from flext_logging.cli.reading import Progress, Reader, RecordFilter
+from flext_logging.cli.times import record_seconds
+from flext_logging.cli.tree import FINISH_EVENTS, error_code, is_failure
+
+__all__ = ["NEEDLES", "REQUEST_COLUMNS", "Request", "collect_requests", "select"]
+
+REQUEST_COLUMNS: Final = (
+    "id",
+    "service",
+    "route",
+    "start",
+    "duration_ms",
+    "status",
+    "status_code",
+    "error_code",
+    "failed_below",
+)
+"""The fields of a row of ``requests --format json|csv``, in order."""
+
+NEEDLES: Final = (
+    b"_finished",
+    b"_failed",
+    b"_succeeded",
+    b"parent_correlation_id",
+    b"rror",
+    b"RROR",
+    b"ritical",
+    b"RITICAL",
+    b"atal",
+    b"ATAL",
+    b"uration",
+    b'"status_code":5',
+)
+"""What a line must hold to matter here: a finish, a failure, a duration or a parent."""
+
+_SERVER_EVENTS: Final = frozenset(
+    {
+        keys.EVENT_REQUEST_FINISHED,
+        keys.EVENT_REQUEST_FAILED,
+        keys.EVENT_RPC_FINISHED,
+        keys.EVENT_RPC_FAILED,
+        keys.EVENT_TASK_SUCCEEDED,
+        keys.EVENT_TASK_FAILED,
+    }
+)
+
+
+@dataclass
+class Request:
+    """One root request and what its records say."""
+
+    id: str
+    service: str | None = None
+    route: str | None = None
+    start_s: float | None = None
+    duration_ms: float | None = None
+    status: str = "ok"
+    status_code: int | str | None = None
+    error_code: str | None = None
+    failed_below: int = 0
+    parent: str | None = None
+    summary: dict[str, Any] | None = None
+    """The record the row was made from (its first server request's finishing record)."""
+    summary_start: float | None = field(default=None, repr=False)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the request, or work it started, failed."""
+        return self.status == keys.STATUS_FAILED or self.failed_below > 0
+
+    def to_data(self) -> dict[str, Any]:
+        """The row as data, for ``--format json`` and ``csv``."""
+        from flext_logging.cli.times import format_instant
+
+        values = (
+            self.id,
+            self.service,
+            self.route,
+            format_instant(self.start_s),
+            self.duration_ms,
+            self.status,
+            self.status_code,
+            self.error_code,
+            self.failed_below,
+        )
+        return dict(zip(REQUEST_COLUMNS, values, strict=True))
+
+
+def _text(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _label(record: dict[str, Any]) -> str | None:
+    method = _text(record, keys.HTTP_METHOD)
+    target = _text(record, keys.HTTP_ROUTE) or _text(record, keys.HTTP_PATH)
+    if target is not None:
+        return f"{method} {target}" if method is not None else target
+    return (
+        _text(record, keys.RPC_METHOD)
+        or _text(record, keys.TASK_NAME)
+        or _text(record, keys.OPERATION_NAME)
+    )
+
+
+def _duration(record: dict[str, Any]) -> float | None:
+    value = record.get(keys.DURATION_MS)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
+    key = _text(record, keys.CORRELATION_ID) or _text(record, keys.TRACE_ID)
+    if key is None:
+        return
+    request = requests.get(key)
+    if request is None:
+        request = requests[key] = Request(key, parent=_text(record, keys.PARENT_CORRELATION_ID))
+    seconds = record_seconds(record)
+    if seconds is not None and (request.start_s is None or seconds < request.start_s):
+        request.start_s = seconds
+    if request.service is None:
+        request.service = _text(record, keys.SERVICE_NAME)
+    if is_failure(record):
+        request.status = keys.STATUS_FAILED
+        request.error_code = request.error_code or error_code(record)
+    event = record.get(keys.MESSAGE)
+    duration = _duration(record)
+    is_server = (event in _SERVER_EVENTS and record.get(keys.RPC_SIDE) != keys.RPC_SIDE_CLIENT) or (
+        event not in FINISH_EVENTS and duration is not None and _label(record) is not None
+    )
+    if not is_server:
+        return
+    started = seconds - duration / 1000 if seconds is not None and duration is not None else seconds
+    if started is not None and request.start_s is not None:
+        request.start_s = min(request.start_s, started)
+    if request.summary is None or (
+        started is not None and (request.summary_start is None or started < request.summary_start)
+    ):
+        request.summary, request.summary_start = record, started
+        request.route = _label(record) or request.route
+        request.duration_ms = duration
+        request.service = _text(record, keys.SERVICE_NAME) or request.service
+        code = record.get(keys.STATUS_CODE, record.get(keys.RPC_CODE))
+        if isinstance(code, int | str) and not isinstance(code, bool):
+            request.status_code = code
+
+
+def collect_requests(
+    sources: Iterable[str], reader: Reader, *, progress: Progress | None = None
+) -> list[Request]:
+    """Return the root requests of *sources*, in time order, failures below counted."""
+    requests: dict[str, Request] = {}
+    for source in sources:
+        for record in reader.records(source, needles=NEEDLES, progress=progress):
+            _add(requests, record)
+    for request in requests.values():
+        if request.status != keys.STATUS_FAILED:
+            continue
+        seen = {request.id}
+        parent = request.parent
+        while parent is not None and parent in requests and parent not in seen:
+            seen.add(parent)
+            above = requests[parent]
+            above.failed_below += 1
+            above.error_code = above.error_code or request.error_code
+            parent = above.parent
+    roots = [
+        request
+        for request in requests.values()
+        if (request.parent is None or request.parent not in requests) and request.summary
+    ]
+    roots.sort(key=lambda one: (one.start_s is None, one.start_s or 0.0, one.id))
+    return roots
+
+
+def select(
+    requests: list[Request],
+    *,
+    record_filter: RecordFilter | None = None,
+    failed: bool = False,
+    slowest: int | None = None,
+) -> list[Request]:
+    """Keep the requests whose summary passes the filter (and failed); the slowest first."""
+    kept = [
+        request
+        for request in requests
+        if (not failed or request.failed)
+        and (
+            record_filter is None
+            or not record_filter.active
+            or (request.summary is not None and record_filter(request.summary))
+        )
+    ]
+    if slowest is not None:
+        kept.sort(key=lambda one: -(one.duration_ms or 0.0))
+        kept = kept[:slowest]
+    return kept
