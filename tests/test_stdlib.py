@@ -494,10 +494,10 @@ def test_opentelemetry_logging_handler_is_kept_and_exports_every_record() -> Non
         exported = [item.log_record for item in exporter.get_finished_logs()]
         assert [record.body for record in exported] == ["ours", "theirs"]
         assert dict(exported[0].attributes or {}) == {
-        "process_id": os.getpid(),
-        "request_id": "req-5",
-        "attempt": 2,
-    }
+            "process_id": os.getpid(),
+            "request_id": "req-5",
+            "attempt": 2,
+        }
     finally:
         logging.getLogger().removeHandler(handler)
         provider.shutdown()
