@@ -1,14 +1,26 @@
-"""Measure flext-logging against its peers, side by side in one process.
+"""Measure flext-logging against its peers, side by side in one process, as ratios.
 
-Every case runs each configuration round-robin (warm-up, then ``--repeats`` rounds of
-``--iterations`` calls each), so machine noise hits all of them alike, and reports the
-median, min and max microseconds per call and the ratio ours/peer. After timing, every
-configuration's last output line is parsed and checked for the context and call fields,
-so no configuration wins by doing less. Results go to a table on stdout and to
-``benchmarks/results.json``.
+Method (issue 15): every configuration of a case writes to a real file of its own (a
+disabled call writes nothing, and its file must stay empty). A case runs many short
+**paired rounds**: in each round every configuration makes ``--calls`` calls, in a
+rotating order, each in a ``contextvars.Context`` of its own set up once (our context
+from FlextContext, structlog's from ``bind_contextvars``, stdlib's from a filter). A
+goal's ratio is the **median of the per-round ratios** ours/peer, so machine noise in
+one round hits both sides of that round's ratio. Between rounds (outside the clock)
+each file is emptied and background writers are drained. After timing, each
+configuration's last line is parsed and must hold every expected field, so no
+configuration wins by doing less.
 
-    python benchmarks/bench.py                     # full run (make bench)
-    python benchmarks/bench.py --iterations 50 --repeats 1   # smoke run
+The peers are configured as their docs advise: structlog with
+``cache_logger_on_first_use=True``, ``merge_contextvars`` and orjson;
+python-json-logger with the same formatter options in every case. Messages and
+string values are long enough to pass every length threshold (ours only scans
+strings of 13 characters or more for secrets).
+
+    python benchmarks/bench.py                          # full run (make bench)
+    python benchmarks/bench.py --rounds 3 --calls 20    # smoke run
+
+Every ratio is printed with its goal and stored in ``benchmarks/results.json``.
 """
 
 from __future__ import annotations
@@ -29,19 +41,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import orjson
 import structlog
 from pythonjsonlogger.json import JsonFormatter as PjlJsonFormatter
 
 import flext_logging
-from flext_logging import FlextContext, FlextExceptions, _config, get_logger
+from flext_logging import FlextContext, FlextExceptions, _config, _pipeline, get_logger
 
-# Made at import time, before configure(), as users do (case 3 checks this path).
+# Made at import time, before configure(), as applications do (the disabled case uses it).
 module_logger = get_logger("bench.module")
 
-CONTEXT = {
+CONTEXT: Final = {
     "correlation_id": "8f14e45fceea167a5a36dedd4bea2543",
     "parent_correlation_id": "c9f0f895fb98ab9159f51fd0297e236d",
     "request_id": "req-7f3a",
@@ -51,49 +63,167 @@ CONTEXT = {
     "user_id": "u-42",
     "operation_name": "signup",
 }
-CALL_FIELDS = {"plan": "pro", "seats": 3}
-MESSAGE = "user created"
+# 13 characters or more: every string is one the redactor must look at.
+MESSAGE: Final = "user account created for signup"
+CALL_FIELDS: Final = {"plan": "professional-annual", "seats": 3}
+FIFTY_FIELDS: Final = {
+    f"field_{index:02d}": (f"value-number-{index:03d}" if index % 2 else index * 1000 + 7)
+    for index in range(50)
+}
+# 10 KB of words and numbers (digits, but no run long enough to be a card number).
+TEN_KB: Final = " ".join(
+    f"order {index} shipped {index * 37 % 1000} items to warehouse {index % 12}"
+    for index in range(400)
+)[:10_240]
+PJL_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
-class Sink:
-    """A null destination that keeps the last line written, for validation."""
+# -- Goals: the table of issue 15, as (case, ours, peer, highest ratio ours/peer, text). ----
 
-    def __init__(self) -> None:
-        self.last: Any = None
-        self.count = 0
 
-    def write(self, data: Any) -> int:
-        if data and data not in ("\n", b"\n"):
-            self.last = data
-            self.count += 1
-        return len(data)
+@dataclass(frozen=True)
+class Goal:
+    """A ratio of two configurations of one case, and the highest value it may have."""
 
-    def flush(self) -> None:
-        pass
+    case: str
+    ours: str
+    peer: str
+    limit: float
+    text: str
 
-    def isatty(self) -> bool:
-        return False
+
+OURS: Final = "flext-logging"
+STRUCTLOG: Final = "structlog+orjson"
+PJL: Final = "stdlib+python-json-logger"
+GOALS: Final = (
+    Goal("info", OURS, STRUCTLOG, 0.45, "<= 0.45x structlog+orjson (cached logger)"),
+    Goal("info", OURS, PJL, 0.20, ">= 5x faster than stdlib+python-json-logger"),
+    Goal("ten_kb", OURS, PJL, 0.50, "<= 0.5x stdlib+python-json-logger, same record"),
+    Goal("fifty_fields", OURS, STRUCTLOG, 0.70, "<= 0.7x structlog+orjson"),
+    Goal("disabled", "flext-logging debug", "stdlib debug", 1.5, "<= 1.5x stdlib's"),
+    Goal(
+        "disabled",
+        "flext-logging debug, per-logger levels",
+        "stdlib debug",
+        1.5,
+        "<= 1.5x stdlib's, with levels= configured",
+    ),
+    Goal(
+        "stale_context",
+        "flext-logging, context from before configure()",
+        "flext-logging, fresh context",
+        1.1,
+        "<= 1.1x a fresh context",
+    ),
+    Goal(
+        "async_output",
+        "flext-logging async_output",
+        "flext-logging synchronous",
+        0.6,
+        "<= 0.6x the synchronous write (caller side)",
+    ),
+    Goal("foreign", "flext-logging (foreign record)", PJL, 0.45, "<= 0.45x stdlib+pjl"),
+    Goal(
+        "exception",
+        "flext-logging exception",
+        "structlog ExceptionDictTransformer",
+        0.8,
+        "<= 0.8x structlog ExceptionDictTransformer(show_locals=False)",
+    ),
+)
+
+
+# -- Configurations -------------------------------------------------------------------
 
 
 @dataclass
 class Config:
-    """One configuration of one case: a callable doing one logging call, and its check."""
+    """One configuration of one case: one logging call, where it runs, what it must write."""
 
     name: str
-    call: Callable[[], Any]
-    sink: Sink | None = None
-    ours: bool = False
-    expect_fields: tuple[str, ...] = ()
+    call: Callable[[], object]
+    stream: IO[Any] | None
+    context: contextvars.Context
+    expect: tuple[str, ...] = ()
+    writes: bool = True
+    prepare: Callable[[], object] = lambda: None
+    """Run before each of its rounds, outside the clock (e.g. install its pipeline)."""
+    drain: Callable[[], object] = lambda: None
+    """Run after each of its rounds, outside the clock (e.g. wait for a writer thread)."""
     samples: list[float] = field(default_factory=list)
     error: str | None = None
 
 
-# -- Peers ----------------------------------------------------------------------------
+class Files:
+    """The real files of one run, in a temporary directory; each is emptied between rounds."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.opened: list[IO[Any]] = []
+
+    def text(self, name: str) -> IO[str]:
+        stream = (self.folder / f"{name}.log").open("a+", encoding="utf-8")
+        self.opened.append(stream)
+        return stream
+
+    def binary(self, name: str) -> IO[bytes]:
+        stream = (self.folder / f"{name}.log").open("a+b")
+        self.opened.append(stream)
+        return stream
+
+    def close(self) -> None:
+        for stream in self.opened:
+            stream.close()
+
+
+def _empty(stream: IO[Any]) -> None:
+    stream.flush()
+    stream.seek(0)
+    stream.truncate()
+
+
+def _last_line(stream: IO[Any]) -> str | None:
+    stream.flush()
+    stream.seek(0)
+    data = stream.read()
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    lines = text.splitlines()
+    return lines[-1] if lines else None
+
+
+# -- Contexts: the 8 context fields, each side the way its users set them. -----------------
 
 _NO_PEER_CONTEXT: Final[Mapping[str, str]] = MappingProxyType({})
 _peer_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "peer", default=_NO_PEER_CONTEXT
+    "bench.peer", default=_NO_PEER_CONTEXT
 )
+
+
+def ours_context() -> contextvars.Context:
+    """A context with our 5 per-request fields set (the service identity is configure()'s)."""
+
+    def enter() -> None:
+        FlextContext.Correlation.set_correlation_id(CONTEXT["correlation_id"])
+        FlextContext.Correlation.set_parent_correlation_id(CONTEXT["parent_correlation_id"])
+        FlextContext.Request.set_request_id(CONTEXT["request_id"])
+        FlextContext.Request.set_user_id(CONTEXT["user_id"])
+        FlextContext.Request.set_operation_name(CONTEXT["operation_name"])
+
+    context = contextvars.Context()
+    context.run(enter)
+    return context
+
+
+def peer_context() -> contextvars.Context:
+    """A context with the 8 fields bound for structlog and for the stdlib filter."""
+
+    def enter() -> None:
+        structlog.contextvars.bind_contextvars(**CONTEXT)
+        _peer_context.set(dict(CONTEXT))
+
+    context = contextvars.Context()
+    context.run(enter)
+    return context
 
 
 class _PeerContextFilter(logging.Filter):
@@ -105,23 +235,24 @@ class _PeerContextFilter(logging.Filter):
         return True
 
 
-def stdlib_pjl_logger(name: str, sink: Sink) -> logging.Logger:
-    """stdlib logging + python-json-logger JsonFormatter + a context Filter."""
+# -- Peers ---------------------------------------------------------------------------------
+
+
+def stdlib_pjl(name: str, stream: IO[str]) -> logging.Logger:
+    """stdlib logging + python-json-logger (the same options everywhere) + a context filter."""
     logger = logging.getLogger(name)
     logger.handlers.clear()
     logger.propagate = False
-    handler = logging.StreamHandler(sink)  # type: ignore[arg-type]
-    handler.setFormatter(
-        PjlJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True)
-    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PjlJsonFormatter(PJL_FORMAT, timestamp=True))
     handler.addFilter(_PeerContextFilter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     return logger
 
 
-def structlog_logger(*, use_orjson: bool, sink: Sink, exceptions: bool = False) -> Any:
-    """structlog with merge_contextvars, level, ISO TimeStamper and a JSON renderer."""
+def structlog_orjson(stream: IO[bytes], *, exceptions: bool = False) -> Any:
+    """structlog as its performance docs advise: cached, filtering, orjson, bytes out."""
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -133,246 +264,340 @@ def structlog_logger(*, use_orjson: bool, sink: Sink, exceptions: bool = False) 
                 structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
             )
         )
-    if use_orjson:
-        processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
-        factory: Any = structlog.BytesLoggerFactory(sink)  # type: ignore[arg-type]
-    else:
-        processors.append(structlog.processors.JSONRenderer())
-        factory = structlog.PrintLoggerFactory(sink)  # type: ignore[arg-type]
+    processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
     return structlog.wrap_logger(
-        factory(),
+        structlog.BytesLogger(stream),
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        cache_logger_on_first_use=True,
     )
 
 
-def structlog_floor(sink: Sink) -> Any:
-    """8 fields already bound on the logger + orjson only, no timestamp: a floor."""
+def structlog_json(stream: IO[str]) -> Any:
+    """structlog with the standard json module and a PrintLogger."""
     return structlog.wrap_logger(
-        structlog.BytesLoggerFactory(sink)(),  # type: ignore[arg-type]
-        processors=[structlog.processors.JSONRenderer(serializer=orjson.dumps)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-    ).bind(**CONTEXT)
-
-
-def structlog_via_stdlib(sink: Sink) -> Any:
-    """structlog routed through the stdlib ProcessorFormatter."""
-    handler = logging.StreamHandler(sink)  # type: ignore[arg-type]
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
-            ],
-            foreign_pre_chain=[],
-        )
-    )
-    stdlib_logger = logging.getLogger("bench.structlog_stdlib")
-    stdlib_logger.handlers[:] = [handler]
-    stdlib_logger.propagate = False
-    stdlib_logger.setLevel(logging.INFO)
-    return structlog.wrap_logger(
-        stdlib_logger,
+        structlog.PrintLogger(stream),
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.stdlib.add_log_level,
+            structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        cache_logger_on_first_use=True,
     )
 
 
-def loguru_logger(sink: Sink) -> Any:
-    """loguru with serialize=True; context via contextualize (bound per case)."""
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sink.write, serialize=True, level="INFO", format="{message}")
-    return logger
-
-
-# -- Our configuration -----------------------------------------------------------------
-
-
-def configure_ours(sink: Sink) -> None:
-    """Our pipeline with the defaults a production service gets, to the null sink."""
+def configure_ours(stream: IO[str], **options: Any) -> _pipeline.Pipeline:
+    """Our configuration a production service gets, to *stream*; returns its pipeline."""
     _config.reset()
     flext_logging.configure(
         format="json",
-        stream=sink,  # type: ignore[arg-type]
+        stream=stream,
         service_name=CONTEXT["service_name"],
         service_version=CONTEXT["service_version"],
         environment=CONTEXT["environment"],
-        capture_stdlib=True,
+        **options,
     )
+    return _pipeline.active()
 
 
-@contextmanager
-def our_context() -> Iterator[None]:
-    """The 8 context fields, set through FlextContext scopes as an application would."""
-    with (
-        FlextContext.Serialization.context_from(
-            {"correlation_id": CONTEXT["parent_correlation_id"]}
-        ),
-        FlextContext.Correlation.new_correlation(),
-        FlextContext.Request.request_context(
-            user_id=CONTEXT["user_id"],
-            request_id=CONTEXT["request_id"],
-            operation_name=CONTEXT["operation_name"],
-        ),
-    ):
-        yield
+def _installing(pipeline: _pipeline.Pipeline) -> Callable[[], None]:
+    return lambda: _pipeline.install(pipeline)
 
 
-@contextmanager
-def peer_context() -> Iterator[None]:
-    """The same 8 fields for the peers: structlog contextvars and the stdlib filter's var."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(**CONTEXT)
-    token = _peer_context.set(dict(CONTEXT))
-    try:
-        yield
-    finally:
-        _peer_context.reset(token)
-        structlog.contextvars.clear_contextvars()
+LOGGED: Final = (*CONTEXT, *CALL_FIELDS)
 
 
-# -- Cases ---------------------------------------------------------------------------
-
-CONTEXT_FIELDS = tuple(CONTEXT)
-LOGGED_FIELDS = (*CONTEXT_FIELDS, *CALL_FIELDS)
+# -- Cases ---------------------------------------------------------------------------------
 
 
-def case_info() -> list[Config]:
-    """(1) logger.info with 8 context fields from scopes plus 2 call fields."""
-    ours_sink = Sink()
-    configure_ours(ours_sink)
+def case_info(files: Files) -> list[Config]:
+    """logger.info with 8 context fields and 2 call fields, redaction on, to a file."""
+    ours_stream = files.text("ours")
+    pipeline = configure_ours(ours_stream)
     ours = get_logger("bench")
-    configs = [Config("flext-logging", lambda: ours.info(MESSAGE, **CALL_FIELDS), ours_sink, True)]
-    sink = Sink()
-    std = stdlib_pjl_logger("bench.stdlib", sink)
-    configs.append(
-        Config("stdlib+python-json-logger", lambda: std.info(MESSAGE, extra=CALL_FIELDS), sink)
-    )
-    sink = Sink()
-    sl = structlog_logger(use_orjson=False, sink=sink)
-    configs.append(Config("structlog+json", lambda: sl.info(MESSAGE, **CALL_FIELDS), sink))
-    sink = Sink()
-    slo = structlog_logger(use_orjson=True, sink=sink)
-    configs.append(Config("structlog+orjson", lambda: slo.info(MESSAGE, **CALL_FIELDS), sink))
-    sink = Sink()
-    sls = structlog_via_stdlib(sink)
-    configs.append(Config("structlog via stdlib", lambda: sls.info(MESSAGE, **CALL_FIELDS), sink))
-    sink = Sink()
-    floor = structlog_floor(sink)
-    configs.append(Config("floor: bound+orjson", lambda: floor.info(MESSAGE, **CALL_FIELDS), sink))
-    try:
-        sink = Sink()
-        lg = loguru_logger(sink)
-        contextual = lg.bind(**CONTEXT)
-        configs.append(
-            Config("loguru serialize", lambda: contextual.info(MESSAGE, **CALL_FIELDS), sink)
-        )
-    except ImportError:
-        configs.append(Config("loguru serialize", lambda: None, error="loguru not installed"))
+    std_stream = files.text("stdlib")
+    std = stdlib_pjl("bench.stdlib", std_stream)
+    slo_stream = files.binary("structlog_orjson")
+    slo = structlog_orjson(slo_stream)
+    slj_stream = files.text("structlog_json")
+    slj = structlog_json(slj_stream)
+    # For reference, no goal: where our time goes (the redactor; a text stream's encoding).
+    unredacted_stream = files.text("ours_unredacted")
+    unredacted = configure_ours(unredacted_stream, redaction=False)
+    binary_stream = files.binary("ours_binary")
+    binary = configure_ours(binary_stream)
+    configs = [
+        Config(
+            OURS,
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            ours_stream,
+            ours_context(),
+            prepare=_installing(pipeline),
+        ),
+        Config(STRUCTLOG, lambda: slo.info(MESSAGE, **CALL_FIELDS), slo_stream, peer_context()),
+        Config(PJL, lambda: std.info(MESSAGE, extra=CALL_FIELDS), std_stream, peer_context()),
+        Config(
+            "structlog+json", lambda: slj.info(MESSAGE, **CALL_FIELDS), slj_stream, peer_context()
+        ),
+        Config(
+            "(reference) flext-logging, redaction=False",
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            unredacted_stream,
+            ours_context(),
+            prepare=_installing(unredacted),
+        ),
+        Config(
+            "(reference) flext-logging, binary file",
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            binary_stream,
+            ours_context(),
+            prepare=_installing(binary),
+        ),
+    ]
     for config in configs:
-        config.expect_fields = LOGGED_FIELDS
+        config.expect = LOGGED
     return configs
 
 
-def case_foreign() -> list[Config]:
-    """(2) a foreign logging.getLogger("lib").info("%s", x) record through our pipeline."""
-    ours_sink = Sink()
-    configure_ours(ours_sink)
-    foreign = logging.getLogger("lib.foreign")
-    foreign.handlers.clear()
-    foreign.propagate = True
-    foreign.setLevel(logging.NOTSET)
-    sink = Sink()
-    std = stdlib_pjl_logger("lib.peer", sink)
+def case_ten_kb(files: Files) -> list[Config]:
+    """One 10 KB string field of words and numbers, no secret, on the same record."""
+    ours_stream = files.text("ours_10kb")
+    pipeline = configure_ours(ours_stream)
+    ours = get_logger("bench")
+    std_stream = files.text("stdlib_10kb")
+    std = stdlib_pjl("bench.stdlib", std_stream)
+    slo_stream = files.binary("structlog_10kb")
+    slo = structlog_orjson(slo_stream)
+    fields = {"report": TEN_KB}
+    expect = (*CONTEXT, "report")
     return [
         Config(
-            "flext-logging (foreign record)",
-            lambda: foreign.info("%s", "x"),
-            ours_sink,
-            True,
-            CONTEXT_FIELDS,
+            OURS,
+            lambda: ours.info(MESSAGE, **fields),
+            ours_stream,
+            ours_context(),
+            expect,
+            prepare=_installing(pipeline),
+        ),
+        Config(PJL, lambda: std.info(MESSAGE, extra=fields), std_stream, peer_context(), expect),
+        Config(STRUCTLOG, lambda: slo.info(MESSAGE, **fields), slo_stream, peer_context(), expect),
+    ]
+
+
+def case_fifty_fields(files: Files) -> list[Config]:
+    """A call with 50 fields (half strings, half numbers)."""
+    ours_stream = files.text("ours_50")
+    pipeline = configure_ours(ours_stream)
+    ours = get_logger("bench")
+    slo_stream = files.binary("structlog_50")
+    slo = structlog_orjson(slo_stream)
+    std_stream = files.text("stdlib_50")
+    std = stdlib_pjl("bench.stdlib", std_stream)
+    expect = (*CONTEXT, *FIFTY_FIELDS)
+    return [
+        Config(
+            OURS,
+            lambda: ours.info(MESSAGE, **FIFTY_FIELDS),
+            ours_stream,
+            ours_context(),
+            expect,
+            prepare=_installing(pipeline),
         ),
         Config(
-            "stdlib+python-json-logger", lambda: std.info("%s", "x"), sink, False, CONTEXT_FIELDS
+            STRUCTLOG, lambda: slo.info(MESSAGE, **FIFTY_FIELDS), slo_stream, peer_context(), expect
+        ),
+        Config(
+            PJL, lambda: std.info(MESSAGE, extra=FIFTY_FIELDS), std_stream, peer_context(), expect
         ),
     ]
 
 
-def case_disabled() -> list[Config]:
-    """(3) a disabled debug call; ours through a logger made at import time."""
-    configure_ours(Sink())
-    std = logging.getLogger("bench.disabled")
-    std.setLevel(logging.INFO)
+def case_disabled(files: Files) -> list[Config]:
+    """A disabled debug call: ours on a logger made at import time, with and without levels=."""
+    ours_stream = files.text("ours_disabled")
+    levels = {"bench": "INFO", "bench.sqlalchemy.engine": "WARNING", "bench.payments": "DEBUG"}
+
+    def plain() -> None:
+        configure_ours(ours_stream)
+        module_logger.debug(MESSAGE)  # the first call after a change decides; later ones look up
+
+    def levelled() -> None:
+        configure_ours(ours_stream, levels=levels)
+        module_logger.debug(MESSAGE)
+
+    std_stream = files.text("stdlib_disabled")
+    std = stdlib_pjl("bench.disabled", std_stream)
+    nothing = contextvars.Context()
     return [
         Config(
-            "flext-logging debug (module-level logger)",
-            lambda: module_logger.debug("x"),
-            None,
-            True,
+            "flext-logging debug",
+            lambda: module_logger.debug(MESSAGE),
+            ours_stream,
+            nothing,
+            writes=False,
+            prepare=plain,
         ),
-        Config("stdlib debug", lambda: std.debug("x")),
+        Config(
+            "flext-logging debug, per-logger levels",
+            lambda: module_logger.debug(MESSAGE),
+            ours_stream,
+            nothing,
+            writes=False,
+            prepare=levelled,
+        ),
+        Config("stdlib debug", lambda: std.debug(MESSAGE), std_stream, nothing, writes=False),
+    ]
+
+
+def case_stale_context(files: Files) -> list[Config]:
+    """A context entered before the last configure(), against one entered after it."""
+    ours_stream = files.text("ours_stale")
+    ours = get_logger("bench")
+    configure_ours(ours_stream)
+    stale = ours_context()  # a long-lived worker's context, which has logged already
+    stale.run(ours.info, MESSAGE)
+    pipeline = configure_ours(ours_stream)  # replaces the process defaults stale merged
+    fresh = ours_context()
+    return [
+        Config(
+            "flext-logging, context from before configure()",
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            ours_stream,
+            stale,
+            LOGGED,
+            prepare=_installing(pipeline),
+        ),
+        Config(
+            "flext-logging, fresh context",
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            ours_stream,
+            fresh,
+            LOGGED,
+            prepare=_installing(pipeline),
+        ),
+    ]
+
+
+def case_async_output(files: Files) -> list[Config]:
+    """async_output=True to a file, caller side only, against the synchronous write."""
+    sync_stream = files.text("ours_sync")
+    sync = configure_ours(sync_stream)
+    async_stream = files.text("ours_async")
+    background = configure_ours(async_stream, async_output=True)
+    ours = get_logger("bench")
+    return [
+        Config(
+            "flext-logging async_output",
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            async_stream,
+            ours_context(),
+            LOGGED,
+            prepare=_installing(background),
+            drain=background.flush,
+        ),
+        Config(
+            "flext-logging synchronous",
+            lambda: ours.info(MESSAGE, **CALL_FIELDS),
+            sync_stream,
+            ours_context(),
+            LOGGED,
+            prepare=_installing(sync),
+        ),
+    ]
+
+
+FOREIGN_MESSAGE: Final = "connection %s established to the primary database"
+
+
+def case_foreign(files: Files) -> list[Config]:
+    """A library's logging.getLogger(...).info(...) record through our pipeline."""
+    ours_stream = files.text("ours_foreign")
+    pipeline = configure_ours(ours_stream)
+    foreign = logging.getLogger("lib.foreign")
+    foreign.handlers.clear()
+    foreign.propagate = True
+    foreign.setLevel(logging.NOTSET)
+    std_stream = files.text("stdlib_foreign")
+    std = stdlib_pjl("lib.peer", std_stream)
+    return [
+        Config(
+            "flext-logging (foreign record)",
+            lambda: foreign.info(FOREIGN_MESSAGE, "db-1", extra=CALL_FIELDS),
+            ours_stream,
+            ours_context(),
+            LOGGED,
+            prepare=_installing(pipeline),
+        ),
+        Config(
+            PJL,
+            lambda: std.info(FOREIGN_MESSAGE, "db-1", extra=CALL_FIELDS),
+            std_stream,
+            peer_context(),
+            LOGGED,
+        ),
     ]
 
 
 def _raise_validation(depth: int) -> None:
     if depth <= 1:
-        raise FlextExceptions("invalid email", field="email", value="x@")
+        raise FlextExceptions("invalid email address given", field="email", value="x@")
     _raise_validation(depth - 1)
 
 
-def _three_frames() -> BaseException:
-    try:
-        _raise_validation(2)  # with this frame: 3 frames in the traceback
-    except FlextExceptions.ValidationError as exc:
-        return exc
-    raise AssertionError("unreachable")
+def _in_handler(call: Callable[[], object]) -> Callable[[], object]:
+    """*call*, made while a 3-frame exception is being handled (as logger.exception is)."""
+
+    def handled() -> object:
+        try:
+            _raise_validation(2)  # with this frame: 3 frames in the traceback
+        except FlextExceptions.ValidationError:
+            return call()
+        return None
+
+    return handled
 
 
-def case_exception() -> list[Config]:
-    """(4) logger.exception of a ValidationError with a 3-frame traceback."""
-    error = _three_frames()
-    ours_sink = Sink()
-    configure_ours(ours_sink)
+def case_exception(files: Files) -> list[Config]:
+    """logger.exception() of a ValidationError with a 3-frame traceback."""
+    ours_stream = files.text("ours_exception")
+    pipeline = configure_ours(ours_stream)
     ours = get_logger("bench")
-    sink = Sink()
-    sl = structlog_logger(use_orjson=True, sink=sink, exceptions=True)
-    sink2 = Sink()
-    std = stdlib_pjl_logger("bench.exc", sink2)
+    slo_stream = files.binary("structlog_exception")
+    slo = structlog_orjson(slo_stream, exceptions=True)
+    std_stream = files.text("stdlib_exception")
+    std = stdlib_pjl("bench.exc", std_stream)
     return [
         Config(
             "flext-logging exception",
-            lambda: ours.error("failed", exc_info=error),
-            ours_sink,
-            True,
-            CONTEXT_FIELDS,
+            _in_handler(lambda: ours.exception(MESSAGE)),
+            ours_stream,
+            ours_context(),
+            (*CONTEXT, "error"),
+            prepare=_installing(pipeline),
         ),
         Config(
-            "structlog ExceptionDictTransformer+orjson",
-            lambda: sl.error("failed", exc_info=error),
-            sink,
-            False,
-            CONTEXT_FIELDS,
+            "structlog ExceptionDictTransformer",
+            _in_handler(lambda: slo.exception(MESSAGE)),
+            slo_stream,
+            peer_context(),
+            (*CONTEXT, "exception"),
         ),
         Config(
             "stdlib+python-json-logger exception",
-            lambda: std.error("failed", exc_info=error),
-            sink2,
-            False,
-            CONTEXT_FIELDS,
+            _in_handler(lambda: std.exception(MESSAGE)),
+            std_stream,
+            peer_context(),
+            (*CONTEXT, "exc_info"),
         ),
     ]
 
 
-def case_scopes() -> list[Config]:
-    """(5) enter+exit of our scopes against structlog's bound_contextvars with one key."""
-    flext_logging.configure(format="json", stream=Sink(), log_operations=False)  # type: ignore[arg-type]
+def case_scopes(files: Files) -> list[Config]:
+    """Entering and leaving our scopes, against structlog's bound_contextvars (no goal)."""
+    pipeline = configure_ours(files.text("ours_scopes"), log_operations=False)
+    fresh = contextvars.Context
 
     def request_scope() -> None:
         with FlextContext.Request.request_context(
@@ -380,8 +605,8 @@ def case_scopes() -> list[Config]:
         ):
             pass
 
-    def correlation_scope() -> None:
-        with FlextContext.Correlation.new_correlation():
+    def bound_scope() -> None:
+        with FlextContext.bound(tenant_id="t-1"):
             pass
 
     def timed_scope() -> None:
@@ -393,139 +618,164 @@ def case_scopes() -> list[Config]:
             pass
 
     return [
-        Config("request_context()", request_scope, None, True),
-        Config("new_correlation()", correlation_scope, None, True),
-        Config("timed_operation() without record", timed_scope, None, True),
-        Config("structlog bound_contextvars(1 key)", structlog_scope),
+        Config("request_context()", request_scope, None, fresh(), prepare=_installing(pipeline)),
+        Config("FlextContext.bound(1 key)", bound_scope, None, fresh()),
+        Config("timed_operation() without record", timed_scope, None, fresh()),
+        Config("structlog bound_contextvars(1 key)", structlog_scope, None, fresh()),
     ]
 
 
-CASES: dict[str, Callable[[], list[Config]]] = {
+CASES: Final[dict[str, Callable[[Files], list[Config]]]] = {
     "info": case_info,
+    "ten_kb": case_ten_kb,
+    "fifty_fields": case_fifty_fields,
+    "disabled": case_disabled,
+    "stale_context": case_stale_context,
+    "async_output": case_async_output,
     "foreign": case_foreign,
-    "disabled_debug": case_disabled,
     "exception": case_exception,
     "scopes": case_scopes,
 }
-ROUND_ROBIN_IN_CONTEXT = {"info", "foreign", "exception"}
 
 
-def run_case(name: str, iterations: int, repeats: int) -> list[Config]:
-    """Time every configuration of a case round-robin and validate its output."""
-    configs = CASES[name]()
-    live = [config for config in configs if config.error is None]
-    scope = (our_context, peer_context) if name in ROUND_ROBIN_IN_CONTEXT else ()
-    with _nested(scope):
-        for config in live:  # warm-up
-            for _ in range(max(iterations // 10, 1)):
-                config.call()
-        for _ in range(repeats):
-            for config in live:
-                started = time.perf_counter()
-                for _ in range(iterations):
-                    config.call()
-                config.samples.append((time.perf_counter() - started) / iterations * 1e6)
-    for config in live:
+# -- Running -------------------------------------------------------------------------------
+
+CLOCKS: Final[dict[str, Callable[[], float]]] = {"cpu": time.thread_time, "wall": time.perf_counter}
+# The point of async_output is what the caller waits for, GIL hand-overs to the writer
+# thread included: only elapsed time shows that.
+WALL_CLOCK_CASES: Final = frozenset({"async_output"})
+
+
+def _timed(call: Callable[[], object], calls: int, clock: Callable[[], float]) -> float:
+    started = clock()
+    for _ in range(calls):
+        call()
+    return clock() - started
+
+
+def run_case(configs: list[Config], rounds: int, calls: int, clock: Callable[[], float]) -> None:
+    """Paired rounds: every configuration once per round, in a rotating order."""
+    for round_number in range(-1, rounds):  # round -1 warms up and is not kept
+        shift = max(round_number, 0) % len(configs)
+        for config in configs[shift:] + configs[:shift]:
+            if config.stream is not None:
+                _empty(config.stream)
+            config.prepare()
+            elapsed = config.context.run(_timed, config.call, calls, clock)
+            config.drain()
+            if round_number >= 0:
+                config.samples.append(elapsed / calls)
+    for config in configs:
+        config.prepare()
+        config.drain()
         config.error = validate(config)
-    _config.reset()
-    return configs
-
-
-@contextmanager
-def _nested(factories: tuple[Callable[[], Any], ...]) -> Iterator[None]:
-    if not factories:
-        yield
-        return
-    with factories[0](), _nested(factories[1:]):
-        yield
 
 
 def validate(config: Config) -> str | None:
-    """Check the configuration wrote JSON with every expected field; None when it did."""
-    if config.sink is None:
+    """Check what the configuration wrote; ``None`` when it is right."""
+    if config.stream is None:
         return None
-    if config.sink.last is None:
+    line = _last_line(config.stream)
+    if not config.writes:
+        return None if line is None else f"a disabled call wrote {line!r:.80}"
+    if line is None:
         return "wrote nothing"
-    line = config.sink.last
     try:
         data = json.loads(line)
     except ValueError:
         return f"not JSON: {line!r:.120}"
-    if "record" in data and isinstance(data["record"], dict):  # loguru's serialize shape
-        data = {**data["record"].get("extra", {}), "message": data["record"].get("message")}
-    missing = [key for key in config.expect_fields if data.get(key) in (None, "")]
+    missing = [key for key in config.expect if data.get(key) in (None, "")]
     return f"missing fields: {missing}" if missing else None
 
 
-def throughput_to_file(records: int) -> dict[str, float]:
-    """(6) records per second to a real file: ours and structlog+orjson."""
-    results = {}
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "ours.log"
-        with path.open("a", encoding="utf-8") as stream:
+def ratios(case: str, configs: list[Config]) -> list[dict[str, Any]]:
+    """Each goal of *case*: the median (and quartiles) of its per-round ratios."""
+    by_name = {config.name: config for config in configs}
+    rows = []
+    for goal in GOALS:
+        if goal.case != case:
+            continue
+        ours, peer = by_name[goal.ours].samples, by_name[goal.peer].samples
+        per_round = sorted(a / b for a, b in zip(ours, peer, strict=True))
+        quartiles = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
+        median = statistics.median(per_round)
+        rows.append(
+            {
+                "case": case,
+                "ours": goal.ours,
+                "peer": goal.peer,
+                "ratio": median,
+                "ratio_p25": quartiles[0],
+                "ratio_p75": quartiles[-1],
+                "goal": goal.limit,
+                "goal_text": goal.text,
+                "met": median <= goal.limit,
+            }
+        )
+    return rows
+
+
+def async_memory(files: Files, records: int) -> dict[str, Any]:
+    """RSS growth while a burst of *records* is queued by async_output to a file."""
+    stream = files.text("ours_async_burst")
+    pipeline = configure_ours(stream, async_output=True)
+    ours = get_logger("bench")
+    context = ours_context()
+    before = _rss_bytes()
+
+    def burst() -> int:
+        peak = before
+        for index in range(records):
+            ours.info(MESSAGE, index=index, **CALL_FIELDS)
+            if index % 1000 == 0:
+                peak = max(peak, _rss_bytes())
+        return max(peak, _rss_bytes())
+
+    peak = context.run(burst)
+    pipeline.flush()
+    written = sum(1 for _ in (files.folder / "ours_async_burst.log").open(encoding="utf-8"))
+    return {
+        "records": records,
+        "written": written,
+        "rss_growth_mb": round((peak - before) / 2**20, 1),
+    }
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@contextmanager
+def _files() -> Iterator[Files]:
+    with tempfile.TemporaryDirectory(prefix="flext-bench-") as folder:
+        files = Files(Path(folder))
+        try:
+            yield files
+        finally:
             _config.reset()
-            flext_logging.configure(format="json", stream=stream, service_name="svc")
-            ours = get_logger("bench.file")
-            with our_context():
-                started = time.perf_counter()
-                for index in range(records):
-                    ours.info(MESSAGE, index=index)
-                results["flext-logging (file)"] = records / (time.perf_counter() - started)
-        _config.reset()
-        assert sum(1 for _ in path.open()) == records, "lost lines"
-        async_path = Path(folder) / "ours_async.log"
-        with async_path.open("a", encoding="utf-8") as stream:
-            flext_logging.configure(
-                format="json", stream=stream, service_name="svc", async_output=True
-            )
-            with our_context():
-                started = time.perf_counter()
-                for index in range(records):
-                    ours.info(MESSAGE, index=index)
-                flext_logging.shutdown()  # every queued line written before the clock stops
-                rate = records / (time.perf_counter() - started)
-                results["flext-logging async_output (file)"] = rate
-        _config.reset()
-        assert sum(1 for _ in async_path.open()) == records, "lost lines (async)"
-        peer_path = Path(folder) / "structlog.log"
-        with peer_path.open("ab") as stream:
-            sl = structlog.wrap_logger(
-                structlog.BytesLoggerFactory(stream)(),
-                processors=[
-                    structlog.contextvars.merge_contextvars,
-                    structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.JSONRenderer(serializer=orjson.dumps),
-                ],
-                wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            )
-            with peer_context():
-                started = time.perf_counter()
-                for index in range(records):
-                    sl.info(MESSAGE, index=index)
-                results["structlog+orjson (file)"] = records / (time.perf_counter() - started)
-    return results
-
-
-# Targets of issue 5: (case, ours, peer, highest acceptable ratio ours/peer).
-TARGETS = [
-    ("info", "flext-logging", "structlog+orjson", 0.7),
-    ("info", "flext-logging", "stdlib+python-json-logger", 0.25),
-    ("foreign", "flext-logging (foreign record)", "stdlib+python-json-logger", 0.5),
-    ("disabled_debug", "flext-logging debug (module-level logger)", "stdlib debug", 1.5),
-    ("exception", "flext-logging exception", "structlog ExceptionDictTransformer+orjson", 1.0),
-    ("exception", "flext-logging exception", "stdlib+python-json-logger exception", 0.5),
-    ("scopes", "request_context()", "structlog bound_contextvars(1 key)", 0.25),
-    ("scopes", "new_correlation()", "structlog bound_contextvars(1 key)", 0.25),
-    ("scopes", "timed_operation() without record", "structlog bound_contextvars(1 key)", 0.25),
-]
+            files.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--file-records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=400, help="paired rounds per case")
+    parser.add_argument("--calls", type=int, default=200, help="calls per round")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="cpu: the calling thread's CPU time (user+system), which other processes on a "
+        "shared machine do not inflate; wall: elapsed time. async_output is always wall.",
+    )
+    parser.add_argument("--burst", type=int, default=100_000, help="async memory burst")
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args(argv)
 
@@ -534,43 +784,29 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "iterations": args.iterations,
-        "repeats": args.repeats,
+        "rounds": args.rounds,
+        "calls": args.calls,
+        "clock": args.clock,
         "cases": {},
+        "ratios": [],
     }
     failures = []
-    for name in CASES:
-        configs = run_case(name, args.iterations, args.repeats)
-        rows = {}
-        for config in configs:
-            row: dict[str, Any] = {"error": config.error}
-            if config.samples:
-                row.update(
-                    median_us=statistics.median(config.samples),
-                    min_us=min(config.samples),
-                    max_us=max(config.samples),
-                )
-            rows[config.name] = row
-            if config.error and config.error != "loguru not installed":
-                failures.append(f"{name}/{config.name}: {config.error}")
-        report["cases"][name] = rows
-    report["file_throughput_records_per_s"] = throughput_to_file(args.file_records)
-    report["targets"] = []
-    for case, ours, peer, limit in TARGETS:
-        rows = report["cases"][case]
-        if "median_us" not in rows.get(ours, {}) or "median_us" not in rows.get(peer, {}):
-            continue
-        ratio = rows[ours]["median_us"] / rows[peer]["median_us"]
-        report["targets"].append(
-            {
-                "case": case,
-                "ours": ours,
-                "peer": peer,
-                "ratio": ratio,
-                "target": limit,
-                "met": ratio <= limit,
+    with _files() as files:
+        for name in args.cases:
+            configs = CASES[name](files)
+            clock = time.perf_counter if name in WALL_CLOCK_CASES else CLOCKS[args.clock]
+            run_case(configs, args.rounds, args.calls, clock)
+            report["cases"][name] = {
+                config.name: {
+                    "median_us": statistics.median(config.samples) * 1e6,
+                    "error": config.error,
+                }
+                for config in configs
             }
-        )
+            failures.extend(f"{name}/{c.name}: {c.error}" for c in configs if c.error)
+            report["ratios"].extend(ratios(name, configs))
+            _config.reset()
+        report["async_memory"] = async_memory(files, args.burst)
     print_report(report)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if failures:
@@ -580,31 +816,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    """Print the timings and the target ratios as plain tables."""
+    """Print the timings and every ratio with its goal, as plain tables."""
     print(
-        f"Python {report['python']} on {report['machine']}, {report['cpus']} CPUs; "
-        f"{report['iterations']} calls x {report['repeats']} rounds, round-robin"
+        f"{report['date']}: Python {report['python']} on {report['machine']}, "
+        f"{report['cpus']} CPUs; {report['rounds']} paired rounds x {report['calls']} calls, "
+        f"{report['clock']} clock"
     )
     for case, rows in report["cases"].items():
         print(f"\n{case}")
-        print(f"  {'configuration':45s} {'median us':>10s} {'min':>8s} {'max':>8s}")
         for name, row in rows.items():
-            if "median_us" in row:
-                timing = f"{row['median_us']:10.2f} {row['min_us']:8.2f} {row['max_us']:8.2f}"
-                problem = f"  !! {row['error']}" if row["error"] else ""
-                print(f"  {name:45s} {timing}{problem}")
-            else:
-                print(f"  {name:45s} {'skipped':>10s}  ({row['error']})")
-    print("\nfile throughput (records/s)")
-    for name, rate in report["file_throughput_records_per_s"].items():
-        print(f"  {name:45s} {rate:12,.0f}")
-    print("\ntargets (ratio = ours / peer, lower is faster)")
-    for target in report["targets"]:
-        verdict = "met" if target["met"] else "MISSED"
+            problem = f"  !! {row['error']}" if row["error"] else ""
+            print(f"  {name:50s} {row['median_us']:9.2f} us{problem}")
+    print("\nratios (median of per-round ratios ours/peer; lower is faster)")
+    for row in report["ratios"]:
+        verdict = "met" if row["met"] else "MISSED"
         print(
-            f"  {target['case']:15s} {target['ours']:40s} vs {target['peer']:42s} "
-            f"{target['ratio']:5.2f} (<= {target['target']:.2f}) {verdict}"
+            f"  {row['case']:14s} {row['ours']} / {row['peer']}\n"
+            f"  {'':14s} {row['ratio']:5.2f} (p25 {row['ratio_p25']:.2f}, "
+            f"p75 {row['ratio_p75']:.2f})  goal {row['goal_text']}: {verdict}"
         )
+    memory = report["async_memory"]
+    print(
+        f"\nasync_output burst: {memory['records']} records queued, {memory['written']} "
+        f"written, RSS growth {memory['rss_growth_mb']} MB"
+    )
 
 
 if __name__ == "__main__":

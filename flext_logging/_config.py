@@ -8,13 +8,15 @@ routes the standard ``logging`` module through it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from flext_logging import _pipeline, context, renderers, settings, stdlib
+from flext_logging import _pipeline, context, renderers, settings, stdlib, structlog_bridge
+from flext_logging import processors as enrichers
 from flext_logging.exceptions import FlextExceptions
 from flext_logging.outputs import FileOutput, LoggingOutput, Output, StreamOutput, reset_failures
 from flext_logging.outputs.background import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE, check_options
@@ -45,6 +47,8 @@ def configure(
     redact_patterns: Iterable[str | re.Pattern[str]] = (),
     processors: Sequence[_pipeline.Processor] = (),
     capture_stdlib: bool = True,
+    capture_structlog: bool = True,
+    levels: Mapping[str, int | str] | None = None,
     console_width: int | None = None,
     max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
     async_output: bool = False,
@@ -62,11 +66,18 @@ def configure(
     *outputs* replaces *stream* with several destinations, each a ``StreamOutput``,
     ``FileOutput`` or ``LoggingOutput`` with its own ``format`` and ``level`` (else
     *format* and *level* apply); ``FLEXT_LOG_OUTPUTS`` names them when neither is given.
-    *processors* run after the built-in enrichers, before rendering. With
-    *capture_stdlib*, records of the ``logging`` module (root and libraries) go through
-    the same pipeline; console handlers already attached to loggers are removed so no
-    line is written twice; other handlers (files, pytest's capture, OpenTelemetry) stay
-    and receive the records of ``get_logger()`` loggers too. A process started with
+    *processors* (structlog's signature) run after the built-in enrichers and before
+    redaction and rendering; they see the message as ``event`` and ``exc_info`` as
+    given, as in structlog; one that renders (``JSONRenderer()``, ...) raises
+    ``ValueError`` here. *levels* maps dotted logger names to levels
+    (``{"sqlalchemy.engine": "WARNING", "myapp.payments": "DEBUG"}``, also
+    ``FLEXT_LOG_LEVELS``): each applies to that logger and those below it, ours and the
+    ``logging`` module's. With *capture_stdlib*, records of the ``logging`` module
+    (root and libraries) go through the same pipeline; console handlers already
+    attached to loggers are removed so no line is written twice; other handlers
+    (files, pytest's capture, OpenTelemetry) stay and receive the records of
+    ``get_logger()`` loggers too. With *capture_structlog*, ``structlog.get_logger()``
+    returns loggers that write through the same pipeline. A process started with
     ``Serialization.to_env()`` variables adopts them: its correlation becomes a child of
     the parent process's one.
 
@@ -96,7 +107,12 @@ def configure(
     min_level = settings.level_number(
         level if level is not None else os.environ.get(settings.ENV_LEVEL) or preset["level"]
     )
+    if levels is not None:
+        per_logger = settings.logger_levels(levels)
+    else:
+        per_logger = settings.parse_logger_levels(os.environ.get(settings.ENV_LEVELS, ""))
     _check_max_record_bytes(max_record_bytes)
+    enrichers.adapted_processors(processors)  # a processor that cannot work fails here
     check_options(queue_size, overflow, queue_bytes)
     chosen_outputs = _outputs(outputs, stream)
     if environment in settings.ENVIRONMENT_PRESETS:
@@ -135,8 +151,13 @@ def configure(
     global _configured  # noqa: PLW0603 - the one flag of the process
     _configured = True
     _pipeline.replace(pipeline)
+    _apply_levels(per_logger)
     if capture_stdlib:
         stdlib.route_to_pipeline(pipeline.min_level, keep_handlers=hands_over)
+    if capture_structlog:
+        structlog_bridge.route_structlog()
+    else:
+        structlog_bridge.restore_structlog()
     # After the pipeline is in place, so an invalid inherited id is reported through it.
     context.inherit_from_environment(os.environ)
 
@@ -155,6 +176,23 @@ def reset() -> None:
     context.set_process_defaults()
     FlextExceptions.configure_error_handling(ErrorHandlingConfig().to_dict())
     stdlib.restore_stdlib()
+    structlog_bridge.restore_structlog()
+    _apply_levels({})
+
+
+# The level each logger named in levels= had before configure() set it.
+_levels_before: dict[str, int] = {}
+
+
+def _apply_levels(levels: Mapping[str, int]) -> None:
+    """Set the per-logger levels on the ``logging`` loggers, undoing the previous ones."""
+    for name, before in _levels_before.items():
+        logging.getLogger(name).setLevel(before)
+    _levels_before.clear()
+    for name, number in levels.items():
+        logger = logging.getLogger(name)
+        _levels_before[name] = logger.level
+        logger.setLevel(number)
 
 
 def _check_max_record_bytes(max_record_bytes: int | None) -> None:

@@ -16,6 +16,7 @@ module registers the context layer's hooks when it is imported.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import io
 import json
@@ -43,61 +44,127 @@ __all__ = [
     "Sink",
     "active",
     "build_pipeline",
+    "forget_levels",
     "install",
     "replace",
     "shutdown",
+    "threshold",
 ]
 
 Processor = Callable[[Any, str, dict[str, Any]], Any]
 Sink = tuple[Processor, Output]
 """A renderer and the output its lines go to."""
 
+_OTEL_TRACE: Final = "opentelemetry.trace"
+
 
 class Pipeline:
-    """One immutable configuration of the record path: enrichers, then (renderer, output)s."""
+    """One configuration of the record path: the steps a record goes through, then outputs.
 
-    __slots__ = ("enrichers", "log_operations", "min_level", "sinks")
+    A record is built by the logger (or, from an event dict, by :meth:`build`), then
+    runs through :attr:`steps` (or :attr:`detail_steps` when the call passed
+    ``exc_info``/``stack_info``) and is rendered and written for each (renderer,
+    output) pair. The steps were decided when the pipeline was built; the only change
+    afterwards is the OpenTelemetry step, added once if OpenTelemetry is imported later.
+    """
+
+    __slots__ = (
+        "_otel_pending",
+        "detail_steps",
+        "log_operations",
+        "message_key",
+        "min_level",
+        "sinks",
+        "steps",
+    )
 
     def __init__(
         self,
-        enrichers: Sequence[Processor],
+        steps: Sequence[Processor],
         sinks: Sequence[Sink],
         *,
+        detail_steps: Sequence[Processor] | None = None,
         min_level: int = logging.INFO,
         log_operations: bool = True,
+        message_key: str = keys.MESSAGE,
+        watch_opentelemetry: bool = False,
     ) -> None:
-        self.enrichers = tuple(enrichers)
-        """Every step before rendering; the stdlib JsonFormatter runs these too."""
+        self.steps = tuple(steps)
+        """The steps of a record without ``exc_info``/``stack_info``, in order."""
+        self.detail_steps = tuple(steps if detail_steps is None else detail_steps)
+        """The steps of a record that asks for its exception or stack."""
         self.sinks = tuple(sinks)
         self.min_level = min_level
+        """The level of every logger without a level of its own."""
         self.log_operations = log_operations
+        self.message_key = message_key
+        """Where the builder puts the message: ``event`` while user processors run."""
+        self._otel_pending = watch_opentelemetry and _OTEL_TRACE not in sys.modules
         for _, output in self.sinks:
             if isinstance(output, BackgroundOutput) and output.on_dropped is None:
                 output.on_dropped = self._report_dropped
 
-    def emit(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> None:
-        """Run *event_dict* through the enrichers, then render and write it for each output.
+    @property
+    def enrichers(self) -> tuple[Processor, ...]:
+        """Every step from an event dict to a finished record, as structlog processors.
 
-        A processor may drop the record with ``structlog.DropEvent``. If anything else
+        The stdlib ``JsonFormatter`` runs these on its records.
+        """
+        return (self.build, *self.detail_steps)
+
+    def with_sinks(self, sinks: Sequence[Sink], *, min_level: int) -> Pipeline:
+        """Return a pipeline with the same steps writing to *sinks* (``capture_logs``)."""
+        return Pipeline(
+            self.steps,
+            sinks,
+            detail_steps=self.detail_steps,
+            min_level=min_level,
+            log_operations=self.log_operations,
+            message_key=self.message_key,
+            watch_opentelemetry=self._otel_pending,
+        )
+
+    def build(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        """Build the record of a structlog-style event dict (``event`` and fields)."""
+        return processors.add_context(logger, method_name, event_dict, message_key=self.message_key)
+
+    def emit(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> None:
+        """Build a record from a structlog-style *event_dict*, then :meth:`write` it.
+
+        The entry of ``logging`` records and of the records the library writes
+        about itself; a failure to build gives the minimal record, as in :meth:`write`.
+        """
+        # The builder takes the name and message out of the dict; keep them for the
+        # minimal record.
+        message = event_dict.get(processors.EVENT, event_dict.get(keys.MESSAGE))
+        head = {keys.LOGGER: event_dict.get(keys.LOGGER), keys.MESSAGE: message}
+        try:
+            record = self.build(logger, method_name, event_dict)
+        except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
+            self._write_fallback(method_name, head, exc)
+            return
+        self.write(logger, method_name, record, detailed=True)
+
+    def write(
+        self, logger: Any, method_name: str, record: dict[str, Any], *, detailed: bool = False
+    ) -> None:
+        """Run the steps over *record*, then render and write it for each output.
+
+        A step may drop the record with ``structlog.DropEvent``. If anything else
         fails, the failure is counted (reported on stderr the first time) and a
         minimal record naming it is written instead, so the line is not lost and the
         application never sees the error.
         """
-        # Processors take the name and message out of the dict they are given; keep
-        # them for the fallback record.
-        name = event_dict.get(keys.LOGGER)
-        message = event_dict.get(processors.EVENT) or event_dict.get(keys.MESSAGE)
-        record: Any = event_dict
+        if self._otel_pending and _OTEL_TRACE in sys.modules:
+            self._add_opentelemetry_step()
+        built = record
         try:
-            for processor in self.enrichers:
-                record = processor(logger, method_name, record)
+            for step in self.detail_steps if detailed else self.steps:
+                record = step(logger, method_name, record)
         except structlog.DropEvent:
             return
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
-            record_failure(PROCESSOR_FAILED, exc)
-            line = _fallback_line(method_name, name, message, exc)
-            for _, output in self.sinks:
-                output.write(line)
+            self._write_fallback(method_name, built, exc)
             return
         for renderer, output in self.sinks:
             try:
@@ -106,7 +173,7 @@ class Pipeline:
                 continue
             except Exception as exc:  # noqa: BLE001 - as above, for this output only
                 record_failure(PROCESSOR_FAILED, exc)
-                line = _fallback_line(method_name, name, message, exc)
+                line = _fallback_line(method_name, built, exc)
             if line is not None:
                 output.write(line)
 
@@ -120,6 +187,21 @@ class Pipeline:
         for _, output in self.sinks:
             output.close()
 
+    def _write_fallback(self, method_name: str, record: Mapping[str, Any], exc: Exception) -> None:
+        record_failure(PROCESSOR_FAILED, exc)
+        line = _fallback_line(method_name, record, exc)
+        for _, output in self.sinks:
+            output.write(line)
+
+    def _add_opentelemetry_step(self) -> None:
+        # OpenTelemetry was imported after this pipeline was built: from now on its
+        # active span's ids are written, as if it had been there from the start.
+        self._otel_pending = False
+        step = processors.add_opentelemetry_ids
+        if step not in self.steps:  # two threads may both have seen it pending
+            self.steps = (step, *self.steps)
+            self.detail_steps = (step, *self.detail_steps)
+
     def _report_dropped(self, count: int) -> None:
         self.emit(
             None,
@@ -132,16 +214,21 @@ class Pipeline:
         )
 
 
-def _fallback_line(method_name: str, name: object, message: object, exc: Exception) -> str:
-    record = {
+def _fallback_line(method_name: str, record: Mapping[str, Any], exc: Exception) -> str:
+    """The minimal record written instead of one that failed: head and the error."""
+    message = record.get(keys.MESSAGE)
+    if message is None:
+        message = record.get(processors.EVENT)
+    fallback = {
         keys.TIMESTAMP: rfc3339(datetime.datetime.now(datetime.timezone.utc)),
         keys.LEVEL: processors.level_name(method_name),
-        keys.LOGGER: _text(name, 200),
+        keys.LOGGER: _text(record.get(keys.LOGGER), 200),
         keys.MESSAGE: _text(message, 2000),
+        keys.PROCESS_ID: processors.process_id,
         keys.LOGGING_ERROR: f"{type(exc).__qualname__}: {safe_repr(exc, 500)}",
     }
     # ensure_ascii escapes every control and line-breaking character: one line.
-    return json.dumps(record, ensure_ascii=True) + "\n"
+    return json.dumps(fallback, ensure_ascii=True) + "\n"
 
 
 def _text(value: object, limit: int) -> str:
@@ -175,7 +262,13 @@ def build_pipeline(
     to_root_handlers: bool = False,
     follow_logging: bool = False,
 ) -> Pipeline:
-    """Assemble the processor chain, and a renderer for each output, for one configuration.
+    """Assemble the steps, and a renderer for each output, for one configuration.
+
+    The steps run in this order: enrich (OpenTelemetry ids, only once OpenTelemetry is
+    imported), the user's processors (which see ``event`` and ``exc_info`` as in
+    structlog), the exception and stack steps (only for calls that pass ``exc_info``
+    or ``stack_info``), redaction, then each output's renderer: whatever a processor
+    adds is redacted. Raises ``ValueError`` for a processor that cannot work here.
 
     *outputs* default to one :class:`StreamOutput` on *stream*; each output's own
     ``format`` and ``level`` win over *format* and *min_level*. *extra_sinks* are
@@ -199,17 +292,23 @@ def build_pipeline(
     if extra_sinks:
         formats.add("json")  # the extra outputs' renderers read the error data
     exception_step, mixed = _exception_step(formats)
-    chain: list[Processor] = [processors.add_context, processors.add_opentelemetry_ids]
-    chain += [exception_step, processors.add_stack]
+    user = processors.adapted_processors(extra_processors)
+    enrich: list[Processor] = []
+    if _OTEL_TRACE in sys.modules:
+        enrich.append(processors.add_opentelemetry_ids)
+    if user:
+        enrich.extend(user)
+        enrich.append(processors.from_structlog_view)
+    details = [exception_step, processors.add_stack]
     redactor = None
+    finish: list[Processor] = []
     if redaction:
         redactor = processors.Redactor(
             redact_keys or (),
             redact_default_keys=redact_default_keys,
             redact_patterns=redact_patterns,
         )
-        chain.append(redactor)
-    chain.extend(extra_processors)
+        finish.append(redactor)
     gate = min(level for _, _, level in plans)
     sinks: list[Sink] = []
     for output, chosen_format, level in plans:
@@ -235,7 +334,15 @@ def build_pipeline(
                 _queued(extra_output, async_output, queue_size, queue_bytes, overflow),
             )
         )
-    return Pipeline(chain, sinks, min_level=gate, log_operations=log_operations)
+    return Pipeline(
+        [*enrich, *finish],
+        sinks,
+        detail_steps=[*enrich, *details, *finish],
+        min_level=gate,
+        log_operations=log_operations,
+        message_key=processors.EVENT if user else keys.MESSAGE,
+        watch_opentelemetry=True,
+    )
 
 
 def _exception_step(formats: set[str]) -> tuple[Processor, bool]:
@@ -419,6 +526,35 @@ def install(pipeline: Pipeline | None) -> None:
     """Make *pipeline* the one in force (``None`` returns to the default on next use)."""
     global _active  # noqa: PLW0603 - the single swap point of the live configuration
     _active = pipeline
+    forget_levels()
+
+
+def forget_levels() -> None:
+    """Make every logger work out its level again on its next call.
+
+    Loggers keep their answers in the stdlib loggers' level cache, which ``logging``
+    itself clears whenever a level changes; a new pipeline (a new default level) must
+    clear it too.
+    """
+    clear = getattr(logging.root.manager, "_clear_cache", None)
+    if clear is not None:  # without it there is no cache (see logger._level_cache)
+        clear()
+
+
+def threshold(name: str, default: int) -> int:
+    """The lowest level written for logger *name*: the nearest stdlib level, else *default*.
+
+    Walks the ``logging`` hierarchy of the dotted name below the root: the first
+    logger with a level of its own (set by ``configure(levels=...)`` or
+    ``logging.getLogger(...).setLevel()``) decides, as ``logging`` does for its own
+    records; the root's place is taken by the configured level.
+    """
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None and logger is not logging.root:
+        if logger.level:
+            return logger.level
+        logger = logger.parent
+    return default
 
 
 def replace(pipeline: Pipeline | None) -> None:
@@ -453,7 +589,9 @@ def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> 
     if not pipeline.log_operations:
         return
     failed = outcome.get("status") == keys.STATUS_FAILED
-    if pipeline.min_level > (logging.ERROR if failed else logging.INFO):
+    if threshold(_OPERATIONS_LOGGER, pipeline.min_level) > (
+        logging.ERROR if failed else logging.INFO
+    ):
         return
     fields: dict[str, Any] = {
         keys.DURATION_MS: round(outcome["duration_seconds"] * 1000.0, 3),
@@ -472,15 +610,26 @@ def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> 
     pipeline.emit(None, "error" if failed else "info", fields)
 
 
+# Set while a dropped value is being reported: the report's own record may meet the same
+# value again (a structlog contextvar is read for every record) and must not recurse.
+_reporting: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "flext_logging.reporting", default=False
+)
+
+
 def _report_dropped_id(fields: Mapping[str, str]) -> None:
     """Log an ``invalid_context_id_dropped`` warning."""
     pipeline = active()
-    if pipeline.min_level > logging.WARNING:
+    if _reporting.get() or threshold(_CONTEXT_LOGGER, pipeline.min_level) > logging.WARNING:
         return
     record: dict[str, Any] = dict(fields)
     record[processors.EVENT] = keys.EVENT_INVALID_ID_DROPPED
     record[keys.LOGGER] = _CONTEXT_LOGGER
-    pipeline.emit(None, "warning", record)
+    token = _reporting.set(True)
+    try:
+        pipeline.emit(None, "warning", record)
+    finally:
+        _reporting.reset(token)
 
 
 scopes.on_operation_finished(_report_operation)

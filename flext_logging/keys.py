@@ -18,6 +18,10 @@ LOGGER: Final = "logger"
 """Name of the logger that made the record."""
 MESSAGE: Final = "message"
 """The event text, with ``%``-arguments already applied."""
+PROCESS_ID: Final = "process_id"
+"""The operating-system id of the process that wrote the record (``os.getpid()``), right
+after the head on every record, so that lines of different worker processes sharing one
+destination can be told apart."""
 
 # -- Context, read from FlextContext; present only when set, in this order. -----------
 CORRELATION_ID: Final = "correlation_id"
@@ -35,6 +39,10 @@ OPERATION_NAME: Final = "operation_name"
 OPERATION: Final = "operation"
 """Name of the innermost ``timed_operation`` the record was made in."""
 
+EVENT: Final = "event"
+"""structlog's name for the message: accepted on input and shown to the processors given
+to ``configure(processors=...)``, written as :data:`MESSAGE`."""
+
 HEAD_KEYS: Final = (TIMESTAMP, LEVEL, LOGGER, MESSAGE)
 CONTEXT_KEYS: Final = (
     CORRELATION_ID,
@@ -49,8 +57,8 @@ CONTEXT_KEYS: Final = (
     OPERATION_NAME,
     OPERATION,
 )
-RECORD_KEYS: Final = HEAD_KEYS + CONTEXT_KEYS
-"""Every key whose position is fixed; a call's own fields follow them."""
+RECORD_KEYS: Final = (*HEAD_KEYS, PROCESS_ID, *CONTEXT_KEYS)
+"""Every key whose position is fixed, in order; a call's own fields follow them."""
 
 # -- Fields written by operations and errors. ----------------------------------------
 DURATION_MS: Final = "duration_ms"

@@ -1,10 +1,22 @@
-"""``get_logger()`` and the logger it returns.
+"""``get_logger()`` and the logger it returns: where a record is built.
 
-A :class:`FlextLogger` is a structlog bound logger that accepts both structlog's call
-style (``info("event", key=value)``) and the standard library's (``%``-arguments,
-``extra=``, ``exc_info=``, ``stack_info=``). It holds no configuration: each call
-looks up the active pipeline, so loggers made at import time follow later
-``configure()`` calls. A call below the configured level returns after one comparison.
+A :class:`FlextLogger` accepts both structlog's call style (``info("event", key=value)``)
+and the standard library's (``%``-arguments, ``extra=``, ``exc_info=``,
+``stack_info=``). It holds no configuration: each call looks up the active pipeline,
+so loggers made at import time follow later ``configure()`` calls.
+
+Levels follow the ``logging`` hierarchy: a logger named ``myapp.payments`` is enabled
+for a level when the nearest stdlib logger of its dotted name with a level of its own
+(``configure(levels=...)`` sets them, and so does ``logging.getLogger(...).setLevel()``)
+allows it; without one, the configured level decides. The answer is kept in the
+stdlib logger's level cache, which ``logging`` clears whenever any level changes (and
+the pipeline clears when it is replaced), so a call below its level costs one
+dictionary lookup.
+
+An enabled call builds the record in one dict literal (head, process id, context,
+fields bound to the scope) and adds its fields with one check for the names that need
+care (context keys, head keys, ``extra=``, ``exc_info=``, ``stack_info=``), then hands
+it to :meth:`Pipeline.write <flext_logging._pipeline.Pipeline.write>`.
 """
 
 from __future__ import annotations
@@ -15,11 +27,11 @@ from typing import Any, Final
 
 import structlog
 
-from flext_logging import _pipeline, keys
+from flext_logging import _pipeline, processors
 from flext_logging._jsonsafe import safe_repr
-from flext_logging.processors import EVENT, EXC_INFO
+from flext_logging.processors import EVENT, EXC_INFO, add_fields, new_record, now
 
-__all__ = ["FlextLogger", "get_logger"]
+__all__ = ["STRUCTLOG_PROCESSORS", "FlextLogger", "get_logger"]
 
 _DEBUG: Final = logging.DEBUG
 _INFO: Final = logging.INFO
@@ -36,15 +48,50 @@ _METHOD_LEVELS: Final = {
     "critical": _CRITICAL,
     "fatal": _CRITICAL,
 }
+# Our answers live in the stdlib logger's level cache beside logging's own (whose keys
+# are level numbers), under keys of their own: logging clears them on every change.
+_CACHE_KEY: Final = "flext_logging:{}".format
+_DEBUG_KEY: Final = _CACHE_KEY(_DEBUG)
+_INFO_KEY: Final = _CACHE_KEY(_INFO)
+_WARNING_KEY: Final = _CACHE_KEY(_WARNING)
+_ERROR_KEY: Final = _CACHE_KEY(_ERROR)
+_CRITICAL_KEY: Final = _CACHE_KEY(_CRITICAL)
+
+STRUCTLOG_PROCESSORS: list[Any] = []
+"""The processor list ``configure()`` gives structlog (empty: records come here).
+
+``structlog.testing.capture_logs()`` fills this very list while it runs; records of
+every logger then go to its processors instead, as structlog's own would.
+"""
+
+
+class _Uncached(dict[Any, Any]):
+    """Stands in for a level cache that ``logging`` lacks: it keeps no answer."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+def _level_cache(name: str) -> dict[Any, Any]:
+    """The level cache of the stdlib logger *name*: where a logger's answers are kept."""
+    cache = getattr(logging.getLogger(name), "_cache", None)
+    return cache if isinstance(cache, dict) else _Uncached()
 
 
 class FlextLogger(structlog.BoundLoggerBase):
     """A logger bound to a name (and optional fields), writing through the active pipeline."""
 
-    def __init__(self, name: str = "", context: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "",
+        context: dict[str, Any] | None = None,
+        *,
+        _levels: dict[Any, Any] | None = None,
+    ) -> None:
         # The wrapped logger and processor list are looked up per call, not held here.
         super().__init__(None, (), context if context is not None else {})
         self._name = name
+        self._levels = _level_cache(name) if _levels is None else _levels
 
     @property
     def name(self) -> str:
@@ -53,69 +100,71 @@ class FlextLogger(structlog.BoundLoggerBase):
 
     def bind(self, **new_values: Any) -> FlextLogger:
         """Return a logger that adds *new_values* to every record it makes."""
-        return FlextLogger(self._name, {**self._context, **new_values})
+        return FlextLogger(self._name, {**self._context, **new_values}, _levels=self._levels)
 
     def new(self, **new_values: Any) -> FlextLogger:
         """Return a logger bound to *new_values* only (the name is kept)."""
-        return FlextLogger(self._name, dict(new_values))
+        return FlextLogger(self._name, dict(new_values), _levels=self._levels)
 
     def unbind(self, *keys_to_remove: str) -> FlextLogger:
         """Return a logger without *keys_to_remove*; a missing key raises ``KeyError``."""
         context = dict(self._context)
         for key in keys_to_remove:
             del context[key]
-        return FlextLogger(self._name, context)
+        return FlextLogger(self._name, context, _levels=self._levels)
 
     def try_unbind(self, *keys_to_remove: str) -> FlextLogger:
         """Like :meth:`unbind`, ignoring keys that are not bound."""
         context = dict(self._context)
         for key in keys_to_remove:
             context.pop(key, None)
-        return FlextLogger(self._name, context)
+        return FlextLogger(self._name, context, _levels=self._levels)
 
     def __repr__(self) -> str:
         return f"<FlextLogger {self._name!r} context={self._context!r}>"
 
-    # -- Level methods: one comparison before anything else. ---------------------------
+    # -- Level methods: one cached answer before anything else. ---------------------
 
     def debug(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at debug level."""
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= _DEBUG:
-            self._emit(pipeline, "debug", event, args, kw)
+        enabled = self._levels.get(_DEBUG_KEY)
+        if enabled or (enabled is None and self._decide(_DEBUG)):
+            self._emit("debug", "debug", event, args, kw)
 
     def info(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at info level."""
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= _INFO:
-            self._emit(pipeline, "info", event, args, kw)
+        enabled = self._levels.get(_INFO_KEY)
+        if enabled or (enabled is None and self._decide(_INFO)):
+            self._emit("info", "info", event, args, kw)
+
+    msg = info
 
     def warning(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at warning level."""
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= _WARNING:
-            self._emit(pipeline, "warning", event, args, kw)
+        enabled = self._levels.get(_WARNING_KEY)
+        if enabled or (enabled is None and self._decide(_WARNING)):
+            self._emit("warning", "warning", event, args, kw)
 
     warn = warning
 
     def error(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at error level."""
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= _ERROR:
-            self._emit(pipeline, "error", event, args, kw)
+        enabled = self._levels.get(_ERROR_KEY)
+        if enabled or (enabled is None and self._decide(_ERROR)):
+            self._emit("error", "error", event, args, kw)
 
     def exception(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at error level with the exception being handled (``exc_info=True``)."""
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= _ERROR:
+        enabled = self._levels.get(_ERROR_KEY)
+        if enabled or (enabled is None and self._decide(_ERROR)):
             kw.setdefault(EXC_INFO, True)
-            self._emit(pipeline, "exception", event, args, kw)
+            self._emit("exception", "error", event, args, kw)
 
     def critical(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at critical level."""
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= _CRITICAL:
-            self._emit(pipeline, "critical", event, args, kw)
+        enabled = self._levels.get(_CRITICAL_KEY)
+        if enabled or (enabled is None and self._decide(_CRITICAL)):
+            self._emit("critical", "critical", event, args, kw)
 
     fatal = critical
 
@@ -124,42 +173,86 @@ class FlextLogger(structlog.BoundLoggerBase):
         if isinstance(level, str):
             method = level.lower()
             number = _METHOD_LEVELS.get(method, _INFO)
+            if method not in _METHOD_LEVELS:
+                method = "info"
         else:
             number = level
             method = logging.getLevelName(level).lower()
             if method not in _METHOD_LEVELS:
                 method = "info" if level < _WARNING else "error"
-        pipeline = _pipeline.active()
-        if pipeline.min_level <= number:
-            self._emit(pipeline, method, event, args, kw)
+        if self.is_enabled_for(number):
+            self._emit(method, processors.level_name(method), event, args, kw)
+
+    # structlog's async spellings, for code written against its bound loggers. A record
+    # is written synchronously: the call is as cheap as the synchronous one.
+    async def adebug(self, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at debug level (``await`` spelling)."""
+        self.debug(event, *args, **kw)
+
+    async def ainfo(self, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at info level (``await`` spelling)."""
+        self.info(event, *args, **kw)
+
+    async def awarning(self, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at warning level (``await`` spelling)."""
+        self.warning(event, *args, **kw)
+
+    async def aerror(self, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at error level (``await`` spelling)."""
+        self.error(event, *args, **kw)
+
+    async def aexception(self, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at error level with the exception being handled (``await`` spelling)."""
+        self.exception(event, *args, **kw)
+
+    async def acritical(self, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at critical level (``await`` spelling)."""
+        self.critical(event, *args, **kw)
+
+    async def alog(self, level: int | str, event: object = None, *args: Any, **kw: Any) -> None:
+        """Log at *level* (``await`` spelling)."""
+        self.log(level, event, *args, **kw)
 
     def is_enabled_for(self, level: int) -> bool:
         """Tell whether a record at *level* would be written now."""
-        return _pipeline.active().min_level <= level
+        enabled = self._levels.get(_CACHE_KEY(level))
+        return enabled if enabled is not None else self._decide(level)
 
     isEnabledFor = is_enabled_for  # noqa: N815 - the stdlib spelling, for drop-in use
 
+    def _decide(self, level: int) -> bool:
+        """Work out (and keep) whether *level* is written: the path after a change."""
+        pipeline = _pipeline.active()
+        enabled = level >= _pipeline.threshold(self._name, pipeline.min_level)
+        # Kept only if no configure() ran meanwhile: its cache clearing must win.
+        if _pipeline.active() is pipeline:
+            self._levels[_CACHE_KEY(level)] = enabled
+        return enabled
+
     def _emit(
-        self,
-        pipeline: _pipeline.Pipeline,
-        method_name: str,
-        event: object,
-        args: tuple[Any, ...],
-        kw: dict[str, Any],
+        self, method_name: str, level: str, event: object, args: tuple[Any, ...], kw: dict[str, Any]
     ) -> None:
-        event_dict = {**self._context, **kw} if self._context else kw
-        extra = event_dict.pop("extra", None)
-        if extra:
-            if isinstance(extra, Mapping):
-                for key, value in extra.items():
-                    event_dict.setdefault(key, value)
-            else:
-                event_dict["extra"] = extra
-        # Accepted for stdlib compatibility; the record's place is known without it.
-        event_dict.pop("stacklevel", None)
-        event_dict[EVENT] = _message(event, args)
-        event_dict[keys.LOGGER] = self._name
-        pipeline.emit(self, method_name, event_dict)
+        if STRUCTLOG_PROCESSORS:
+            self._emit_to_structlog(method_name, event, args, kw)
+            return
+        pipeline = _pipeline.active()
+        message = event if type(event) is str and not args else _message(event, args)
+        record = new_record(now(), level, self._name, message, pipeline.message_key)
+        bound = self._context
+        fields = ({**bound, **kw} if kw else bound) if bound else kw
+        detailed = add_fields(record, fields, pipeline.message_key, call=True) if fields else False
+        pipeline.write(self, method_name, record, detailed=detailed)
+
+    def _emit_to_structlog(
+        self, method_name: str, event: object, args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> None:
+        """structlog's processors are in force (``structlog.testing.capture_logs()``)."""
+        event_dict: Any = {**self._context, **kw, EVENT: _message(event, args)}
+        try:
+            for processor in STRUCTLOG_PROCESSORS:
+                event_dict = processor(self, method_name, event_dict)
+        except structlog.DropEvent:
+            return
 
 
 def _message(event: object, args: tuple[Any, ...]) -> str:
@@ -192,9 +285,9 @@ def get_logger(name: str | None = None, **initial_values: Any) -> FlextLogger:
     bound to every record of the returned logger.
     """
     key = name or ""
-    if initial_values:
-        return FlextLogger(key, dict(initial_values))
     logger = _loggers.get(key)
     if logger is None:
         logger = _loggers.setdefault(key, FlextLogger(key))
+    if initial_values:
+        return logger.bind(**initial_values)
     return logger

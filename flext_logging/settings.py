@@ -23,6 +23,7 @@ __all__ = [
     "ENV_ENVIRONMENT",
     "ENV_FORMAT",
     "ENV_LEVEL",
+    "ENV_LEVELS",
     "ENV_OUTPUTS",
     "ENV_SERVICE_NAME",
     "ENV_SERVICE_VERSION",
@@ -32,6 +33,8 @@ __all__ = [
     "defaults_from_environment",
     "environment_settings",
     "level_number",
+    "logger_levels",
+    "parse_logger_levels",
     "preset_for",
 ]
 
@@ -39,6 +42,8 @@ FORMATS: Final = ("auto", "json", "console", "logfmt")
 ENV_FORMAT: Final = "FLEXT_LOG_FORMAT"
 ENV_LEVEL: Final = "FLEXT_LOG_LEVEL"
 ENV_OUTPUTS: Final = "FLEXT_LOG_OUTPUTS"
+ENV_LEVELS: Final = "FLEXT_LOG_LEVELS"
+"""Per-logger levels: ``sqlalchemy=WARNING,myapp.payments=DEBUG``."""
 ENV_SERVICE_NAME: Final = keys.ENV_SERVICE_NAME
 ENV_SERVICE_VERSION: Final = keys.ENV_SERVICE_VERSION
 ENV_ENVIRONMENT: Final = keys.ENV_ENVIRONMENT
@@ -120,6 +125,40 @@ def level_number(level: int | str) -> int:
         if isinstance(number, int):
             return number
     raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+def logger_levels(levels: Mapping[str, int | str]) -> dict[str, int]:
+    """Check per-logger levels (dotted logger name -> level); ``ValueError`` if unusable.
+
+    A name applies to that logger and every logger below it (``myapp`` covers
+    ``myapp.payments``), as in ``logging``. The root's level is ``level=``, not a name.
+    """
+    if not isinstance(levels, Mapping):
+        raise TypeError(f"levels must be a mapping of logger name to level, not {levels!r}")
+    checked: dict[str, int] = {}
+    for name, level in levels.items():
+        if not isinstance(name, str) or not name.strip(". ") or not name.isprintable():
+            raise ValueError(
+                f"levels: {name!r} is not a logger name; the root's level is level=..."
+            )
+        try:
+            checked[name.strip()] = level_number(level)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"levels: {name}: {exc}") from None
+    return checked
+
+
+def parse_logger_levels(text: str) -> dict[str, int]:
+    """Parse ``FLEXT_LOG_LEVELS``: comma-separated ``name=LEVEL`` pairs; ``ValueError`` if bad."""
+    pairs: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, equals, level = part.partition("=")
+        if not equals:
+            raise ValueError(f"{ENV_LEVELS}: {part.strip()!r} is not name=LEVEL")
+        pairs[name.strip()] = level.strip()
+    return logger_levels(pairs)
 
 
 def defaults_from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:

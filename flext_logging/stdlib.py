@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import Any, Final
 from pythonjsonlogger.core import RESERVED_ATTRS, BaseJsonFormatter
 
 from flext_logging import _pipeline, keys
-from flext_logging._jsonsafe import safe_repr, to_json_safe, truncate
+from flext_logging._jsonsafe import rfc3339, safe_repr, to_json_safe, truncate
 from flext_logging.context.state import current_fields, current_span
 from flext_logging.context.trace import is_valid_span_id, is_valid_trace_id
 from flext_logging.outputs.handoff import handed_over, is_handed_over
@@ -35,6 +36,10 @@ from flext_logging.processors import (
     EVENT,
     EXC_INFO,
     add_error,
+    add_fields,
+    level_name,
+    new_record,
+    place_fields,
     set_aside_head_fields,
 )
 from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
@@ -45,6 +50,7 @@ __all__ = [
     "JsonFormatter",
     "event_dict_from_record",
     "on_record_fields",
+    "record_from_logging",
     "restore_stdlib",
     "route_to_pipeline",
 ]
@@ -84,24 +90,10 @@ def event_dict_from_record(
     dict message (``logger.info({"k": 1})``) is merged into the fields, its ``message``
     entry becoming the message. Context attributes that a :class:`ContextFilter` set to
     ``None`` are left out, and a field named like a head key is kept as ``<key>_field``
-    (:func:`~flext_logging.processors.set_aside_head_fields`).
+    (:func:`~flext_logging.processors.set_aside_head_fields`). A record made by
+    structlog's ``ProcessorFormatter.wrap_for_formatter`` gives its event dict.
     """
-    if fields is None:
-        fields = _extra_fields(record)
-        msg = record.msg
-        if isinstance(msg, dict):
-            fields = {**_message_fields(msg), **fields}
-    if _OTEL_SPAN_ID in fields:
-        fields = _fold_opentelemetry_ids(fields)
-    if _COLOR_MESSAGE in fields:
-        fields = {key: value for key, value in fields.items() if key != _COLOR_MESSAGE}
-    if not _CONTEXT_KEYS.isdisjoint(fields):
-        fields = {
-            key: value
-            for key, value in fields.items()
-            if not (value is None and key in _CONTEXT_KEYS)
-        }
-    event_dict = set_aside_head_fields(fields)  # *fields* itself when nothing collides
+    event_dict = _record_fields(record, fields)
     event_dict[keys.TIMESTAMP] = datetime.datetime.fromtimestamp(record.created, _UTC)
     event_dict[keys.LOGGER] = record.name
     event_dict[EVENT] = _record_message(record) if message is None else message
@@ -115,13 +107,70 @@ def event_dict_from_record(
     return event_dict
 
 
+def record_from_logging(
+    record: logging.LogRecord, message_key: str = keys.MESSAGE
+) -> tuple[dict[str, Any], bool]:
+    """Build our record of a ``logging`` record; tell whether it has an exception or stack.
+
+    The path of :class:`FlextHandler`: the record ``add_context`` would build from
+    :func:`event_dict_from_record`, without the event dict between.
+    """
+    fields = _record_fields(record)
+    moment = datetime.datetime.fromtimestamp(record.created, _UTC)
+    built = new_record(
+        moment if moment.microsecond else rfc3339(moment),  # fixed width, as for ours
+        level_name(_method_name(record)),
+        record.name,
+        _record_message(record),
+        message_key,
+    )
+    detailed = add_fields(built, fields, message_key) if fields else False
+    if record.exc_info:
+        built[EXC_INFO] = record.exc_info
+        detailed = True
+    elif record.exc_text and keys.ERROR not in built:
+        built[keys.ERROR] = {keys.ERROR_TRACEBACK: record.exc_text}
+    if record.stack_info:
+        built[keys.STACK] = record.stack_info
+    return built, detailed
+
+
+def _record_fields(
+    record: logging.LogRecord, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A record's own fields: ``extra=`` (or *fields*), a dict message's entries, cleaned."""
+    if fields is None:
+        fields = _extra_fields(record)
+        if isinstance(record.msg, dict):
+            fields = {**_message_fields(record), **fields}
+    if _OTEL_SPAN_ID in fields:
+        fields = _fold_opentelemetry_ids(fields)
+    if _COLOR_MESSAGE in fields:
+        fields = {key: value for key, value in fields.items() if key != _COLOR_MESSAGE}
+    if not _CONTEXT_KEYS.isdisjoint(fields):
+        fields = {
+            key: value
+            for key, value in fields.items()
+            if not (value is None and key in _CONTEXT_KEYS)
+        }
+    return set_aside_head_fields(fields)  # *fields* itself when nothing collides
+
+
 def _extra_fields(
     record: logging.LogRecord, reserved: AbstractSet[str] = _RESERVED
 ) -> dict[str, Any]:
     """The record's attributes that ``extra=`` (or a filter) added, in the order given."""
     attributes = record.__dict__
-    if reserved is _RESERVED and len(attributes) == _PLAIN_RECORD_SIZE:
-        return {}  # logging only ever adds attributes: same size means no extra=
+    if reserved is _RESERVED:
+        if len(attributes) == _PLAIN_RECORD_SIZE:
+            return {}  # logging only ever adds attributes: same size means no extra=
+        # A LogRecord sets its own attributes first, always the same ones in the same
+        # order; extra= fields (and what filters and formatters add later) follow.
+        return {
+            name: value
+            for name, value in itertools.islice(attributes.items(), _PLAIN_RECORD_SIZE, None)
+            if name not in _RESERVED and not (isinstance(name, str) and name.startswith("_"))
+        }
     # The reserved names removed in one set operation: what is left came from extra=
     # (or a filter), minus private "_" names as python-json-logger does.
     extra_names = attributes.keys() - reserved
@@ -154,15 +203,35 @@ def _fold_opentelemetry_ids(fields: dict[str, Any]) -> dict[str, Any]:
     return folded
 
 
-def _message_fields(msg: dict[Any, Any]) -> dict[Any, Any]:
-    """A dict message's entries as fields; its ``message`` entry is the record's message."""
+# What structlog's stock processors add to its event dict that the record head says.
+_STRUCTLOG_HEAD: Final = frozenset((EVENT, keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, "log_level"))
+
+
+def _made_by_structlog(record: logging.LogRecord) -> bool:
+    """Tell whether *record* came from structlog's ``ProcessorFormatter.wrap_for_formatter``.
+
+    structlog puts its event dict in ``msg`` and marks the record with ``_logger`` and
+    ``_name``; its message is ``event``.
+    """
+    return isinstance(record.msg, dict) and hasattr(record, "_logger") and hasattr(record, "_name")
+
+
+def _message_fields(record: logging.LogRecord) -> dict[Any, Any]:
+    """A dict message's entries as fields; its ``message`` entry is the record's message.
+
+    For structlog's event dict, ``event`` is the message, and the ``timestamp``,
+    ``level`` and ``logger`` its processors added give way to the record's own.
+    """
+    msg: dict[Any, Any] = record.msg  # type: ignore[assignment]  # callers checked: a dict
+    if _made_by_structlog(record):
+        return {key: value for key, value in msg.items() if key not in _STRUCTLOG_HEAD}
     return {key: value for key, value in msg.items() if key != keys.MESSAGE}
 
 
 def _record_message(record: logging.LogRecord) -> str:
     msg = record.msg
     if isinstance(msg, dict):
-        text = msg.get(keys.MESSAGE, "")
+        text = msg.get(EVENT if _made_by_structlog(record) else keys.MESSAGE, "")
         return text if isinstance(text, str) else safe_repr(text, 2000)
     try:
         return record.getMessage()
@@ -196,22 +265,22 @@ class FlextHandler(logging.Handler):
         """Convert *record* and hand it to the pipeline (which never raises)."""
         if is_handed_over(record):
             return  # a record of ours that a LoggingOutput handed to logging
-        try:
-            event_dict = event_dict_from_record(record)
-            for resolver in _field_resolvers:
-                for key, value in (resolver(record) or {}).items():
-                    event_dict.setdefault(key, value)
-        except Exception:  # noqa: BLE001 - logging must never raise into the caller
-            event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
-        logger = logging.root.manager.loggerDict.get(record.name)
+        pipeline = _pipeline.active()
+        found = logging.root.manager.loggerDict.get(record.name)
         # The logging.Logger tells the pipeline the record came from logging (the root
         # logger is not in loggerDict), so a LoggingOutput does not hand it back.
-        pipeline = _pipeline.active()
-        pipeline.emit(
-            logger if isinstance(logger, logging.Logger) else logging.root,
-            _method_name(record),
-            event_dict,
-        )
+        logger = found if isinstance(found, logging.Logger) else logging.root
+        try:
+            built, detailed = record_from_logging(record, pipeline.message_key)
+            for resolver in _field_resolvers:
+                resolved = resolver(record)
+                if resolved:  # they give way to the record's own
+                    place_fields(built, resolved, message_key=pipeline.message_key, override=False)
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
+            pipeline.emit(logger, _method_name(record), event_dict)
+            return
+        pipeline.write(logger, _method_name(record), built, detailed=detailed)
 
 
 _field_resolvers: list[Callable[[logging.LogRecord], Mapping[str, Any] | None]] = []
@@ -429,8 +498,7 @@ class JsonFormatter(BaseJsonFormatter):
             event: Any = self._finish(dict(prepared)) if self._finishing else prepared
             return self.serialize_log_record(self.process_log_record(event))
         try:
-            msg = record.msg
-            message_dict = _message_fields(msg) if isinstance(msg, dict) else {}
+            message_dict = _message_fields(record) if isinstance(record.msg, dict) else {}
             message = _record_message(record)
             record.message = message  # as logging.Formatter does, for add_fields overrides
             if self._asctime_field:

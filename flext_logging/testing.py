@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flext_logging import _pipeline, settings, stdlib
+from flext_logging import _pipeline, settings, stdlib, structlog_bridge
 from flext_logging.outputs.handoff import record_fields
 
 __all__ = ["capture_logs", "record_fields"]
@@ -36,22 +36,17 @@ class _Collector:
 def capture_logs(level: int | str = logging.DEBUG) -> Iterator[list[dict[str, Any]]]:
     """Collect every record made in the block, processed but not rendered.
 
-    Records of ``get_logger()`` loggers and of the ``logging`` module are collected,
-    as dicts in schema order (``timestamp`` is a ``datetime``, errors are data under
-    ``error``). The configuration in force before the block is restored after it.
+    Records of ``get_logger()`` loggers, of ``structlog.get_logger()`` loggers (made in
+    the block or cached while structlog was routed here) and of the ``logging`` module
+    are collected, as dicts in schema order (``timestamp`` is a ``datetime``, errors
+    are data under ``error``). The configuration in force before the block is
+    restored after it.
     """
     previous = _pipeline.active()
     collector = _Collector()
     template = _pipeline.build_pipeline(format="json", log_operations=previous.log_operations)
     min_level = settings.level_number(level)
-    _pipeline.install(
-        _pipeline.Pipeline(
-            template.enrichers,
-            [(collector, template.sinks[0][1])],
-            min_level=min_level,
-            log_operations=previous.log_operations,
-        )
-    )
+    _pipeline.install(template.with_sinks([(collector, template.sinks[0][1])], min_level=min_level))
     root = logging.getLogger()
     root_level = root.level
     # One bridge handler is enough: configure() may have installed it already.
@@ -61,7 +56,8 @@ def capture_logs(level: int | str = logging.DEBUG) -> Iterator[list[dict[str, An
         root.addHandler(added)
     root.setLevel(min_level)
     try:
-        yield collector.records
+        with structlog_bridge.routed_structlog():
+            yield collector.records
     finally:
         if added is not None:
             root.removeHandler(added)

@@ -20,6 +20,7 @@ def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in (
         "FLEXT_LOG_FORMAT",
         "FLEXT_LOG_LEVEL",
+        "FLEXT_LOG_LEVELS",
         "FLEXT_SERVICE_NAME",
         "FLEXT_SERVICE_VERSION",
         "FLEXT_ENVIRONMENT",

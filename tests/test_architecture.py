@@ -26,9 +26,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("renderers", ("renderers",)),
     ("outputs", ("outputs",)),
     ("pipeline", ("_pipeline",)),
-    ("logging bridge", ("stdlib",)),
+    ("entry points", ("logger", "stdlib", "structlog_bridge")),
     ("configuration", ("_config",)),
-    ("api", ("logger", "testing", "concurrency", "_pytest_plugin")),
+    ("api", ("testing", "concurrency", "_pytest_plugin")),
     ("edges", ("integrations", "cli", "__main__")),
 )
 

@@ -8,21 +8,32 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+CASES = {
+    "info",
+    "ten_kb",
+    "fifty_fields",
+    "disabled",
+    "stale_context",
+    "async_output",
+    "foreign",
+    "exception",
+    "scopes",
+}
 
 
-def test_tiny_benchmark_run_reports_every_case_with_valid_output(tmp_path: Path) -> None:
-    """A run with a few iterations exits 0, covers every case and target, and found valid JSON."""
+def test_tiny_benchmark_run_reports_every_case_goal_and_valid_output(tmp_path: Path) -> None:
+    """A run of 3 paired rounds exits 0, covers every case and goal, and found valid JSON."""
     output = tmp_path / "results.json"
     completed = subprocess.run(
         [
             sys.executable,
             str(BENCH),
-            "--iterations",
-            "20",
-            "--repeats",
-            "1",
-            "--file-records",
-            "50",
+            "--rounds",
+            "3",
+            "--calls",
+            "10",
+            "--burst",
+            "200",
             "--output",
             str(output),
         ],
@@ -33,9 +44,10 @@ def test_tiny_benchmark_run_reports_every_case_with_valid_output(tmp_path: Path)
     )
     assert completed.returncode == 0, completed.stderr
     report = json.loads(output.read_text())
-    assert set(report["cases"]) == {"info", "foreign", "disabled_debug", "exception", "scopes"}
+    assert set(report["cases"]) == CASES
     checked = [row for rows in report["cases"].values() for row in rows.values()]
-    assert all(row["error"] in (None, "loguru not installed") for row in checked)
-    assert len(report["targets"]) == 9
-    assert report["file_throughput_records_per_s"]["flext-logging (file)"] > 0
-    assert "targets (ratio = ours / peer" in completed.stdout
+    assert all(row["error"] is None for row in checked)
+    assert len(report["ratios"]) == 10
+    assert all(row["ratio"] > 0 and "goal_text" in row for row in report["ratios"])
+    assert report["async_memory"]["written"] == 200
+    assert "ratios (median of per-round ratios ours/peer" in completed.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import re
@@ -61,7 +62,10 @@ def _messages(stream: io.StringIO) -> list[str]:
             r'^\{"timestamp":"[^"]+Z","level":"info","logger":"tests\.config","message":"hello"',
         ),
         ("JSON", r'^\{"timestamp":"[^"]+Z","level":"info"'),
-        ("logfmt", r"^timestamp=\S+Z level=info logger=tests\.config message=hello$"),
+        (
+            "logfmt",
+            r"^timestamp=\S+Z level=info logger=tests\.config message=hello process_id=\d+$",
+        ),
         ("console", CONSOLE_LINE.pattern),
     ],
 )
@@ -201,7 +205,7 @@ def test_format_and_level_come_from_environment_variables(
     logger.info("hidden")
     logger.warning("shown")
     (line,) = stream.getvalue().splitlines()
-    assert line.endswith(" level=warning logger=tests.config message=shown")
+    assert re.search(r" level=warning logger=tests.config message=shown process_id=\d+$", line)
 
 
 @pytest.mark.parametrize(
@@ -374,7 +378,8 @@ def test_default_pipeline_follows_environment_variables(
     logger = get_logger("tests.config")
     logger.warning("hidden")
     logger.error("shown")
-    assert capsys.readouterr().out.endswith(" level=error logger=tests.config message=shown\n")
+    out = capsys.readouterr().out
+    assert re.search(r" level=error logger=tests.config message=shown process_id=\d+\n$", out)
 
 
 def test_default_pipeline_survives_a_bad_level_variable(
@@ -407,21 +412,34 @@ def test_log_operations_controls_operation_records(
     assert messages == expected
 
 
-def test_extra_processors_run_after_the_built_in_enrichers(json_stream: JsonStream) -> None:
-    """processors= see the finished record (head, context, redaction) before rendering."""
-    seen: list[list[str]] = []
+def test_extra_processors_see_the_record_with_event_before_redaction(
+    json_stream: JsonStream,
+) -> None:
+    """processors= see head, context and fields with the message as 'event', unredacted."""
+    seen: list[dict[str, Any]] = []
 
     def spy(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        seen.append(list(event_dict))
-        event_dict["password_seen_as"] = event_dict["password"]
+        seen.append(dict(event_dict))
         return event_dict
 
     stream, records = json_stream
     configure(format="json", stream=stream, processors=[spy])
     FlextContext.Correlation.set_correlation_id("c-1")
     get_logger("tests.config").info("hello", password="p")
-    assert seen == [[*keys.HEAD_KEYS, keys.CORRELATION_ID, "password"]]
-    assert records()[0]["password_seen_as"] == "[REDACTED]"
+    (record,) = seen
+    assert list(record) == [
+        keys.TIMESTAMP,
+        keys.LEVEL,
+        keys.LOGGER,
+        keys.EVENT,
+        keys.PROCESS_ID,
+        keys.CORRELATION_ID,
+        "password",
+    ]
+    assert (record[keys.EVENT], record["password"]) == ("hello", "p")
+    (written,) = records()
+    assert list(written)[:5] == [*keys.HEAD_KEYS, keys.PROCESS_ID]
+    assert (written[keys.MESSAGE], written["password"]) == ("hello", "[REDACTED]")
 
 
 def test_configure_twice_writes_each_record_once(
@@ -453,6 +471,7 @@ def test_root_and_library_loggers_go_through_the_pipeline(
     from_library, from_root = records()
     assert list(from_library) == [
         *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
         keys.REQUEST_ID,
         keys.SERVICE_NAME,
         keys.USER_ID,
@@ -603,3 +622,106 @@ def test_reset_restores_the_handlers_configure_removed(library_logger: logging.L
     assert root.level == root_level
     assert library_logger.handlers == [library_handler]
     assert library_logger.propagate is False
+
+
+# -- Per-logger levels -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def level_names() -> Iterator[str]:
+    """A unique dotted prefix for the loggers of one test; their levels are undone after it."""
+    prefix = f"tests.levels{next(_LEVEL_PREFIXES)}"
+    yield prefix
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith(prefix) and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.NOTSET)
+
+
+_LEVEL_PREFIXES = itertools.count()
+
+
+def test_levels_apply_by_dotted_prefix_to_our_loggers_and_logging_s(
+    json_stream: JsonStream, level_names: str
+) -> None:
+    """levels= quiets sqlalchemy-like loggers and opens debug for one package, both kinds."""
+    stream, _ = json_stream
+    noisy, payments = f"{level_names}.sqlalchemy.engine", f"{level_names}.myapp.payments"
+    configure(format="json", stream=stream, levels={noisy: "WARNING", payments: "DEBUG"})
+    logging.getLogger(f"{noisy}.Engine").info("SELECT 1")
+    logging.getLogger(f"{noisy}.Engine").warning("slow query")
+    get_logger(noisy).info("ours, quiet")
+    get_logger(f"{payments}.card").debug("card debug")
+    logging.getLogger(payments).debug("stdlib debug")
+    get_logger(f"{level_names}.myapp.orders").debug("not shown: INFO elsewhere")
+    get_logger(f"{level_names}.myapp.orders").info("shown")
+    assert _messages(stream) == ["slow query", "card debug", "stdlib debug", "shown"]
+
+
+def test_a_stdlib_set_level_also_quiets_our_logger_of_that_name(
+    json_stream: JsonStream, level_names: str
+) -> None:
+    """logging.getLogger(name).setLevel(...) after configure() applies to get_logger(name)."""
+    stream, _ = json_stream
+    configure(format="json", stream=stream)
+    ours = get_logger(f"{level_names}.noisy")
+    child = get_logger(f"{level_names}.noisy.part")
+    ours.info("before")
+    logging.getLogger(f"{level_names}.noisy").setLevel("WARNING")
+    ours.info("quiet")
+    child.info("quiet too")
+    ours.warning("loud")
+    assert not child.is_enabled_for(logging.INFO)
+    logging.getLogger(f"{level_names}.noisy").setLevel(logging.NOTSET)
+    child.info("back")
+    assert _messages(stream) == ["before", "loud", "back"]
+
+
+def test_flext_log_levels_variable_sets_per_logger_levels(
+    monkeypatch: pytest.MonkeyPatch, json_stream: JsonStream, level_names: str
+) -> None:
+    """FLEXT_LOG_LEVELS="a=WARNING,b=DEBUG" is read by configure() like levels=."""
+    stream, _ = json_stream
+    monkeypatch.setenv("FLEXT_LOG_LEVELS", f" {level_names}.a=WARNING , {level_names}.b=debug ")
+    configure(format="json", stream=stream)
+    get_logger(f"{level_names}.a").info("quiet")
+    get_logger(f"{level_names}.b").debug("shown")
+    assert _messages(stream) == ["shown"]
+
+
+def test_a_second_configure_and_reset_undo_the_levels(level_names: str) -> None:
+    """Levels set by one configure() are undone by the next and by reset()."""
+    name = f"{level_names}.x"
+    logging.getLogger(name).setLevel(logging.ERROR)
+    configure(format="json", stream=io.StringIO(), levels={name: "DEBUG"})
+    assert logging.getLogger(name).level == logging.DEBUG
+    configure(format="json", stream=io.StringIO())
+    assert logging.getLogger(name).level == logging.ERROR
+    configure(format="json", stream=io.StringIO(), levels={name: "WARNING"})
+    _config.reset()
+    assert logging.getLogger(name).level == logging.ERROR
+
+
+@pytest.mark.parametrize(
+    ("levels", "variable", "message"),
+    [
+        ({"x": "LOUD"}, None, "unknown log level"),
+        ({"": "DEBUG"}, None, "not a logger name"),
+        (None, "x=DEBUG,y", "is not name=LEVEL"),
+        (None, "x=LOUD", "unknown log level"),
+    ],
+)
+def test_bad_levels_fail_at_configure_and_keep_the_previous_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+    levels: dict[str, str] | None,
+    variable: str | None,
+    message: str,
+) -> None:
+    """A bad levels= or FLEXT_LOG_LEVELS raises ValueError; the old configuration stays."""
+    before = io.StringIO()
+    configure(format="json", stream=before)
+    if variable is not None:
+        monkeypatch.setenv("FLEXT_LOG_LEVELS", variable)
+    with pytest.raises(ValueError, match=message):
+        configure(format="json", stream=io.StringIO(), levels=levels)
+    get_logger("tests.config").info("kept")
+    assert _messages(before) == ["kept"]

@@ -1108,3 +1108,150 @@ def test_configure_rejects_unusable_service_identity(option: str, value: str) ->
     """configure() fails at start-up on an identity value no record could carry."""
     with pytest.raises(ValueError, match=option):
         configure(**{option: value})
+
+
+# -- Fields for a whole scope: bind / bound ---------------------------------------------------
+
+
+def test_bound_fields_are_on_every_record_of_the_block_and_gone_after() -> None:
+    """with FlextContext.bound(...): each record inside has the fields, after the context keys."""
+    with capture_logs() as records:
+        with Request.request_context(request_id="r-1"), FlextContext.bound(tenant_id="t1"):
+            logger.info("inside", plan="pro")
+            logging_in_thread = threading.Thread(
+                target=FlextContext.Utilities.propagate(lambda: logger.info("in a thread"))
+            )
+            logging_in_thread.start()
+            logging_in_thread.join()
+        logger.info("after")
+    inside, in_thread, after = records
+    assert list(inside)[5:] == ["request_id", "tenant_id", "plan"]
+    assert in_thread["tenant_id"] == "t1"
+    assert "tenant_id" not in after
+
+
+def test_bound_restores_the_outer_fields_and_inner_values_win() -> None:
+    """Nested bound() blocks add to the outer fields; on exit the outer ones are back."""
+    with capture_logs() as records, FlextContext.bound(tenant_id="t1", region="eu"):
+        with FlextContext.bound(region="us", order_id=7):
+            logger.info("inner")
+        logger.info("outer")
+    inner, outer = records
+    assert (inner["tenant_id"], inner["region"], inner["order_id"]) == ("t1", "us", 7)
+    assert (outer["region"], "order_id" in outer) == ("eu", False)
+
+
+def test_bound_restores_on_exit_when_the_block_raises() -> None:
+    """An exception leaving the block still removes the fields."""
+    with pytest.raises(KeyError), FlextContext.bound(tenant_id="t1"):
+        raise KeyError("x")
+    assert FlextContext.get_bound_fields() == {}
+
+
+def test_bound_is_copy_on_write() -> None:
+    """Binding in a task never changes what its parent context sees."""
+    outer: dict[str, Any] = {}
+
+    async def child() -> None:
+        FlextContext.bind(step="child")
+
+    async def main() -> None:
+        FlextContext.bind(step="parent")
+        await asyncio.create_task(child())
+        outer.update(FlextContext.get_bound_fields())
+
+    asyncio.run(main())
+    assert outer == {"step": "parent"}
+
+
+def test_bind_sets_context_keys_as_validated_context_values() -> None:
+    """bind(request_id=...) sets the context value; an invalid one is dropped and reported."""
+    with capture_logs() as records:
+        with FlextContext.bound(request_id="r-9", note="x"):
+            assert Request.get_request_id() == "r-9"
+            logger.info("valid")
+        with FlextContext.bound(request_id="bad id"):
+            logger.info("invalid")
+    valid, dropped, invalid = records
+    assert list(valid)[5:] == ["request_id", "note"]
+    assert dropped["message"] == DROPPED
+    assert "request_id" not in invalid
+
+
+@pytest.mark.parametrize("name", ["timestamp", "level", "logger", "message", "process_id", "a\nb"])
+def test_bind_never_overrides_the_head(name: str) -> None:
+    """A head key (or an unprintable name) is dropped and reported, the head stays."""
+    with capture_logs() as records:
+        FlextContext.bind(**{name: "x"}, kept=1)
+        logger.info("m")
+    dropped, record = records
+    assert dropped["message"] == DROPPED
+    assert record["message"] == "m"
+    assert record["kept"] == 1
+    assert record.get(name) != "x"
+
+
+def test_unbind_removes_bound_fields_and_context_values() -> None:
+    """unbind() stops adding the named fields (and context values) to records."""
+    FlextContext.bind(tenant_id="t1", user_id="u1", order_id=7)
+    FlextContext.unbind("tenant_id", "user_id")
+    assert FlextContext.get_bound_fields() == {"order_id": 7}
+    assert Request.get_user_id() is None
+
+
+def test_bound_as_a_decorator_binds_for_each_call_sync_and_async() -> None:
+    """@FlextContext.bound(...) on a function or a coroutine function binds for its calls."""
+
+    @FlextContext.bound(component="billing")
+    def charge() -> dict[str, Any]:
+        return FlextContext.get_bound_fields()
+
+    @FlextContext.bound(component="async-billing")
+    async def charge_later() -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return FlextContext.get_bound_fields()
+
+    assert charge() == {"component": "billing"}
+    assert asyncio.run(charge_later()) == {"component": "async-billing"}
+    assert FlextContext.get_bound_fields() == {}
+    assert charge.__name__ == "charge"
+
+
+# -- timed_operation as a decorator -----------------------------------------------------------
+
+
+def test_timed_operation_decorates_a_function_each_call_one_operation() -> None:
+    """@timed_operation("name") times each call of a sync function, success and failure."""
+
+    @Performance.timed_operation("charge")
+    def charge(amount: int) -> int:
+        if amount < 0:
+            raise ValueError("negative")
+        logger.info("charging")
+        return amount
+
+    with capture_logs() as records:
+        assert charge(5) == 5
+        with pytest.raises(ValueError, match="negative"):
+            charge(-1)
+    inside, finished, failed = records
+    assert inside["operation"] == "charge"
+    assert (finished["message"], finished["status"]) == ("operation_finished", "succeeded")
+    assert (failed["message"], failed["error_type"]) == ("operation_failed", "ValueError")
+
+
+def test_timed_operation_decorates_a_coroutine_function_for_the_whole_await() -> None:
+    """An async function's operation lasts until the awaited call returns."""
+
+    @Performance.timed_operation("fetch")
+    async def fetch() -> str:
+        await asyncio.sleep(0.01)
+        logger.info("fetched")
+        return "ok"
+
+    with capture_logs() as records:
+        assert asyncio.run(fetch()) == "ok"
+    inside, finished = [record for record in records if record["logger"] != "asyncio"]
+    assert inside["operation"] == "fetch"
+    assert finished["message"] == "operation_finished"
+    assert finished["duration_ms"] >= 10

@@ -25,7 +25,7 @@ def test_records_in_a_span_carry_trace_and_span_ids_in_schema_order() -> None:
     (record,) = records
     assert record[keys.TRACE_ID] == span.trace_id
     assert record[keys.SPAN_ID] == span.span_id
-    assert list(record)[4:8] == [
+    assert list(record)[5:9] == [
         keys.CORRELATION_ID,
         keys.TRACE_ID,
         keys.SPAN_ID,
@@ -85,7 +85,7 @@ def test_active_opentelemetry_span_ids_are_used_in_records() -> None:
     assert inside[keys.SPAN_ID] == format(context.span_id, "016x")
     bare_context = bare_span.get_span_context()
     assert bare[keys.TRACE_ID] == format(bare_context.trace_id, "032x")
-    assert list(bare)[4:] == [keys.TRACE_ID, keys.SPAN_ID, "order"]
+    assert list(bare)[5:] == [keys.TRACE_ID, keys.SPAN_ID, "order"]
 
 
 def test_new_span_inside_opentelemetry_span_is_its_child() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from scripts import EXAMPLES, ROOT, run_python
 from flext_logging import FlextContext, keys
 
 README = ROOT / "README.md"
-HEAD = list(keys.HEAD_KEYS)
+HEAD = [*keys.HEAD_KEYS, keys.PROCESS_ID]
 
 
 def _run_python(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -49,7 +50,7 @@ def test_quickstart_prints_json_lines_then_console_lines() -> None:
         "order placed",
     ]
     for record in records:
-        assert list(record)[:4] == HEAD
+        assert list(record)[: len(HEAD)] == HEAD
         assert record["request_id"] == "req-1001"
         assert record["service_name"] == "shop"
     received, finished, foreign, rejected, _ = records
@@ -135,6 +136,7 @@ def test_uvicorn_log_config_writes_uvicorn_records_in_the_schema(
         "level": "info",
         "logger": "uvicorn.error",
         "message": "Started server process [4242]",
+        "process_id": os.getpid(),
     }
     assert list(access) == [*HEAD, "correlation_id", "request_id"]
     assert access["message"] == '127.0.0.1:50312 - "GET /orders HTTP/1.1" 200'
@@ -160,7 +162,7 @@ def test_readme_quick_start_writes_the_line_the_readme_shows(tmp_path: Path) -> 
     assert len(records) == 4
     first = records[0]
     assert list(first) == list(shown)
-    varying = {"timestamp", "correlation_id"}
+    varying = {"timestamp", "correlation_id", "process_id"}
     assert {k: v for k, v in first.items() if k not in varying} == {
         k: v for k, v in shown.items() if k not in varying
     }
@@ -178,4 +180,4 @@ def test_readme_schema_table_lists_the_record_keys_in_order() -> None:
     """The README's schema table names every head and context key of keys.py, in order."""
     table = _readme_section("The record schema")
     documented = re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE)
-    assert documented == [*keys.HEAD_KEYS, *keys.CONTEXT_KEYS]
+    assert documented == list(keys.RECORD_KEYS)

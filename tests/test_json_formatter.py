@@ -34,6 +34,8 @@ PJL_TESTS = ("tests/test_formatters.py", "tests/test_dictconfig.py")
 PJL_TEST_COUNT = 72
 """Tests those two files hold on Python 3.11+ once only our class is parametrized."""
 STDLIB_DOC = ROOT / "docs" / "stdlib.md"
+HEAD = [*keys.HEAD_KEYS, keys.PROCESS_ID]
+"""The keys every record starts with."""
 DIFFERENCES_HEADING = "### Where python-json-logger's own tests differ"
 
 # Put in front of python-json-logger's tests: the class under test becomes ours, nothing
@@ -304,7 +306,7 @@ def test_the_common_format_string_writes_the_head_once(app_logger: logging.Logge
     """'%(asctime)s %(levelname)s %(name)s %(message)s' gives the head: no null, no duplicate."""
     formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     record = _one(app_logger, formatter)
-    assert list(record) == list(keys.HEAD_KEYS)
+    assert list(record) == HEAD
     assert record[keys.LOGGER] == app_logger.name
     assert None not in record.values()
 
@@ -315,7 +317,7 @@ def test_format_fields_follow_the_context_in_format_order(app_logger: logging.Lo
     FlextContext.Request.set_request_id("r-1")
     record = _one(app_logger, formatter, extra={"order": 7})
     assert list(record) == [
-        *keys.HEAD_KEYS,
+        *HEAD,
         keys.REQUEST_ID,
         "lineno",
         "funcName",
@@ -329,7 +331,7 @@ def test_format_fields_follow_the_context_in_format_order(app_logger: logging.Lo
 def test_a_format_field_the_record_lacks_is_left_out(app_logger: logging.Logger) -> None:
     """A name in the format that the record does not have is not written as null."""
     record = _one(app_logger, JsonFormatter("%(unknown_key)s %(message)s"))
-    assert list(record) == list(keys.HEAD_KEYS)
+    assert list(record) == HEAD
 
 
 def test_datefmt_formats_asctime_beside_the_timestamp(app_logger: logging.Logger) -> None:
@@ -341,20 +343,32 @@ def test_datefmt_formats_asctime_beside_the_timestamp(app_logger: logging.Logger
     created = datetime.datetime.fromisoformat(record[keys.TIMESTAMP].replace("Z", "+00:00"))
     local = time.localtime(created.timestamp())
     assert record["asctime"] == time.strftime("%Y/%m/%d %H:%M:%S", local)
-    assert list(record) == [*keys.HEAD_KEYS, "asctime"]
+    assert list(record) == [*HEAD, "asctime"]
 
 
 @pytest.mark.parametrize(
     ("rename_fields", "expected_keys"),
     [
-        ({"message": "@message"}, [keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, "@message"]),
-        ({"levelname": "severity"}, [keys.TIMESTAMP, "severity", keys.LOGGER, keys.MESSAGE]),
-        ({"level": "severity"}, [keys.TIMESTAMP, "severity", keys.LOGGER, keys.MESSAGE]),
-        ({"levelname": "level"}, list(keys.HEAD_KEYS)),
-        ({"name": "logger"}, list(keys.HEAD_KEYS)),
-        ({"asctime": "@timestamp"}, ["@timestamp", keys.LEVEL, keys.LOGGER, keys.MESSAGE]),
-        ({"order": "order_id"}, [*keys.HEAD_KEYS, "order_id"]),
-        ({"order": "message"}, [*keys.HEAD_KEYS, "message_field"]),
+        (
+            {"message": "@message"},
+            [keys.TIMESTAMP, keys.LEVEL, keys.LOGGER, "@message", keys.PROCESS_ID],
+        ),
+        (
+            {"levelname": "severity"},
+            [keys.TIMESTAMP, "severity", keys.LOGGER, keys.MESSAGE, keys.PROCESS_ID],
+        ),
+        (
+            {"level": "severity"},
+            [keys.TIMESTAMP, "severity", keys.LOGGER, keys.MESSAGE, keys.PROCESS_ID],
+        ),
+        ({"levelname": "level"}, HEAD),
+        ({"name": "logger"}, HEAD),
+        (
+            {"asctime": "@timestamp"},
+            ["@timestamp", keys.LEVEL, keys.LOGGER, keys.MESSAGE, keys.PROCESS_ID],
+        ),
+        ({"order": "order_id"}, [*HEAD, "order_id"]),
+        ({"order": "message"}, [*HEAD, "message_field"]),
     ],
     ids=[
         "message",
@@ -393,7 +407,7 @@ def test_timestamp_option_names_the_one_timestamp(
 ) -> None:
     """timestamp=True adds nothing; timestamp='ts' writes the head timestamp as 'ts', once."""
     record = _one(app_logger, JsonFormatter(timestamp=timestamp))
-    assert list(record) == [name, keys.LEVEL, keys.LOGGER, keys.MESSAGE]
+    assert list(record) == [name, keys.LEVEL, keys.LOGGER, keys.MESSAGE, keys.PROCESS_ID]
     assert record[name].endswith("Z")
 
 
@@ -487,7 +501,7 @@ def test_exc_info_renamed_renames_the_error(app_logger: logging.Logger) -> None:
     except KeyError:
         app_logger.exception("failed")
     fine, failed = records()
-    assert list(fine) == list(keys.HEAD_KEYS)
+    assert list(fine) == HEAD
     assert failed["exception"][keys.ERROR_TYPE_NAME] == "KeyError"
     assert keys.ERROR not in failed
 
@@ -502,8 +516,8 @@ def test_exception_fields_in_the_format_are_the_error(app_logger: logging.Logger
     except KeyError:
         app_logger.exception("failed", stack_info=True)
     fine, failed = records()
-    assert list(fine) == list(keys.HEAD_KEYS)
-    assert sorted(failed) == sorted([*keys.HEAD_KEYS, keys.ERROR, keys.STACK])
+    assert list(fine) == HEAD
+    assert sorted(failed) == sorted([*HEAD, keys.ERROR, keys.STACK])
     assert failed[keys.ERROR][keys.ERROR_MESSAGE] == "'sku'"
 
 
@@ -526,14 +540,14 @@ def test_a_dict_message_is_merged_into_the_fields(app_logger: logging.Logger) ->
     app_logger.info({"order": 8})
     placed, bare = records()
     assert placed == {
-        **{key: placed[key] for key in keys.HEAD_KEYS},
+        **{key: placed[key] for key in HEAD},
         keys.MESSAGE: "placed",
         "zone": "eu",
         "order": 7,
         "5": "five",
         "nested": {"a": 1},
     }
-    assert list(placed)[:4] == list(keys.HEAD_KEYS)
+    assert list(placed)[:5] == HEAD
     assert bare[keys.MESSAGE] == ""
     assert bare["order"] == 8
     assert message == {"order": 7, 5: "five", "nested": {"a": 1}, "message": "placed"}
@@ -550,7 +564,7 @@ def test_fields_named_like_the_head_are_kept_beside_it(app_logger: logging.Logge
     assert extra[keys.MESSAGE] == "real"
     assert extra[keys.LOGGER] == app_logger.name
     assert extra[keys.TIMESTAMP].endswith("Z")
-    fields = {key: value for key, value in extra.items() if key not in keys.HEAD_KEYS}
+    fields = {key: value for key, value in extra.items() if key not in HEAD}
     assert fields == {
         "level_field": "low",
         "message_field": "static",
@@ -800,7 +814,7 @@ def test_asctime_with_datefmt_is_renamed_as_its_own_field(app_logger: logging.Lo
         "%(asctime)s %(message)s", datefmt="%H:%M", rename_fields={"asctime": "clock"}
     )
     record = _one(app_logger, formatter)
-    assert list(record) == [*keys.HEAD_KEYS, "clock"]
+    assert list(record) == [*HEAD, "clock"]
     assert re.fullmatch(r"\d\d:\d\d", record["clock"])
 
 
@@ -825,5 +839,5 @@ def test_reserved_attrs_decides_which_record_attributes_are_written(
     """An attribute taken out of reserved_attrs is written; one the head holds is not repeated."""
     reserved = [name for name in RESERVED_ATTRS if name not in ("funcName", "levelname")]
     record = _one(app_logger, JsonFormatter(reserved_attrs=reserved), extra={"order": 1})
-    assert list(record) == [*keys.HEAD_KEYS, "funcName", "order"]
+    assert list(record) == [*HEAD, "funcName", "order"]
     assert record["funcName"] == "_one"

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 import json
 import logging
+import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import structlog
 from odd_values import ReprRaises, StrRaises
+from scripts import run_python
 
 from flext_logging import FlextContext, configure, get_logger, keys
 
@@ -414,12 +418,13 @@ def test_record_keys_follow_schema_order_then_call_fields(json_stream: JsonStrea
     ):
         get_logger("tests.json").info("user created", zeta=1, alpha=2)
     record = _only(records)
-    assert list(record) == [*keys.HEAD_KEYS, *keys.CONTEXT_KEYS, "zeta", "alpha"]
+    assert list(record) == [*keys.HEAD_KEYS, keys.PROCESS_ID, *keys.CONTEXT_KEYS, "zeta", "alpha"]
     assert record == {
         keys.TIMESTAMP: record[keys.TIMESTAMP],
         keys.LEVEL: "info",
         keys.LOGGER: "tests.json",
         keys.MESSAGE: "user created",
+        keys.PROCESS_ID: os.getpid(),
         keys.CORRELATION_ID: "corr-1",
         keys.PARENT_CORRELATION_ID: "parent-1",
         keys.TRACE_ID: TRACE_ID,
@@ -442,7 +447,7 @@ def test_unset_context_keys_are_omitted(json_stream: JsonStream) -> None:
     configure(format="json", stream=stream)
     FlextContext.Request.set_user_id("u7")
     get_logger("tests.json").info("sparse")
-    assert list(_only(records)) == [*keys.HEAD_KEYS, keys.USER_ID]
+    assert list(_only(records)) == [*keys.HEAD_KEYS, keys.PROCESS_ID, keys.USER_ID]
 
 
 @pytest.mark.parametrize("method", ["debug", "info", "warning", "error", "critical"])
@@ -633,7 +638,7 @@ def test_stream_whose_flush_fails_never_raises(capfd: pytest.CaptureFixture[str]
 
 
 def _drop_noisy(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    if event_dict.get(keys.MESSAGE) == "noisy":
+    if event_dict.get(keys.EVENT) == "noisy":
         raise structlog.DropEvent
     return event_dict
 
@@ -674,3 +679,168 @@ def test_threads_logging_at_once_write_whole_lines(json_stream: JsonStream) -> N
     assert {(record["worker"], record["index"]) for record in written} == {
         (worker, index) for worker in range(8) for index in range(200)
     }
+
+
+# -- The record head's process id ------------------------------------------------------------
+
+
+def test_every_record_carries_the_process_id_after_the_head(json_stream: JsonStream) -> None:
+    """process_id (os.getpid()) follows the four head keys on records of every kind."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    get_logger("tests.pid").info("ours")
+    logging.getLogger("tests.pid.stdlib").warning("foreign")
+    for record in records():
+        assert list(record)[:5] == [*keys.HEAD_KEYS, keys.PROCESS_ID]
+        assert record[keys.PROCESS_ID] == os.getpid()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_writes_its_own_process_id() -> None:
+    """After fork, the child's records name the child, not the parent it was copied from."""
+    read_end, write_end = os.pipe()
+    configure(format="json", stream=io.StringIO())
+    with warnings.catch_warnings():  # Python 3.12+ warns when other threads exist
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: log to the pipe and leave without running the test's teardown
+        try:
+            with os.fdopen(write_end, "w") as pipe:
+                configure(format="json", stream=pipe)
+                get_logger("tests.pid").info("from the child")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        line = pipe.read()
+    os.waitpid(pid, 0)
+    assert json.loads(line)[keys.PROCESS_ID] == pid != os.getpid()
+
+
+def test_a_call_field_named_process_id_is_kept_beside_the_head(json_stream: JsonStream) -> None:
+    """process_id= in a call (another process's id) is written as process_id_field."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    get_logger("tests.pid").info("child exited", process_id=1234, logger="other")
+    record = _only(records)
+    assert record[keys.PROCESS_ID] == os.getpid()
+    assert (record["process_id_field"], record["logger_field"]) == (1234, "other")
+    assert record[keys.LOGGER] == "tests.pid"
+
+
+# -- Call fields named like context keys (issue 12) ------------------------------------------
+
+
+def test_a_call_field_named_like_a_context_id_is_validated_and_an_invalid_one_reported(
+    json_stream: JsonStream,
+) -> None:
+    """request_id= in a call obeys the id grammar: a bad value is dropped and reported."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    with FlextContext.Request.request_context(request_id="req-ctx"):
+        get_logger("tests.ids").info("m", request_id="Bearer abcdef0123456789xyz")
+    dropped, record = records()
+    assert record[keys.REQUEST_ID] == "req-ctx"
+    assert "Bearer" not in json.dumps(record)
+    assert dropped[keys.MESSAGE] == keys.EVENT_INVALID_ID_DROPPED
+    assert (dropped["field"], dropped["source"]) == (keys.REQUEST_ID, "call")
+
+
+def test_a_valid_call_id_replaces_the_context_one_and_an_int_becomes_text(
+    json_stream: JsonStream,
+) -> None:
+    """A usable call value takes the context key's place; user_id=42 is written as "42"."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    with FlextContext.Request.request_context(request_id="req-ctx"):
+        get_logger("tests.ids").info("m", plan="pro", user_id=42, request_id="req-call")
+    record = _only(records)
+    assert list(record)[5:] == [keys.REQUEST_ID, keys.USER_ID, "plan"]
+    assert (record[keys.REQUEST_ID], record[keys.USER_ID]) == ("req-call", "42")
+
+
+def test_a_bound_field_named_like_a_context_id_is_validated_too(json_stream: JsonStream) -> None:
+    """logger.bind(correlation_id=...) with a value outside the id grammar never reaches a line."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    get_logger("tests.ids").bind(correlation_id="a\nb").info("m")
+    dropped, record = records()
+    assert keys.CORRELATION_ID not in record
+    assert dropped["field"] == keys.CORRELATION_ID
+
+
+# -- The record path after configure() -------------------------------------------------------
+
+
+def test_a_context_entered_before_configure_writes_the_new_service_identity(
+    json_stream: JsonStream,
+) -> None:
+    """A long-lived context made before configure() picks up the new defaults, every record."""
+    stream, records = json_stream
+    configure(format="json", stream=io.StringIO(), service_name="old")
+    with FlextContext.Request.request_context(user_id="u1"):
+        configure(format="json", stream=stream, service_name="new")
+        get_logger("tests.stale").info("one")
+        get_logger("tests.stale").info("two")
+        configure(format="json", stream=stream, service_name="newer")
+        get_logger("tests.stale").info("three")
+    assert [(r[keys.SERVICE_NAME], r[keys.USER_ID]) for r in records()] == [
+        ("new", "u1"),
+        ("new", "u1"),
+        ("newer", "u1"),
+    ]
+
+
+def test_opentelemetry_imported_after_configure_still_gives_its_ids() -> None:
+    """Spans of an OpenTelemetry imported after configure() are on the records made in them."""
+    script = """
+import io, json
+from flext_logging import configure, get_logger
+stream = io.StringIO()
+configure(format="json", stream=stream)
+get_logger("app").info("before")
+from opentelemetry.sdk.trace import TracerProvider
+tracer = TracerProvider().get_tracer("t")
+with tracer.start_as_current_span("work") as span:
+    get_logger("app").info("inside")
+before, inside = [json.loads(line) for line in stream.getvalue().splitlines()]
+assert "trace_id" not in before, before
+assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x"), inside
+print("ok")
+"""
+    completed = run_python("-c", script)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "ok"
+
+
+def test_structlog_style_msg_and_async_methods_write_records(json_stream: JsonStream) -> None:
+    """msg() and the await-able adebug() ... alog() write as their synchronous twins."""
+    stream, records = json_stream
+    configure(format="json", stream=stream, level="DEBUG")
+    logger = get_logger("tests.async")
+
+    async def log_everything() -> None:
+        await logger.adebug("d")
+        await logger.ainfo("i")
+        await logger.awarning("w")
+        await logger.aerror("e")
+        try:
+            raise KeyError("k")
+        except KeyError:
+            await logger.aexception("x")
+        await logger.acritical("c")
+        await logger.alog("warning", "l")
+
+    logger.msg("m")
+    asyncio.run(log_everything())
+    levels = [(r[keys.MESSAGE], r[keys.LEVEL]) for r in records() if r[keys.LOGGER] != "asyncio"]
+    assert levels == [
+        ("m", "info"),
+        ("d", "debug"),
+        ("i", "info"),
+        ("w", "warning"),
+        ("e", "error"),
+        ("x", "error"),
+        ("c", "critical"),
+        ("l", "warning"),
+    ]

@@ -61,7 +61,14 @@ def test_add_context_builds_head_then_context_then_fields() -> None:
     FlextContext.Request.set_user_id("u1")
     FlextContext.Correlation.set_correlation_id("c1")
     record = add_context(None, "warn", {"b": 2, "event": "hello", keys.LOGGER: "app", "a": 1})
-    assert list(record) == [*keys.HEAD_KEYS, keys.CORRELATION_ID, keys.USER_ID, "b", "a"]
+    assert list(record) == [
+        *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
+        keys.CORRELATION_ID,
+        keys.USER_ID,
+        "b",
+        "a",
+    ]
     assert record[keys.LEVEL] == "warning"
     assert record[keys.LOGGER] == "app"
     assert record[keys.MESSAGE] == "hello"
@@ -74,7 +81,13 @@ def test_call_field_overriding_a_context_key_keeps_its_schema_position() -> None
     FlextContext.Correlation.set_correlation_id("from-context")
     FlextContext.Request.set_user_id("context-user")
     record = add_context(None, "info", {"event": "x", "extra_field": 1, keys.USER_ID: "caller"})
-    assert list(record) == [*keys.HEAD_KEYS, keys.CORRELATION_ID, keys.USER_ID, "extra_field"]
+    assert list(record) == [
+        *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
+        keys.CORRELATION_ID,
+        keys.USER_ID,
+        "extra_field",
+    ]
     assert record[keys.USER_ID] == "caller"
     assert record[keys.CORRELATION_ID] == "from-context"
 
@@ -100,14 +113,14 @@ def test_timestamp_on_a_whole_second_keeps_six_fractional_digits() -> None:
 def test_add_context_without_a_name_or_message_writes_empty_strings() -> None:
     """With no logger name and no message the head still has every key, as empty text."""
     record = add_context(None, "info", {})
-    assert list(record) == list(keys.HEAD_KEYS)
+    assert list(record) == [*keys.HEAD_KEYS, keys.PROCESS_ID]
     assert (record[keys.LOGGER], record[keys.MESSAGE]) == ("", "")
 
 
 def test_add_context_omits_unset_context_keys() -> None:
     """With an empty context only the head and the call's fields are written."""
     record = add_context(None, "info", {"event": "x", "k": "v"})
-    assert list(record) == [*keys.HEAD_KEYS, "k"]
+    assert list(record) == [*keys.HEAD_KEYS, keys.PROCESS_ID, "k"]
 
 
 # -- add_error / add_exception ---------------------------------------------------------------
@@ -270,7 +283,7 @@ def test_call_field_named_like_an_unset_context_key_takes_its_schema_place() -> 
     """A call's user_id sits in the context block (before operation_name), not at the end."""
     with FlextContext.Request.request_context(operation_name="signup"):
         record = add_context(None, "info", {"event": "x", "plan": "pro", "user_id": "u-9"})
-    assert list(record)[4:] == [keys.USER_ID, keys.OPERATION_NAME, "plan"]
+    assert list(record)[5:] == [keys.USER_ID, keys.OPERATION_NAME, "plan"]
     assert record[keys.USER_ID] == "u-9"
 
 

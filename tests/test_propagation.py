@@ -381,7 +381,7 @@ def test_child_process_correlation_is_a_child_of_the_parents() -> None:
     ):
         records = _run_tap(Serialization.to_env())
     started, in_thread, synced = records
-    assert list(started)[4:] == [
+    assert list(started)[5:] == [
         "correlation_id",
         "parent_correlation_id",
         "request_id",

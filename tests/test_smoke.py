@@ -33,6 +33,7 @@ def test_module_level_logger_follows_later_configure(
         "level",
         "logger",
         "message",
+        "process_id",
         "correlation_id",
         "request_id",
         "service_name",

@@ -78,6 +78,7 @@ def test_json_formatter_writes_the_record_schema_without_configure(
     (record,) = records()
     assert list(record) == [
         *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
         keys.CORRELATION_ID,
         keys.USER_ID,
         "amount",
@@ -147,8 +148,8 @@ def test_python_json_logger_options_apply_to_extra_fields(
     _, records = _attach(app_logger, JsonFormatter(**options))
     app_logger.info("saved", extra={"action": "create"})
     (record,) = records()
-    assert {key: record[key] for key in record if key not in keys.HEAD_KEYS} == expected
-    assert list(record)[:4] == list(keys.HEAD_KEYS)
+    assert {key: record[key] for key in record if key not in keys.RECORD_KEYS} == expected
+    assert list(record)[:5] == [*keys.HEAD_KEYS, keys.PROCESS_ID]
 
 
 def test_json_formatter_encodes_values_json_rejects(app_logger: logging.Logger) -> None:
@@ -228,6 +229,7 @@ def test_json_formatter_through_dict_config(
     record = json.loads(line)
     assert list(record) == [
         *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
         keys.REQUEST_ID,
         "deployment",
         "sku",
@@ -277,9 +279,10 @@ def test_context_filter_with_json_formatter_omits_unset_keys(
     with FlextContext.Request.request_context(operation_name="checkout"):
         app_logger.info("with context", extra={"step": 2})
     bare, with_context = records()
-    assert list(bare) == list(keys.HEAD_KEYS)
+    assert list(bare) == [*keys.HEAD_KEYS, keys.PROCESS_ID]
     assert list(with_context) == [
         *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
         keys.CORRELATION_ID,
         keys.OPERATION_NAME,
         "step",
@@ -299,7 +302,9 @@ def test_flext_handler_sends_records_through_the_active_pipeline(
     app_logger.addHandler(FlextHandler())
     app_logger.warning("hand %s", "wired", extra={"n": 1})
     line = stream.getvalue()
-    assert line.endswith(f' level=warning logger={app_logger.name} message="hand wired" n=1\n')
+    assert line.endswith(
+        f' logger={app_logger.name} message="hand wired" process_id={os.getpid()} n=1\n'
+    )
 
 
 def test_event_dict_from_record_collects_head_extras_exception_and_stack() -> None:
@@ -488,7 +493,11 @@ def test_opentelemetry_logging_handler_is_kept_and_exports_every_record() -> Non
         assert handler in logging.getLogger().handlers
         exported = [item.log_record for item in exporter.get_finished_logs()]
         assert [record.body for record in exported] == ["ours", "theirs"]
-        assert dict(exported[0].attributes or {}) == {"request_id": "req-5", "attempt": 2}
+        assert dict(exported[0].attributes or {}) == {
+            "process_id": os.getpid(),
+            "request_id": "req-5",
+            "attempt": 2,
+        }
     finally:
         logging.getLogger().removeHandler(handler)
         provider.shutdown()

@@ -29,7 +29,13 @@ def test_capture_logs_collects_processed_records_as_dicts() -> None:
     with capture_logs() as logs:
         get_logger("tests.capture").info("user created", plan="pro", password="p")
     (record,) = logs
-    assert list(record) == [*keys.HEAD_KEYS, keys.CORRELATION_ID, "plan", "password"]
+    assert list(record) == [
+        *keys.HEAD_KEYS,
+        keys.PROCESS_ID,
+        keys.CORRELATION_ID,
+        "plan",
+        "password",
+    ]
     assert isinstance(record[keys.TIMESTAMP], datetime.datetime)
     assert record[keys.LEVEL] == "info"
     assert record[keys.MESSAGE] == "user created"

@@ -25,6 +25,7 @@ from flext_logging.context.carriers import (
 )
 from flext_logging.context.ids import new_id, report_dropped, usable, validated
 from flext_logging.context.scopes import (
+    BoundFields,
     InheritedCorrelation,
     NewCorrelation,
     Scope,
@@ -34,11 +35,14 @@ from flext_logging.context.scopes import (
 from flext_logging.context.state import (
     add_metadata,
     apply,
+    bind,
+    bound_fields,
     clear,
     current_fields,
     current_span,
     get_one,
     set_one,
+    unbind,
 )
 from flext_logging.context.state import metadata as metadata_var
 from flext_logging.result import FlextResult
@@ -52,6 +56,38 @@ _R = TypeVar("_R")
 
 class FlextContext:
     """Namespaces over the context of the current thread or task."""
+
+    @staticmethod
+    def bind(**fields: Any) -> None:
+        """Add *fields* to every record made from now on in the current context.
+
+        For a request or job, without passing a logger around: threads and tasks
+        started from here inherit them. Context keys (``request_id``, ``user_id``,
+        ...) set that context value, validated; other names are written after the
+        context keys and redacted like any field. A name of the record head
+        (``timestamp``, ``level``, ``logger``, ``message``, ``process_id``) is dropped
+        and reported. Prefer :meth:`bound`, which restores what was there on exit.
+        """
+        bind(fields)
+
+    @staticmethod
+    def unbind(*names: str) -> None:
+        """Stop adding the fields (or context values) called *names* to records."""
+        unbind(names)
+
+    @staticmethod
+    def bound(**fields: Any) -> BoundFields:
+        """Bind *fields* for a ``with`` block or, as a decorator, for each call.
+
+        ``with FlextContext.bound(tenant_id="t1"):`` or ``@FlextContext.bound(...)``
+        on a sync or async function. The fields bound before are back on exit.
+        """
+        return BoundFields(fields)
+
+    @staticmethod
+    def get_bound_fields() -> dict[str, Any]:
+        """Return a copy of the fields bound to the current context."""
+        return dict(bound_fields())
 
     class Correlation:
         """The correlation id that ties together all work done for one request or job."""
@@ -201,6 +237,9 @@ class FlextContext:
         @staticmethod
         def timed_operation(name: str) -> TimedOperation:
             """Time the block as operation *name*; yields a dict filled in on exit.
+
+            Also a decorator: ``@timed_operation("charge")`` on a sync or async
+            function times each call (an ``async`` function's whole awaited call).
 
             On entry the dict has ``operation`` and ``start_time``; on exit (also when
             the block raises) ``end_time``, ``duration_seconds``, ``status`` and, on

@@ -14,18 +14,21 @@ back the value from before the scope in the Context the exit runs in, and never 
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 from flext_logging import keys
 from flext_logging.context.ids import new_id
 from flext_logging.context.state import (
     EMPTY,
     apply,
+    bind,
     current_correlation,
     current_span,
     fields,
@@ -45,10 +48,12 @@ from flext_logging.context.trace import (
 )
 
 __all__ = [
+    "BoundFields",
     "InheritedCorrelation",
     "NewCorrelation",
     "Scope",
     "TimedOperation",
+    "decorate",
     "in_span",
     "on_operation_finished",
     "scoped",
@@ -76,6 +81,33 @@ def _undo(var: ContextVar[_V], token: Token[_V], value: _V, default: _V) -> None
             var.set(default if old is Token.MISSING else old)
     except RuntimeError:  # already used: the exit ran twice
         pass
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def decorate(fn: Callable[_P, _R], make_scope: Callable[[], Any]) -> Callable[_P, _R]:
+    """Wrap *fn* so that every call runs inside a fresh scope from *make_scope*.
+
+    A coroutine function gets an ``async`` wrapper: the scope then covers the whole
+    awaited call, not just the creation of the coroutine.
+    """
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_awaited(*args: Any, **kwargs: Any) -> Any:
+            with make_scope():
+                return await fn(*args, **kwargs)
+
+        return cast("Callable[_P, _R]", run_awaited)
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with make_scope():
+            return fn(*args, **kwargs)
+
+    return run
 
 
 class Scope(Generic[_T]):
@@ -118,6 +150,30 @@ class Scope(Generic[_T]):
         if self._metadata_token is not None:
             _undo(metadata_var, self._metadata_token, self._metadata_value, EMPTY)
         _undo(fields, self._field_token, self._field_value, None)
+
+
+class BoundFields(Scope[None]):
+    """Fields added to every record of a block or of each call of a function.
+
+    A context manager (``with FlextContext.bound(tenant_id="t1"):``) and a decorator
+    (``@FlextContext.bound(component="billing")``, sync or async); on exit the fields
+    bound before are back, also when the block raises.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields_to_bind: Mapping[str, Any]) -> None:
+        self._fields = dict(fields_to_bind)
+        self._metadata = None
+        self._metadata_token = None
+
+    def __enter__(self) -> None:
+        self._field_token = bind(self._fields, "bound")
+        self._field_value = fields.get()
+
+    def __call__(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        """Use as a decorator: each call of *fn* runs with the fields bound."""
+        return decorate(fn, lambda: BoundFields(self._fields))
 
 
 def scoped(
@@ -229,12 +285,17 @@ def on_operation_finished(hook: OperationHook | None) -> None:
 
 
 class TimedOperation:
-    """The context manager behind ``Performance.timed_operation``."""
+    """The context manager (and decorator) behind ``Performance.timed_operation``."""
 
     __slots__ = ("_field_token", "_field_value", "_metadata_on_entry", "_started", "outcome")
 
     def __init__(self, name: str) -> None:
         self.outcome: dict[str, Any] = {"operation": name}
+
+    def __call__(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        """Use as a decorator: each call of *fn* (sync or async) is one timed operation."""
+        name = self.outcome["operation"]
+        return decorate(fn, lambda: TimedOperation(name))
 
     def __enter__(self) -> dict[str, Any]:
         self._field_token = apply({keys.OPERATION: self.outcome["operation"]})

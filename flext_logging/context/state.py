@@ -9,40 +9,55 @@ new snapshot, so a token restores exactly what was there before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any, Final
 
 from flext_logging import keys
-from flext_logging.context.ids import rejection_reason, usable, validated
+from flext_logging.context.ids import (
+    rejection_reason,
+    report_dropped,
+    usable,
+    validated,
+)
 from flext_logging.context.trace import TraceSpan, opentelemetry_span
 
 __all__ = [
     "apply",
+    "bind",
+    "bound_fields",
     "current_correlation",
     "current_fields",
     "current_span",
     "get_one",
     "opentelemetry_span_in_force",
     "process_defaults",
+    "record_fields",
     "set_one",
     "set_process_defaults",
+    "unbind",
 ]
 
 EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 class _Snapshot:
-    """The context fields set in one context; their merge with the defaults, on first read."""
+    """The context set in one context: ids and names, and the fields bound to the scope.
 
-    __slots__ = ("defaults", "explicit", "merged")
+    Immutable once made, except for ``cache``: the merge with the process defaults,
+    computed on the first record that reads it and again once after ``configure()``
+    replaced the defaults (never per record).
+    """
 
-    def __init__(self, explicit: dict[str, str], defaults: dict[str, str]) -> None:
+    __slots__ = ("bound", "cache", "explicit")
+
+    def __init__(self, explicit: dict[str, str], bound: Mapping[str, Any]) -> None:
         self.explicit = explicit
-        self.defaults = defaults
-        # Many scopes never log; merging waits for the first record that reads it.
-        self.merged: dict[str, str] | None = None
+        self.bound = bound
+        # (the defaults merged with, the context fields, the record fields), replaced
+        # whole so that a thread reading it never sees half of a refresh.
+        self.cache: tuple[Mapping[str, str], dict[str, str], Mapping[str, Any]] | None = None
 
 
 def _merge(explicit: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:
@@ -53,6 +68,14 @@ def _merge(explicit: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str
         if value:
             merged[key] = value
     return merged
+
+
+def _refresh(snapshot: _Snapshot) -> tuple[Mapping[str, str], dict[str, str], Mapping[str, Any]]:
+    defaults = _process_defaults
+    merged = _merge(snapshot.explicit, defaults)
+    cache = (defaults, merged, {**merged, **snapshot.bound} if snapshot.bound else merged)
+    snapshot.cache = cache
+    return cache
 
 
 fields: ContextVar[_Snapshot | None] = ContextVar("flext_logging.fields", default=None)
@@ -80,12 +103,32 @@ def current_fields() -> Mapping[str, str]:
     snapshot = fields.get()
     if snapshot is None:
         return _process_defaults
-    if snapshot.defaults is _process_defaults:
-        merged = snapshot.merged
-        if merged is None:
-            merged = snapshot.merged = _merge(snapshot.explicit, _process_defaults)
-        return merged
-    return _merge(snapshot.explicit, _process_defaults)
+    cache = snapshot.cache
+    if cache is None or cache[0] is not _process_defaults:
+        cache = _refresh(snapshot)
+    return cache[1]
+
+
+def record_fields() -> Mapping[str, Any]:
+    """Return what every record made now carries after its head (never modify it).
+
+    The context fields in schema order, then the fields bound to the scope with
+    :func:`bind`, in the order they were bound. One ``ContextVar.get`` on the path
+    of every record.
+    """
+    snapshot = fields.get()
+    if snapshot is None:
+        return _process_defaults
+    cache = snapshot.cache
+    if cache is None or cache[0] is not _process_defaults:
+        cache = _refresh(snapshot)
+    return cache[2]
+
+
+def bound_fields() -> Mapping[str, Any]:
+    """Return the fields bound to the current scope with :func:`bind` (never modify it)."""
+    snapshot = fields.get()
+    return snapshot.bound if snapshot is not None else EMPTY
 
 
 def process_defaults() -> Mapping[str, str]:
@@ -129,8 +172,13 @@ def adopt_process_defaults(adopted: Mapping[str, str], process_span: TraceSpan |
         _process_defaults = {key: merged[key] for key in keys.CONTEXT_KEYS if key in merged}
 
 
-def apply(changes: Mapping[str, str | None]) -> Token[_Snapshot | None]:
-    """Set fields in the current context; ``None`` unsets. Returns the token to undo it."""
+def apply(
+    changes: Mapping[str, str | None], bound: Mapping[str, Any] | None = None
+) -> Token[_Snapshot | None]:
+    """Set fields in the current context; ``None`` unsets. Returns the token to undo it.
+
+    *bound*, when given, replaces the fields bound to the scope (see :func:`bind`).
+    """
     snapshot = fields.get()
     explicit = dict(snapshot.explicit) if snapshot is not None else {}
     for key, value in changes.items():
@@ -138,7 +186,56 @@ def apply(changes: Mapping[str, str | None]) -> Token[_Snapshot | None]:
             explicit.pop(key, None)
         else:
             explicit[key] = value
-    return fields.set(_Snapshot(explicit, _process_defaults))
+    if bound is None:
+        bound = snapshot.bound if snapshot is not None else EMPTY
+    return fields.set(_Snapshot(explicit, bound))
+
+
+_RESERVED_NAMES: Final = frozenset((*keys.HEAD_KEYS, keys.PROCESS_ID, keys.EVENT))
+
+
+def bind(new: Mapping[str, Any], source: str = "bind") -> Token[_Snapshot | None]:
+    """Add fields to every record of the current context (copy-on-write); returns the token.
+
+    A context key (``request_id``, ``user_id``, ...) is set as that context value and
+    validated like one. Any other name becomes a bound field, written after the
+    context keys. A name that is not a short printable string, or that names the
+    record head, is dropped and reported: the head is a contract.
+    """
+    changes: dict[str, object] = {}
+    fields_to_bind: dict[str, Any] = {}
+    for key, value in new.items():
+        if key in _CONTEXT_KEY_SET:
+            changes[key] = value
+        elif key in _RESERVED_NAMES or not usable(keys.OPERATION, key):
+            # The name itself is what is wrong: it is shown as the (bounded) preview.
+            report_dropped(_BOUND_NAME, key, source, _refusal(key))
+        else:
+            fields_to_bind[key] = value
+    current = bound_fields()
+    merged = {**current, **fields_to_bind} if fields_to_bind else current
+    return apply(validated(changes, source), merged)
+
+
+def unbind(names: Iterable[str]) -> Token[_Snapshot | None]:
+    """Remove bound fields (and context values) named *names*; returns the token."""
+    names = set(names)
+    current = bound_fields()
+    remaining = {key: value for key, value in current.items() if key not in names}
+    return apply(
+        {key: None for key in names if key in _CONTEXT_KEY_SET},
+        remaining if len(remaining) != len(current) else current,
+    )
+
+
+def _refusal(key: object) -> str:
+    if key in _RESERVED_NAMES:
+        return "names a key of the record head"
+    return f"field name {rejection_reason(keys.OPERATION, key)}"
+
+
+_CONTEXT_KEY_SET: Final = frozenset(keys.CONTEXT_KEYS)
+_BOUND_NAME: Final = "bound_field_name"
 
 
 def set_one(key: str, value: str | None, source: str = "set") -> None:

@@ -77,16 +77,20 @@ def test_set_from_context_and_context_from_accept_any_mapping(mapping: dict[Any,
 def test_logging_any_values_gives_exactly_one_json_line(
     fields: dict[str, Any], message: str
 ) -> None:
-    """Any message and fields, through the whole default pipeline, make one valid JSON line."""
+    """Any message and fields, through the whole default pipeline, make one valid JSON line.
+
+    (A field named like a context key with an unusable value adds its report's line.)
+    """
     stream = io.StringIO()
     configure(format="json", stream=stream, max_record_bytes=2048)
     get_logger("fuzz").info(message, extra=fields)
     output = stream.getvalue()
     assert output.endswith("\n")
-    assert len(output.splitlines()) == 1
-    record = json.loads(output)
+    lines = [line for line in output.splitlines() if '"logger":"flext_logging.context"' not in line]
+    assert len(lines) == 1
+    record = json.loads(lines[0])
     assert record[keys.LOGGER] == "fuzz"
-    assert len(output.encode("utf-8", "surrogatepass")) <= 2048
+    assert len(lines[0].encode("utf-8", "surrogatepass")) < 2048
 
 
 @FUZZ
@@ -116,10 +120,13 @@ def test_renderers_give_one_line_for_any_record(record: dict[str, Any]) -> None:
 @FUZZ
 @given(st.dictionaries(text, values, max_size=4))
 def test_capture_logs_sees_any_fields(fields: dict[str, Any]) -> None:
-    """capture_logs() collects exactly one record for one call, whatever its fields."""
+    """capture_logs() collects exactly one record for one call, whatever its fields.
+
+    (A field named like a context id with an unusable value adds its own report.)
+    """
     with capture_logs() as records:
         get_logger("fuzz").warning("captured", extra=fields)
-    assert len(records) == 1
+    assert len([record for record in records if record["logger"] == "fuzz"]) == 1
 
 
 try:
