@@ -253,6 +253,7 @@ def build_pipeline(
     redact_patterns: Iterable[str | re.Pattern[str]] = (),
     extra_processors: Sequence[Processor] = (),
     console_width: int | None = None,
+    console_verbose: bool = False,
     max_record_bytes: int | None = renderers.DEFAULT_MAX_RECORD_BYTES,
     async_output: bool = False,
     queue_size: int = DEFAULT_QUEUE_SIZE,
@@ -320,7 +321,13 @@ def build_pipeline(
             renderer, written = output.render, output
         else:
             renderer = _renderer(
-                chosen_format, output, console_width, redactor, max_record_bytes, mixed=mixed
+                chosen_format,
+                output,
+                console_width,
+                redactor,
+                max_record_bytes,
+                console_verbose=console_verbose,
+                mixed=mixed,
             )
             written = _queued(output, async_output, queue_size, queue_bytes, overflow)
         if follow_logging:
@@ -389,13 +396,16 @@ def _renderer(
     redactor: processors.Redactor | None,
     max_record_bytes: int | None,
     *,
+    console_verbose: bool,
     mixed: bool,
 ) -> Processor:
     renderer: Processor
     if chosen_format == "console":
         # Colour and width follow the stream written to; a file gets neither.
         stream = output.stream if isinstance(output, StreamOutput) else io.StringIO()
-        renderer = renderers.ConsoleRenderer(stream, width=console_width, redactor=redactor)
+        renderer = renderers.ConsoleRenderer(
+            stream, width=console_width, redactor=redactor, verbose=console_verbose
+        )
         return _Without(renderer, keys.ERROR) if mixed else renderer
     if chosen_format == "logfmt":
         renderer = renderers.LogfmtRenderer(max_record_bytes=max_record_bytes)

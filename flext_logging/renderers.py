@@ -21,6 +21,7 @@ from rich.text import Text
 from rich.traceback import Trace, Traceback
 
 from flext_logging import keys
+from flext_logging._display import CONTEXT_LABELS, QUIET_CONTEXT, short_id
 from flext_logging._jsonsafe import (
     TRUNCATION_MARK,
     int_text,
@@ -29,7 +30,6 @@ from flext_logging._jsonsafe import (
     to_json_safe,
     truncate,
 )
-from flext_logging.context import process_defaults
 from flext_logging.exceptions import BaseError
 from flext_logging.processors import EXC_INFO
 from flext_logging.redaction import Redactor
@@ -427,12 +427,15 @@ _MESSAGE_WIDTH: Final = 32
 
 
 class ConsoleRenderer:
-    """Render a record for people: time, coloured level, message, fields, then dim context.
+    """Render a record for people: time, level, service, message, fields, then dim context.
 
     The message is padded so the call's fields start in one column; the logger name
-    and context follow, dimmed, without the process-wide service identity (it is the
-    same on every line). Colour follows the destination: none when it is not a
-    terminal or ``NO_COLOR`` is set. Exceptions are drawn as rich tracebacks, with a
+    and context follow, dimmed, with ids shortened as git shortens hashes (``corr=``,
+    ``req=``, ``trace=``, ``span=``) and without the service version, environment and
+    operation name, so a line fits a terminal; *verbose* shows every context value
+    whole (the JSON lines always carry them). The same layout as ``flext-logging
+    pretty``. Colour follows the destination: none when it is not a terminal or
+    ``NO_COLOR`` is set. Exceptions are drawn as rich tracebacks, with a
     FlextExceptions error's code and context above them. With a *redactor*, the
     exception messages and error context drawn are redacted like the fields are.
 
@@ -443,7 +446,7 @@ class ConsoleRenderer:
     styling is this renderer's own.
     """
 
-    __slots__ = ("_console", "_redactor")
+    __slots__ = ("_console", "_redactor", "_verbose")
 
     def __init__(
         self,
@@ -451,8 +454,10 @@ class ConsoleRenderer:
         *,
         width: int | None = None,
         redactor: Redactor | None = None,
+        verbose: bool = False,
     ) -> None:
         self._redactor = redactor
+        self._verbose = verbose
         terminal = _is_terminal(stream if stream is not None else sys.stdout)
         colour = (terminal or bool(os.environ.get("FORCE_COLOR"))) and not os.environ.get(
             "NO_COLOR"
@@ -477,6 +482,9 @@ class ConsoleRenderer:
             line.append(_clock(timestamp) + " ", style="dim")
         level = _one_line(record.pop(keys.LEVEL, ""))
         line.append(f"{level:<8} ", style=_LEVEL_STYLES.get(level, ""))
+        service = record.pop(keys.SERVICE_NAME, None)
+        if service:
+            line.append(f"{_one_line(service)} ", style="cyan")
         message = _one_line(record.pop(keys.MESSAGE, ""))
         line.append(f"{message:<{_MESSAGE_WIDTH}}", style="bold")
         name = record.pop(keys.LOGGER, "")
@@ -487,10 +495,16 @@ class ConsoleRenderer:
             line.append(_console_value(value), style="magenta")
         if name:
             line.append(f"  [{_one_line(name)}]", style="dim cyan")
-        defaults = process_defaults()
+        verbose = self._verbose
         for key, value in context.items():
-            if defaults.get(key) != value:
-                line.append(f" {key}={_console_value(value)}", style="dim")
+            label = CONTEXT_LABELS.get(key)
+            if label is not None and isinstance(value, str):
+                shown = f"{key if verbose else label}={short_id(_one_line(value), verbose=verbose)}"
+            elif verbose or key not in QUIET_CONTEXT:
+                shown = f"{key}={_console_value(value)}"
+            else:
+                continue
+            line.append(f" {shown}", style="dim")
         console = self._console
         with console.capture() as capture:
             console.print(line)

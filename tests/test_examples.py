@@ -66,10 +66,11 @@ def test_quickstart_prints_json_lines_then_console_lines() -> None:
     console_lines = console_part.strip().splitlines()
     assert not any(line.startswith("{") for line in console_lines)
     assert re.match(
-        r"\d\d:\d\d:\d\d\.\d{3} info +order received +order_id=1002 items=3  \[shop.checkout\]",
+        r"\d\d:\d\d:\d\d\.\d{3} info +shop order received +"
+        r"order_id=1002 items=3  \[shop.checkout\]",
         console_lines[0],
     )
-    assert "request_id=req-1002" in console_lines[0]
+    assert "req=req-1002" in console_lines[0]
     assert "NotFoundError: coupon not found" in console_lines
     assert "order placed" in console_lines[-1]
 

@@ -201,7 +201,7 @@ def test_console_renders_the_exact_line_at_a_fixed_width() -> None:
     )
     expected = _plain_line(
         fields=' plan=pro note="two words" empty="" seats=3 ok=True data={"a":[1,2]}',
-        context=" correlation_id=abc",
+        context=" corr=abc",
     )
     assert rendered == expected
 
@@ -272,16 +272,39 @@ def test_console_renders_an_exception_as_a_rich_traceback() -> None:
     assert all(len(line) <= 80 for line in rest)
 
 
-def test_console_leaves_out_the_configured_service_identity() -> None:
-    """Service name and version given to configure() are the same on every line: not repeated."""
+def test_console_shows_the_service_and_short_ids() -> None:
+    """The service leads the message; long ids are cut to 8 characters, labelled short,
+    and the version, environment and operation name are left off, so a line fits."""
     stream = io.StringIO()
     configure(format="console", stream=stream, service_name="svc", service_version="1.0")
-    with FlextContext.Service.service_context("other", "2.0"):
+    with (
+        FlextContext.Correlation.new_correlation() as correlation_id,
+        FlextContext.Request.request_context(request_id="req-7f3a", operation_name="signup"),
+    ):
         get_logger("app").info("user created", timestamp=WHEN)
-    get_logger("app").info("user created", timestamp=WHEN)
-    first, second = stream.getvalue().splitlines(keepends=True)
-    assert first == _plain_line(context=" service_name=other service_version=2.0")
-    assert second == _plain_line()
+    line = stream.getvalue()
+    assert line == (
+        f"07:08:09.123 info     svc {'user created':<32}  [app] "
+        f"corr={correlation_id[:8]} req=req-7f3a\n"
+    )
+
+
+def test_verbose_console_shows_every_context_value_whole() -> None:
+    """configure(console_verbose=True) writes full ids under their schema names."""
+    stream = io.StringIO()
+    configure(
+        format="console",
+        stream=stream,
+        service_name="svc",
+        service_version="1.0",
+        console_verbose=True,
+    )
+    with FlextContext.Correlation.new_correlation() as correlation_id:
+        get_logger("app").info("user created", timestamp=WHEN)
+    assert stream.getvalue() == (
+        f"07:08:09.123 info     svc {'user created':<32}  [app] "
+        f"correlation_id={correlation_id} service_version=1.0\n"
+    )
 
 
 def test_console_shows_code_and_context_of_a_flext_error() -> None:

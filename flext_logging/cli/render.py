@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from flext_logging import keys
+from flext_logging import _display, keys
 from flext_logging.cli.times import clock, format_instant, parse_instant
 from flext_logging.cli.tree import Node, to_data
 
@@ -80,9 +80,6 @@ _SHOWN_FIELDS: Final = (
 )
 _BAR: Final = "█"
 _MIN_BAR_WIDTH: Final = 10
-_SHORT_ID: Final = 8
-_LONG_ID: Final = 12
-_HEX: Final = re.compile(r"[0-9a-fA-F-]+\Z")
 # C0 controls, DEL, C1 controls, and the characters that reorder or hide text.
 _UNSAFE: Final = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
@@ -117,10 +114,7 @@ def safe(value: object) -> str:
 
 def short_id(value: object, *, verbose: bool = False) -> str:
     """An id as git shortens a hash: the first 8 characters of a long hex id, else as is."""
-    text = safe(value)
-    if verbose or len(text) <= _LONG_ID or not _HEX.match(text):
-        return text
-    return text[:_SHORT_ID]
+    return _display.short_id(safe(value), verbose=verbose)
 
 
 @dataclass(frozen=True)
@@ -361,16 +355,8 @@ def render_json(node: Node, *, with_records: bool = True) -> str:
 
 # -- pretty -------------------------------------------------------------------------------------
 
-_CONTEXT_LABELS: Final = {
-    keys.CORRELATION_ID: "corr",
-    keys.PARENT_CORRELATION_ID: "parent",
-    keys.REQUEST_ID: "req",
-    keys.TRACE_ID: "trace",
-    keys.SPAN_ID: "span",
-}
 _FIELD_IDS: Final = frozenset({keys.PARENT_SPAN_ID, keys.TASK_ID})
 """A call's fields that are ids: shortened like the context ids."""
-_QUIET_CONTEXT: Final = (keys.SERVICE_VERSION, keys.ENVIRONMENT, keys.OPERATION_NAME)
 
 
 def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
@@ -411,10 +397,10 @@ def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
     for name in keys.CONTEXT_KEYS:
         if name == keys.SERVICE_NAME or name not in record:
             continue
-        if name in _CONTEXT_LABELS:
-            shown = _CONTEXT_LABELS[name] if not view.verbose else name
+        if name in _display.CONTEXT_LABELS:
+            shown = _display.CONTEXT_LABELS[name] if not view.verbose else name
             line.append(f" {shown}={view.ident(record[name])}", style="dim")
-        elif view.verbose or name not in _QUIET_CONTEXT:
+        elif view.verbose or name not in _display.QUIET_CONTEXT:
             line.append(f" {name}={safe(record[name])}", style="dim")
     return line
 

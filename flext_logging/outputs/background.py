@@ -26,8 +26,10 @@ from flext_logging.outputs.failures import SINK_FAILED, record_failure, record_u
 from flext_logging.outputs.lifecycle import (
     SHUTDOWN_TIMEOUT_SECONDS,
     give_up_on,
+    keep_signals_off_this_thread,
     on_writer_started,
     track,
+    writes_directly_here,
 )
 
 __all__ = [
@@ -281,6 +283,9 @@ class BackgroundOutput(Output):
         with self._lock:
             if self._thread is not None or self._closed:
                 return
+            if writes_directly_here():  # a multiprocessing child SIGTERM may end at once
+                self._closed = True
+                return
             thread = threading.Thread(target=self._run, name="flext_logging-writer", daemon=True)
             try:
                 thread.start()
@@ -292,6 +297,7 @@ class BackgroundOutput(Output):
         on_writer_started()
 
     def _run(self) -> None:
+        keep_signals_off_this_thread()
         self._writer_id = get_ident()
         while True:
             if not self._buffer and not self._parts:

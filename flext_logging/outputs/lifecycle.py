@@ -1,4 +1,4 @@
-"""Process events for every output in one place: fork, interpreter exit, shutdown, SIGTERM.
+"""Process events for every output in one place: fork, interpreter exit, shutdown.
 
 Outputs register themselves with :func:`track` when made; the hooks are installed once,
 on the first output, not at import. At exit every output is closed (queued lines
@@ -6,9 +6,9 @@ written, within a bounded time) and then the failures counted while the process 
 those of that last flush included, are summed up on stderr.
 
 A background writer's queued lines would be lost when a process ends without exit hooks.
-:func:`on_writer_started` covers the two ways a ``multiprocessing`` child ends: its own
-``os._exit()`` (a finalizer) and ``terminate()``, which is a ``SIGTERM`` (a handler that
-writes the queued lines, then lets the signal end the process as it would have).
+A ``multiprocessing`` child ends with ``os._exit()`` (:func:`on_writer_started` adds a
+finalizer) or by ``SIGTERM`` (``Pool.__exit__``, ``terminate()``), against which only
+writing each line at once is safe (:func:`writes_directly_here`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,40 @@ import signal
 import sys
 import threading
 import weakref
-from types import FrameType
 from typing import Final
 
 from flext_logging.outputs.base import Output
 from flext_logging.outputs.failures import after_fork_in_child as reset_failure_lock
 from flext_logging.outputs.failures import failure_counts, to_stderr
 
-__all__ = ["SHUTDOWN_TIMEOUT_SECONDS", "give_up_on", "on_writer_started", "shutdown", "track"]
+__all__ = [
+    "SHUTDOWN_TIMEOUT_SECONDS",
+    "give_up_on",
+    "keep_signals_off_this_thread",
+    "on_writer_started",
+    "shutdown",
+    "track",
+    "writes_directly_here",
+]
 
 SHUTDOWN_TIMEOUT_SECONDS: Final = 5.0
 """How long closing or flushing one background output waits for its destination."""
+
+_PROCESS_SIGNALS: Final = frozenset(
+    getattr(signal, name)
+    for name in (
+        "SIGTERM",
+        "SIGINT",
+        "SIGHUP",
+        "SIGQUIT",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGALRM",
+        "SIGCHLD",
+    )
+    if hasattr(signal, name)
+)
+"""Signals sent to the whole process (``kill``, Ctrl-C), not caused by a thread's own fault."""
 
 _outputs: list[weakref.ref[Output]] = []
 _given_up: weakref.WeakSet[Output] = weakref.WeakSet()
@@ -111,46 +134,50 @@ def _install_process_hooks() -> None:
         )
 
 
+def keep_signals_off_this_thread() -> None:
+    """Block the process-wide signals in the calling background thread.
+
+    The kernel hands a signal sent to the process to any thread that does not block
+    it, but Python runs signal handlers only in the main thread, between two of its
+    bytecodes: a ``SIGINT`` or ``SIGTERM`` taken by a writer thread would wait for the
+    main thread to run Python again. Blocked here, such signals go to the main thread
+    and interrupt what it waits in.
+    """
+    if hasattr(signal, "pthread_sigmask") and threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
+
+
+def writes_directly_here() -> bool:
+    """Tell whether a background writer must not start in this process.
+
+    In a ``multiprocessing`` child whose ``SIGTERM`` does what it does by default, a
+    queued line could be lost: ``Pool.__exit__`` and ``Process.terminate()`` end the
+    child with that signal at any moment. A Python handler cannot flush reliably there:
+    a signal that arrives just before the main thread blocks in C (a ``Pool`` worker
+    waiting for its next task) leaves the handler pending for good and the child alive,
+    and ``Pool.terminate()`` waits for it forever. Such a child writes each line when
+    it is made instead.
+    """
+    multiprocessing = sys.modules.get("multiprocessing")
+    return (
+        multiprocessing is not None
+        and multiprocessing.parent_process() is not None
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    )
+
+
 def on_writer_started() -> None:
-    """Make sure a ``multiprocessing`` child writes its queued lines however it ends.
+    """Make sure a ``multiprocessing`` child writes its queued lines when it ends.
 
     Its normal end is ``os._exit()``, which skips ``atexit``: a multiprocessing finalizer
-    shuts down instead. ``Pool.__exit__`` and ``Process.terminate()`` end it with
-    ``SIGTERM``: unless the application handles that signal itself, a handler flushes
-    every output (within the shutdown timeout), then ends the process by the same signal.
+    shuts down instead.
     """
     global _multiprocessing_finalizer_installed  # noqa: PLW0603 - set once per process
     mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None:
+    if mp_util is None or _multiprocessing_finalizer_installed:
         return
-    if not _multiprocessing_finalizer_installed:
-        _multiprocessing_finalizer_installed = True
-        # One finalizer for the process: shutdown() closes whichever outputs are alive then.
-        mp_util.Finalize(None, shutdown, exitpriority=100)
-    _flush_on_sigterm_in_child()
-
-
-def _flush_on_sigterm_in_child() -> None:
-    multiprocessing = sys.modules.get("multiprocessing")
-    if (
-        multiprocessing is None
-        or multiprocessing.parent_process() is None  # not a multiprocessing child
-        or threading.current_thread() is not threading.main_thread()  # signal() would fail
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the application's choice
-    ):
-        return
-    signal.signal(signal.SIGTERM, _flush_then_end)
-
-
-def _flush_then_end(signum: int, frame: FrameType | None) -> None:
-    """Write what the background writers hold, then end the process by *signum*.
-
-    It runs between two bytecodes of the main thread, which may hold any lock:
-    ``flush()`` of a background output takes none, and is bounded in time.
-    """
-    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    try:
-        for output in reversed(_live()):
-            output.flush()
-    finally:
-        signal.raise_signal(signum)
+    _multiprocessing_finalizer_installed = True
+    # One finalizer for the process: shutdown() closes whichever outputs are alive then.
+    mp_util.Finalize(None, shutdown, exitpriority=100)

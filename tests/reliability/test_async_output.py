@@ -437,6 +437,65 @@ def test_records_of_pool_workers_survive_leaving_the_pool_block(
         assert numbers == list(range(records))
 
 
+_POOL_THREADS_SCRIPT = """
+import multiprocessing, signal, threading
+from flext_logging import configure, get_logger
+
+log = get_logger("pool")
+
+
+def child(own_handler):
+    if own_handler:
+        signal.signal(signal.SIGTERM, lambda *_: None)
+    configure(format="json", async_output=True)
+    log.info("from worker", n=1)
+    names = sorted(thread.name for thread in threading.enumerate())
+    print("threads", own_handler, names, flush=True)
+
+
+if __name__ == "__main__":
+    for own_handler in (False, True):
+        process = multiprocessing.get_context("fork").Process(target=child, args=(own_handler,))
+        process.start()
+        process.join(60)
+"""
+
+
+def test_a_pool_worker_that_sigterm_ends_writes_each_record_at_once(tmp_path: Path) -> None:
+    """A multiprocessing child whose SIGTERM is the default runs no writer thread (nothing
+    can be queued when Pool.__exit__ terminates it); one that handles SIGTERM keeps it."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method here")
+    script = tmp_path / "pool_threads.py"
+    script.write_text(_POOL_THREADS_SCRIPT)
+    done = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("threads")]
+    assert lines == [
+        "threads False ['MainThread']",
+        "threads True ['MainThread', 'flext_logging-writer']",
+    ]
+    records = "".join(line + "\n" for line in done.stdout.splitlines() if line.startswith("{"))
+    assert [r["n"] for r in _records(records)] == [1, 1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_the_writer_thread_leaves_process_signals_to_the_main_thread() -> None:
+    """SIGTERM and SIGINT sent to the process never land on the writer thread, where
+    Python could not handle them until the main thread ran Python again."""
+    output = BackgroundOutput(StreamOutput(io.BytesIO()))
+    output.write(b"first\n")
+    output.flush()
+    writer = next(t for t in threading.enumerate() if t.ident == output._writer_id)
+    status = Path(f"/proc/self/task/{writer.native_id}/status").read_text()
+    blocked = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M)[1], 16)  # type: ignore[index]
+    output.close()
+    for number in (15, 2, 1):  # SIGTERM, SIGINT, SIGHUP
+        assert blocked & (1 << (number - 1)), number
+
+
 _PIPE_SCRIPT = """
 import multiprocessing
 from flext_logging import configure, get_logger
@@ -551,8 +610,8 @@ def test_an_output_that_raises_does_not_stop_the_writer(
 def test_flush_ends_while_a_caller_is_stopped_inside_write() -> None:
     """flush() never waits for the callers' lock.
 
-    A SIGTERM handler flushes from the main thread, which the signal may have stopped
-    inside write() with that lock held: the writer must still get the lines out.
+    A signal handler or another thread may flush while a caller is stopped inside
+    write() with that lock held: the writer must still get the lines out.
     """
     stream = io.BytesIO()
     output = BackgroundOutput(StreamOutput(stream))
