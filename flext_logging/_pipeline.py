@@ -604,6 +604,9 @@ def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> 
     ):
         return
     fields: dict[str, Any] = {
+        # Named here, not only by the context: the exit may run in a Context that never
+        # saw the operation begin (a generator finished by a framework or the loop).
+        keys.OPERATION: outcome["operation"],
         keys.DURATION_MS: round(outcome["duration_seconds"] * 1000.0, 3),
         keys.STATUS: outcome["status"],
     }

@@ -67,6 +67,20 @@ def test_exit_in_a_context_that_never_saw_the_scope_leaves_it_alone(scope: str) 
         assert before.run(_fields) == outer
 
 
+def test_an_operation_left_in_another_context_is_still_named() -> None:
+    """operation_finished names its operation even when its exit runs in a Context that
+    never saw the operation begin."""
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    before = contextvars.copy_context()
+    manager = FlextContext.Performance.timed_operation("inner_op")
+    contextvars.copy_context().run(manager.__enter__)
+    before.run(manager.__exit__, None, None, None)
+    (finished,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert finished[keys.MESSAGE] == keys.EVENT_OPERATION_FINISHED
+    assert finished[keys.OPERATION] == "inner_op"
+
+
 def test_async_generator_closed_by_the_event_loop_restores_its_own_context() -> None:
     """An abandoned async generator is closed in the loop's task: no error, outer ids back."""
     stream = io.StringIO()
