@@ -438,7 +438,7 @@ def test_records_of_pool_workers_survive_leaving_the_pool_block(
 
 
 _POOL_THREADS_SCRIPT = """
-import multiprocessing, signal, threading
+import multiprocessing, signal, sys, threading
 from flext_logging import configure, get_logger
 
 log = get_logger("pool")
@@ -450,7 +450,8 @@ def child(own_handler):
     configure(format="json", async_output=True)
     log.info("from worker", n=1)
     names = sorted(thread.name for thread in threading.enumerate())
-    print("threads", own_handler, names, flush=True)
+    # stderr: a print() to the stdout the writer thread writes to may be split by it.
+    print("threads", own_handler, names, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
@@ -472,7 +473,7 @@ def test_a_pool_worker_that_sigterm_ends_writes_each_record_at_once(tmp_path: Pa
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stdout.splitlines() if line.startswith("threads")]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("threads")]
     assert lines == [
         "threads False ['MainThread']",
         "threads True ['MainThread', 'flext_logging-writer']",
