@@ -267,6 +267,11 @@ def _same(value: object) -> object:
     return value
 
 
+def _dataset(value: object) -> object:
+    """ecs-logging's ``event.dataset`` for a service that names itself: ``<service>.log``."""
+    return f"{value}.log" if isinstance(value, str) else SKIP
+
+
 def _text_same(value: object) -> object:
     return value if isinstance(value, str) else SKIP
 
@@ -340,6 +345,7 @@ PATH: Final = Codec("", _same, _path_only)
 """A request path, told apart from an absolute URL when read back."""
 URL: Final = Codec("", _same, _url_only)
 SAMPLED: Final = Codec("true when sampled", _sampled, None)
+DATASET: Final = Codec('"<service>.log"', _dataset, None)
 FLAGS_NUMBER: Final = Codec("a number", _flags_number, None)
 STACK_TEXT: Final = Codec("traceback text", _same, stack_frames)
 """Encoded from the whole error object (:func:`stack_text`), not from the frames alone."""
@@ -447,7 +453,7 @@ FIELDS: Final[tuple[Field, ...]] = (
     ),
     Field(
         keys.SERVICE_NAME,
-        ecs="service.name",
+        ecs=(_t("service.name"), _t("event.dataset", codec=DATASET)),
         gcp=_t(GCP_SERVICE, "service"),
         datadog="dd.service",
         otel=_t(OTEL_RESOURCE, "service.name"),
@@ -644,23 +650,11 @@ def cell_targets(row: Field, schema: str) -> tuple[Target, ...]:
     return _targets(getattr(row, schema))
 
 
-class _Names(dict[Any, Any]):
-    """Our field -> its name in the preset's main object, learned on first sight."""
-
-    def __init__(self, known: Mapping[str, str], rest: Callable[[Any], Any]) -> None:
-        super().__init__(known)
-        self._rest = rest
-
-    def __missing__(self, key: Any) -> Any:
-        name = self._rest(key)
-        if len(self) < _NAMES_LIMIT:  # field names are few; bound it for odd callers
-            self[key] = name
-        return name
-
-
 _NAMES_LIMIT: Final = 10_000
 _ELSEWHERE: Final = "\x00"
 """The one name, in the main object, of every field placed elsewhere: removed after."""
+_RARE: Final = "\x01"
+"""Likewise for the fields few records have: when it is there, they are placed one by one."""
 _MISSING: Final = object()
 
 Rare = Callable[[dict[str, Any], dict[str, Any], object, Mapping[str, Any], bool], None]
@@ -689,7 +683,6 @@ class Preset:
         "_groups",
         "_names",
         "_rare",
-        "_rare_keys",
         "_reserved",
         "_reserved_prefixes",
         "_top_plain",
@@ -715,7 +708,7 @@ class Preset:
         self._top_plain: list[tuple[str, str]] = []
         self._coded: list[tuple[str, tuple[str, ...], Convert, bool]] = []
         self._rare: list[tuple[str, Rare]] = []
-        known: dict[str, str] = {keys.ERROR: _ELSEWHERE}
+        known: dict[Any, Any] = {keys.ERROR: _RARE}
         groups: dict[str, list[tuple[str, str]]] = {}
         for row in FIELDS:
             targets = cell_targets(row, name)
@@ -731,9 +724,8 @@ class Preset:
         }
         self._reserved = _RESERVED[name] | written
         self._reserved_prefixes = _RESERVED_PREFIXES[name]
-        self._names = _Names(known, self._rest_name)
+        self._names = known
         self._groups = tuple((container, tuple(pairs)) for container, pairs in groups.items())
-        self._rare_keys = frozenset(key for key, _ in self._rare)
 
     def _plan_decoding(self, source: str, targets: tuple[Target, ...]) -> None:
         """Read back each field from its first target; the others are derived from it."""
@@ -747,13 +739,13 @@ class Preset:
         self,
         source: str,
         targets: tuple[Target, ...],
-        known: dict[str, str],
+        known: dict[Any, Any],
         groups: dict[str, list[tuple[str, str]]],
     ) -> None:
         """Decide how a field is placed: renamed in the comprehension, in a container
         group, through a conversion, or (a field few records have) on its own."""
         if source not in _ALWAYS or any(target.request_only for target in targets):
-            known[source] = _ELSEWHERE
+            known[source] = _RARE
             self._rare.append((source, self._placer(source, targets)))
             return
         # ECS wants @timestamp, log.level and message first: the logger is placed after.
@@ -784,8 +776,12 @@ class Preset:
         ``TraceFlags``.
         """
         names = self._names
-        main = {names[key]: value for key, value in record.items()}
+        try:
+            main = {names[key]: value for key, value in record.items()}
+        except KeyError:  # a field name seen for the first time
+            main = {self._name(key): value for key, value in record.items()}
         main.pop(_ELSEWHERE, None)
+        rare = main.pop(_RARE, _MISSING) is not _MISSING
         top: dict[str, Any] = {} if self._container else main
         for key, name in self._top_plain:
             if key in record:
@@ -801,7 +797,7 @@ class Preset:
             encoded = encode(value)
             if (encoded is SKIP or not self._put(top, main, path, encoded)) and primary:
                 self._keep(main, key, value)
-        if not self._rare_keys.isdisjoint(record):
+        if rare:
             self._place_rare(top, main, record)
         if trace_flags is not None:
             self._place_flags(top, main, trace_flags)
@@ -825,6 +821,15 @@ class Preset:
             if encoded is not SKIP:
                 self._put(top, main, target.path, encoded)
 
+    def _name(self, key: Any) -> Any:
+        """The main object's name for *key*, learned on first sight (a bounded memo)."""
+        name = self._names.get(key)
+        if name is None:
+            name = self._rest_name(key)
+            if len(self._names) < _NAMES_LIMIT:  # field names are few; bound odd callers
+                self._names[key] = name
+        return name
+
     def _is_main(self, path: tuple[str, ...]) -> bool:
         if self._container:
             return len(path) == 2 and path[0] == self._container
@@ -843,7 +848,7 @@ class Preset:
                 return f"{CUSTOM}.{type(key).__name__}"
         if self.name == ECS or key in self._reserved or key.startswith(self._reserved_prefixes):
             return f"{CUSTOM}.{key}"
-        return key if key != _ELSEWHERE else f"{CUSTOM}.{key}"
+        return key if key not in (_ELSEWHERE, _RARE) else f"{CUSTOM}.{key}"
 
     def _put(
         self, top: dict[str, Any], main: dict[str, Any], path: tuple[str, ...], value: object

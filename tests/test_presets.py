@@ -263,6 +263,7 @@ ECS_TYPES = {
     "error.message": "match_only_text",
     "error.stack_trace": "wildcard",
     "error.type": "keyword",
+    "event.dataset": "keyword",
     "event.duration": "long",
     "event.outcome": "keyword",
     "http.request.method": "keyword",
@@ -326,6 +327,7 @@ def test_ecs_line_follows_ecs_logging() -> None:
     line = _encoded("ecs", SAMPLES["plain"])
     assert list(line)[:3] == ["@timestamp", "log.level", "message"]
     assert line["ecs.version"] == presets.ECS_VERSION
+    assert line["event.dataset"] == "user-service.log"
     assert line["labels.correlation_id"] == CONTEXT[keys.CORRELATION_ID]
     assert line["transaction.id"] == CONTEXT[keys.REQUEST_ID]
     assert line["flext.plan"] == "pro"
