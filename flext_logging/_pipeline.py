@@ -101,8 +101,10 @@ class Pipeline:
         """Where the builder puts the message: ``event`` while user processors run."""
         self._otel_pending = watch_opentelemetry and _OTEL_TRACE not in sys.modules
         for _, output in self.sinks:
-            if isinstance(output, BackgroundOutput) and output.on_dropped is None:
-                output.on_dropped = self._report_dropped
+            # Outputs that can drop (a full queue) report it here: BackgroundOutput,
+            # ClickHouseOutput, any output with an unset on_dropped.
+            if getattr(output, "on_dropped", False) is None:
+                output.on_dropped = self._report_dropped  # type: ignore[attr-defined]  # checked above
 
     @property
     def enrichers(self) -> tuple[Processor, ...]:

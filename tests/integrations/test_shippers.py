@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shippers import (
+from stores import (
     complete_lines,
     free_port,
     rsyslog_binary,
