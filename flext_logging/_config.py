@@ -28,6 +28,7 @@ from flext_logging import processors as enrichers
 from flext_logging.exceptions import FlextExceptions
 from flext_logging.outputs import FileOutput, LoggingOutput, Output, StreamOutput, reset_failures
 from flext_logging.outputs.background import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE, check_options
+from flext_logging.outputs.clickhouse import ClickHouseOutput
 from flext_logging.outputs.otel import OpenTelemetryOutput
 from flext_logging.settings import ErrorHandlingConfig
 
@@ -67,6 +68,7 @@ def configure(
     otel_logs: bool | LoggerProvider = False,
     schema: str | None = None,
     gcp_project: str | None = None,
+    clickhouse: ClickHouseOutput | None = None,
 ) -> None:
     """Configure logging for the whole process; calling it again replaces the configuration.
 
@@ -112,7 +114,9 @@ def configure(
     *schema* (``FLEXT_LOG_SCHEMA``) writes JSON under the field names an aggregator
     expects: ``"flat"`` (ours, the default), ``"ecs"``, ``"gcp"``, ``"datadog"`` or
     ``"otel"``; a preset implies JSON output. *gcp_project* (``GOOGLE_CLOUD_PROJECT``)
-    makes ``gcp`` trace names that link to Cloud Trace.
+    makes ``gcp`` trace names that link to Cloud Trace. *clickhouse* (a
+    :class:`~flext_logging.outputs.clickhouse.ClickHouseOutput`) also sends every record
+    to a ClickHouse table, in batches, from its own thread (see docs/clickhouse.md).
     """
     environment = environment or os.environ.get(settings.ENV_ENVIRONMENT) or None
     preset = settings.preset_for(environment)
@@ -150,6 +154,10 @@ def configure(
             None if otel_logs is True else otel_logs, max_record_bytes=max_record_bytes
         )
         extra_sinks.append((otel.renderer, otel))
+    if clickhouse is not None:
+        if not isinstance(clickhouse, ClickHouseOutput):
+            raise TypeError(f"clickhouse must be a ClickHouseOutput, not {clickhouse!r}")
+        extra_sinks.append((clickhouse.renderer, clickhouse))
     hands_over = any(isinstance(output, LoggingOutput) for output in chosen_outputs)
     pipeline = _pipeline.build_pipeline(
         format=chosen_format,

@@ -382,8 +382,12 @@ def _exception_step(formats: set[str]) -> tuple[Processor, bool]:
 def _queued(
     output: Output, async_output: bool, queue_size: int, queue_bytes: int, overflow: str
 ) -> Output:
-    """*output*, behind its own background writer with *async_output*."""
-    if not async_output:
+    """*output*, behind its own background writer with *async_output*.
+
+    An output that sends from its own thread already (``queued``, as ClickHouseOutput)
+    gets none.
+    """
+    if not async_output or getattr(output, "queued", False):
         return output
     return BackgroundOutput(
         output, queue_size=queue_size, queue_bytes=queue_bytes, overflow=overflow

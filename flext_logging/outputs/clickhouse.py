@@ -190,6 +190,9 @@ class ClickHouseOutput(Output):
     what it can within *close_timeout* seconds and counts the rest as dropped.
     """
 
+    queued: Final = True
+    """Writes from its own thread already: no background writer goes in front of it."""
+
     __slots__ = (
         "_batch_size",
         "_close_timeout",
@@ -218,7 +221,7 @@ class ClickHouseOutput(Output):
         "delivered",
         "dropped",
         "on_dropped",
-        "render",
+        "renderer",
         "url",
     )
 
@@ -269,7 +272,7 @@ class ClickHouseOutput(Output):
         self._max_backoff = max_backoff
         self._close_timeout = close_timeout
         self._create_table = create_table
-        self.render = ClickHouseRowRenderer(max_record_bytes=max_record_bytes)
+        self.renderer = ClickHouseRowRenderer(max_record_bytes=max_record_bytes)
         """The renderer whose rows this output sends (the pipeline pairs them)."""
         self.on_dropped: Callable[[int], None] | None = None
         """Called with the number of rows dropped since the last call."""

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from stores import ClickHouse, clickhouse, free_port, wait_until
 
-from flext_logging import FlextContext, _pipeline, configure, get_logger, keys
+from flext_logging import FlextContext, configure, get_logger, keys
 from flext_logging.outputs import failures
 from flext_logging.outputs.clickhouse import (
     COLUMNS,
@@ -53,10 +53,8 @@ def table(server: ClickHouse) -> str:
 
 
 def _pipe_to(output: ClickHouseOutput) -> None:
-    """Make a pipeline writing only to *output* the one in force."""
-    configure(stream=io.StringIO(), capture_stdlib=False, service_name="shop")
-    base = _pipeline.active()
-    _pipeline.install(_pipeline.Pipeline(base.enrichers, [(output.render, output)]))
+    """configure() with *output* beside a stream nobody reads."""
+    configure(stream=io.StringIO(), clickhouse=output, capture_stdlib=False, service_name="shop")
 
 
 def _rows(server: ClickHouse, table: str, where: str = "1") -> list[dict[str, Any]]:
@@ -319,6 +317,8 @@ def test_bad_options_fail_at_construction() -> None:
             ClickHouseOutput("http://127.0.0.1:8123", **options)
     with pytest.raises(ValueError, match="url must be"):
         ClickHouseOutput("clickhouse://h:9000")
+    with pytest.raises(TypeError, match="clickhouse must be a ClickHouseOutput"):
+        configure(clickhouse="http://127.0.0.1:8123")  # type: ignore[arg-type]
 
 
 # -- The DateTime64 layout, on a modern engine -----------------------------------------------
