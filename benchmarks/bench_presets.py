@@ -70,7 +70,9 @@ def run(iterations: int, repeats: int) -> dict[str, dict[str, float]]:
     logger = get_logger("bench")
     samples: dict[str, list[float]] = {schema: [] for schema in presets.SCHEMAS}
     with (
-        FlextContext.Serialization.context_from({"correlation_id": CONTEXT["parent_correlation_id"]}),
+        FlextContext.Serialization.context_from(
+            {"correlation_id": CONTEXT["parent_correlation_id"]}
+        ),
         FlextContext.Correlation.new_correlation(),
         FlextContext.Request.request_context(
             user_id=CONTEXT["user_id"],
