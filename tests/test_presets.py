@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flext_logging import FlextContext, configure, get_logger, keys, presets
+from flext_logging.outputs import FileOutput, StreamOutput
 from flext_logging.renderers import SchemaRenderer
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "aggregators.md"
@@ -565,3 +566,51 @@ def test_a_record_over_the_cap_is_cut_in_the_flat_form(schema: str) -> None:
     assert flat[keys.TRUNCATED] is True
     assert flat[keys.TRUNCATED_FIELDS] == ["big"]
     assert flat["small"] == "kept"
+
+
+# -- Per output ----------------------------------------------------------------------------
+
+
+def test_each_output_can_have_its_own_preset(tmp_path: Path) -> None:
+    """stdout as ECS for the aggregator, the file flat for the CLI: the same record."""
+    stream = io.StringIO()
+    path = tmp_path / "app.log"
+    configure(
+        outputs=[StreamOutput(stream, schema="ecs"), FileOutput(path)],
+        capture_stdlib=False,
+        service_name="svc",
+    )
+    with FlextContext.Correlation.new_correlation():
+        get_logger("app").info("hello", plan="pro")
+    ecs = json.loads(stream.getvalue())
+    flat = json.loads(path.read_text(encoding="utf-8"))
+    assert presets.detect(ecs) == "ecs"
+    assert presets.detect(flat) == "flat"
+    assert presets.to_flat(ecs) == flat
+
+
+def test_configure_schema_is_the_preset_of_outputs_without_one() -> None:
+    """configure(schema=...) applies to JSON outputs that name none; a console stays console."""
+    json_stream, console, own = io.StringIO(), io.StringIO(), io.StringIO()
+    configure(
+        schema="datadog",
+        outputs=[
+            StreamOutput(json_stream),
+            StreamOutput(console, format="console"),
+            StreamOutput(own, schema="gcp"),
+        ],
+        capture_stdlib=False,
+    )
+    get_logger("app").warning("careful")
+    assert json.loads(json_stream.getvalue())["status"] == "warning"
+    assert json.loads(own.getvalue())["severity"] == "WARNING"
+    assert "careful" in console.getvalue()
+    assert not console.getvalue().startswith("{")
+
+
+def test_an_output_preset_with_a_console_format_is_an_error() -> None:
+    """StreamOutput(format="console", schema="ecs") cannot be: ValueError at configure()."""
+    with pytest.raises(ValueError, match="cannot go with console"):
+        configure(outputs=[StreamOutput(io.StringIO(), format="console", schema="ecs")])
+    with pytest.raises(ValueError, match="schema must be one of"):
+        configure(outputs=[StreamOutput(io.StringIO(), schema="elastic")])
