@@ -1086,17 +1086,15 @@ _HEADS: Final = tuple((schema, _head_paths(schema)) for schema in SCHEMAS)
 def detect(record: Mapping[str, Any]) -> str:
     """Tell which schema a parsed line is in: one of :data:`SCHEMAS` (``flat`` if unsure).
 
-    The schema whose head names the line has most of wins: a line always carries its own
-    four, and a custom field never takes a name of its preset's head.
+    A preset is recognised by its four head names, which its lines always carry (a
+    custom field never takes one); a line with fewer is left to the reader as it is.
     """
     if keys.TIMESTAMP in record and keys.LEVEL in record:  # ours; the presets reserve these
         return FLAT
-    best, score = FLAT, 0
     for schema, paths in _HEADS:
-        found = sum(1 for path in paths if _lookup(record, path)[0])
-        if found > score:
-            best, score = schema, found
-    return best
+        if schema != FLAT and all(_lookup(record, path)[0] for path in paths):
+            return schema
+    return FLAT
 
 
 def to_flat(record: Mapping[str, Any]) -> dict[str, Any]:

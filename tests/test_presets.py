@@ -176,6 +176,20 @@ def test_a_preset_line_reads_back_as_the_flat_record(schema: str, sample: str) -
     assert presets.to_flat(line) == _json(record)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"timestamp": "2024-05-06T07:08:09Z", "status": 200, "message": "GET /"},
+        {"time": "noon", "severity": "low", "message": "x"},
+        {"Body": "hello"},
+    ],
+)
+def test_a_line_without_a_full_preset_head_is_not_taken_for_one(line: dict[str, Any]) -> None:
+    """Another library's line that shares some names is left to the reader as it is."""
+    assert presets.detect(line) == "flat"
+    assert presets.to_flat(line) == line
+
+
 @pytest.mark.parametrize("schema", presets.PRESETS)
 def test_read_back_keeps_the_schema_order_of_the_head_and_context(schema: str) -> None:
     """The flat record comes back with timestamp, level, logger, message, context first."""
