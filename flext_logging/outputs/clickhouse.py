@@ -34,7 +34,7 @@ from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339, to_json_safe
 from flext_logging.outputs.base import Output
 from flext_logging.outputs.failures import to_stderr
-from flext_logging.outputs.lifecycle import flush_at_multiprocessing_exit, track
+from flext_logging.outputs.lifecycle import on_writer_started, track
 from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
 
 __all__ = [
@@ -325,14 +325,19 @@ class ClickHouseOutput(Output):
     def flush(self) -> None:
         """Wait until every row queued so far was delivered (bounded; never raises)."""
         deadline = time.monotonic() + self._timeout * 3
-        with self._condition:
+        self._wake.set()
+        # Bounded: a SIGTERM handler (lifecycle) may flush while this thread holds the lock.
+        if not self._condition.acquire(timeout=self._timeout):
+            return
+        try:
             self._condition.notify_all()
-            self._wake.set()
             while (self._rows or self._inflight) and self._thread is not None:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return
                 self._condition.wait(min(left, 0.1))
+        finally:
+            self._condition.release()
 
     def close(self) -> None:
         """Deliver what can be within *close_timeout*, stop the thread, count the rest."""
@@ -375,7 +380,7 @@ class ClickHouseOutput(Output):
             )
             self._thread = thread
         thread.start()
-        flush_at_multiprocessing_exit()
+        on_writer_started()
 
     # -- the writer thread ---------------------------------------------------------------
 
