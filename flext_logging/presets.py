@@ -38,8 +38,10 @@ __all__ = [
     "Preset",
     "Target",
     "detect",
+    "dotted",
     "markdown_table",
     "preset",
+    "reading_targets",
     "to_flat",
 ]
 
@@ -1103,6 +1105,31 @@ def to_flat(record: Mapping[str, Any]) -> dict[str, Any]:
     if schema == FLAT:
         return dict(record)
     return preset(schema).decode(record)
+
+
+def reading_targets(schema: str) -> dict[str, tuple[Target, ...]]:
+    """Return, per field of the flat schema, the targets *schema* reads it back from.
+
+    These are the names a reader that matches fields by name (the CLI's dialect table)
+    tries for a line that is not a whole preset line (another library writing ECS or
+    OpenTelemetry names, say): the first target of each row, never a derived one
+    (Datadog's decimal ids, ECS's ``event.dataset``). Members of ``error`` and rows that
+    are no record field (the trace flags) are left out.
+    """
+    found: dict[str, tuple[Target, ...]] = {}
+    for row in FIELDS:
+        targets = cell_targets(row, schema)
+        if not targets or row.source == TRACE_FLAGS or row.source.startswith(_ERROR):
+            continue
+        first = targets[0]
+        if first.codec.decode is not None:
+            found[row.source] = (first,)
+    return found
+
+
+def dotted(target: Target) -> str:
+    """Return *target*'s path as one dotted name (a container, then its member)."""
+    return ".".join(target.path)
 
 
 _TITLES: Final = {
