@@ -25,7 +25,6 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Mapping
-from importlib import resources
 from typing import Any, Final
 
 import orjson
@@ -33,6 +32,18 @@ import orjson
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339, to_json_safe
 from flext_logging.outputs.base import Output
+from flext_logging.outputs.clickhouse_table import (
+    BATCH_COLUMN,
+    COLUMNS,
+    DATETIME64,
+    FIELDS_COLUMN,
+    INSERT_SETTINGS,
+    LAYOUTS,
+    PORTABLE,
+    ddl,
+    record_from_row,
+    split_table,
+)
 from flext_logging.outputs.failures import to_stderr
 from flext_logging.outputs.lifecycle import on_writer_started, track
 from flext_logging.renderers import DEFAULT_MAX_RECORD_BYTES, dumps_record, fit_record
@@ -46,61 +57,14 @@ __all__ = [
     "ClickHouseRowRenderer",
     "batch_body",
     "ddl",
+    "record_from_row",
     "split_table",
 ]
 
-PORTABLE: Final = "portable"
-DATETIME64: Final = "datetime64"
-LAYOUTS: Final = (PORTABLE, DATETIME64)
-"""The table layouts ``ddl()`` makes: ``portable`` (ClickHouse 18.16 on), ``datetime64``."""
-INSERT_SETTINGS: Final[Mapping[str, Mapping[str, str]]] = {
-    PORTABLE: {},
-    DATETIME64: {"date_time_input_format": "best_effort"},
-}
-"""What each layout's inserts need: the DateTime64 column parses RFC 3339 text best-effort."""
-_SQL_FILES: Final = {PORTABLE: "clickhouse.sql", DATETIME64: "clickhouse_datetime64.sql"}
-
-COLUMNS: Final = (*keys.HEAD_KEYS, *keys.CONTEXT_KEYS)
-"""The typed columns: the head and context fields, as text."""
-FIELDS_COLUMN: Final = "fields"
-"""Every other field of a record, as one JSON object in text: lossless, on any server."""
-BATCH_COLUMN: Final = "batch_id"
 _COLUMN_SET: Final = frozenset(COLUMNS)
-_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FIXED_TIME: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _ORJSON_OPTIONS: Final = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 _UTC: Final = datetime.timezone.utc
-
-
-def split_table(table: str) -> tuple[str, str]:
-    """Return ``(database, table)`` of ``db.table`` (``default`` when no database is named).
-
-    Raises ``ValueError`` for a name that is not two plain identifiers: the name goes
-    into SQL text.
-    """
-    database, dot, name = table.rpartition(".")
-    database = database if dot else "default"
-    for part in (database, name):
-        if not _IDENTIFIER.fullmatch(part):
-            raise ValueError(f"a ClickHouse table is db.table of [A-Za-z0-9_] names, not {table!r}")
-    return database, name
-
-
-def ddl(table: str = "flext.records", *, layout: str = PORTABLE) -> list[str]:
-    """Return the statements that create *table* and its id look-up table (``IF NOT EXISTS``).
-
-    The SQL is ``flext_logging/outputs/clickhouse.sql`` (``portable``: every server from
-    18.16) or ``clickhouse_datetime64.sql`` (``datetime64``: 22.8 and later).
-    """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-    database, name = split_table(table)
-    text = resources.files("flext_logging.outputs").joinpath(_SQL_FILES[layout]).read_text()
-    body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
-    body = body.replace("{database}", database).replace("{table}", name)
-    return [
-        statement.strip() for statement in re.split(r";\s*$", body, flags=re.M) if statement.strip()
-    ]
 
 
 def batch_body(rows: list[bytes], batch_id: str) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from flext_logging.outputs import FileOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 GCP_PROJECT = "shop-prod"
+WAIT_S = 10.0
 
 
 def _outputs(directory: Path) -> list[FileOutput]:
@@ -51,6 +53,19 @@ def _job(logger: Any) -> dict[str, str]:
     return ids
 
 
+def _wait_for_the_servers(directory: Path) -> None:
+    """Wait until both servers wrote their request_finished to every file: a server
+    thread writes it just after its answer went out, maybe after main() returned."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        texts = [(directory / f"{schema}.log").read_text() for schema in presets.SCHEMAS]
+        counts = {text.count("\n") for text in texts}
+        if texts[0].count(f'"{keys.EVENT_REQUEST_FINISHED}"') == 2 and len(counts) == 1:
+            return
+        time.sleep(0.05)
+    raise SystemExit("the two services did not finish their requests in time")
+
+
 def main() -> None:
     """Run both workloads with five outputs; print the ids."""
     directory = Path(sys.argv[1])
@@ -62,6 +77,7 @@ def main() -> None:
 
     two_services.configure = configure_all  # type: ignore[attr-defined]  # its main() calls it
     two_services.main()
+    _wait_for_the_servers(directory)
     first = json.loads((directory / "flat.log").read_text().splitlines()[0])
     ids = {"order_trace": first[keys.TRACE_ID], "order_correlation": first[keys.CORRELATION_ID]}
     ids.update(_job(get_logger("shop.jobs")))
