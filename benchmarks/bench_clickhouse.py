@@ -6,10 +6,10 @@ data directory (or ``--url`` names a running server). The records are the multi-
 log of ``benchmarks/generate_logs.py``; each line is rendered as a row and handed to
 ``ClickHouseOutput``, and ingest is timed from the first row to the last acknowledged
 one. Then the planted request tree (a root correlation and the worker's child
-correlation) is looked up: in ClickHouse by the id table and the records' primary key,
-as ``flext-logging trace --source clickhouse://`` does, and in the file by
-``flext-logging trace`` and by ``grep -F``. Medians of ``--repeats`` runs; the report goes
-to stdout and ``benchmarks/clickhouse_results.json``.
+correlation) is looked up: in ClickHouse by ``flext-logging trace --source
+clickhouse://`` (in this process, and as a command), and in the file by
+``flext-logging trace`` and by ``grep -F``; the two trees must be equal. Medians of
+``--repeats`` runs; the report goes to stdout and ``benchmarks/clickhouse_results.json``.
 
     python benchmarks/bench_clickhouse.py --records 1000000
     python benchmarks/bench_clickhouse.py --records 20000 --repeats 1   # smoke run
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,9 @@ from typing import Any
 import orjson
 from generate_logs import MB, generate
 
+from flext_logging.cli.clickhouse import ClickHouseSource
+from flext_logging.cli.reading import Reader
+from flext_logging.cli.tree import collect_from
 from flext_logging.outputs.clickhouse import ClickHouseOutput, ddl
 
 TABLE = "flext_bench.records"
@@ -113,9 +117,9 @@ def query(url: str, sql: str) -> str:
 def make_log(path: Path, records: int) -> tuple[str, int]:
     """Write about *records* lines of the generated log; return the planted id and lines."""
     sample = path.with_suffix(".sample")
-    _, size, lines = generate(sample, size_mb=1)
+    _, _, size, lines = generate(sample, size_mb=1)
     sample.unlink()
-    planted, _, written = generate(path, size_mb=records * size / lines / MB)
+    planted, _, _, written = generate(path, size_mb=records * size / lines / MB)
     return planted, written
 
 
@@ -148,25 +152,28 @@ def ingest(url: str, log: Path) -> dict[str, float]:
     return {"records": sent, "seconds": elapsed, "records_per_s": sent / elapsed}
 
 
+def _source(url: str) -> str:
+    """The ``--source`` URL of the bench table on the server at *url*."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = "clickhouses" if parts.scheme == "https" else "clickhouse"
+    return f"{scheme}://{parts.hostname}:{parts.port or 8123}/{TABLE}"
+
+
 def clickhouse_trace(url: str, root: str) -> int:
-    """The trace look-up of the CLI's ClickHouse source: ids level by level, then records."""
-    correlations = {root}
-    level = {root}
-    while level:
-        listed = ", ".join(f"'{value}'" for value in sorted(level))
-        children = query(
-            url,
-            f"SELECT DISTINCT correlation_id FROM {TABLE}_ids "  # noqa: S608 - ids of our log
-            f"WHERE kind = 'parent_correlation_id' AND id IN ({listed}) FORMAT TSV",
-        ).split()
-        level = set(children) - correlations
-        correlations |= level
-    listed = ", ".join(f"'{value}'" for value in sorted(correlations))
-    rows = query(
-        url,
-        f"SELECT * FROM {TABLE} WHERE correlation_id IN ({listed}) FORMAT JSONEachRow",  # noqa: S608
+    """The look-up of ``trace --source clickhouse://``, in this process: the records found."""
+    source = ClickHouseSource.open(_source(url))
+    return len(collect_from(source.search(Reader()), root).records)
+
+
+CLI = (sys.executable, "-m", "flext_logging")
+
+
+def run(command: list[str]) -> str:
+    """Run the CLI or grep; its output."""
+    completed = subprocess.run(  # noqa: S603 - the CLI and grep, fixed arguments
+        command, capture_output=True, text=True, check=False
     )
-    return rows.count("\n")
+    return completed.stdout.strip()
 
 
 def timed(action: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -207,16 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in (TABLE, f"{TABLE}_ids"):  # as background merges leave them, at once
             query(url, f"OPTIMIZE TABLE {name} FINAL")
         ch_seconds, ch_rows = timed(lambda: clickhouse_trace(url, planted), args.repeats)
-    cli = [sys.executable, "-m", "flext_logging", "trace", planted, str(log), "--width", "120"]
+        on_table = [*CLI, "trace", planted, "--format", "json", "--source", _source(url)]
+        cli_table_seconds, tree = timed(lambda: run(on_table), args.repeats)
+    on_file = [*CLI, "trace", planted, str(log), "--format", "json"]
     grep = [shutil.which("grep") or "/usr/bin/grep", "-cF", planted, str(log)]
-
-    def run(command: list[str]) -> str:
-        completed = subprocess.run(  # noqa: S603 - the CLI and grep, fixed arguments
-            command, capture_output=True, text=True, check=False
-        )
-        return completed.stdout.strip()
-
-    cli_seconds, _ = timed(lambda: run(cli), max(args.repeats // 2, 1))
+    cli_seconds, file_tree = timed(lambda: run(on_file), max(args.repeats // 2, 1))
+    if orjson.loads(tree) != orjson.loads(file_tree):
+        raise SystemExit("the tree from ClickHouse is not the tree from the file")
     grep_seconds, found = timed(lambda: run(grep), args.repeats)
     report = {
         "clickhouse": version,
@@ -227,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "trace_clickhouse_fresh_s": fresh_seconds,
         "active_parts_fresh": parts,
         "trace_clickhouse_s": ch_seconds,
+        "trace_cli_clickhouse_s": cli_table_seconds,
         "trace_cli_file_s": cli_seconds,
         "grep_file_s": grep_seconds,
         "grep_lines": int(found or 0),
@@ -235,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         f"ClickHouse {version}: {loaded['records']} records in {loaded['seconds']:.1f} s "
         f"= {loaded['records_per_s']:,.0f} records/s\n"
         f"trace of {planted} ({ch_rows} records): ClickHouse {ch_seconds * 1000:.1f} ms "
-        f"({fresh_seconds * 1000:.1f} ms right after the load, {parts} parts), "
-        f"flext-logging trace on the {report['file_mb']} MB file {cli_seconds * 1000:.0f} ms, "
+        f"({fresh_seconds * 1000:.1f} ms right after the load, {parts} parts); "
+        f"flext-logging trace --source clickhouse:// {cli_table_seconds * 1000:.0f} ms, "
+        f"on the {report['file_mb']} MB file {cli_seconds * 1000:.0f} ms, "
         f"grep -F {grep_seconds * 1000:.0f} ms"
     )
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
