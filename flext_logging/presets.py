@@ -100,6 +100,7 @@ class _Skip:
 SKIP: Final = _Skip()
 _UTC: Final = datetime.timezone.utc
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND: Final = datetime.timedelta(microseconds=1)
 _RFC3339: Final = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)"
 )
@@ -126,8 +127,7 @@ def _unix_ns(value: object) -> object:
     """A record time (datetime or RFC 3339 text) as decimal nanoseconds since the epoch."""
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
-        delta = moment - _EPOCH
-        return str((delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000)
+        return f"{(moment - _EPOCH) // _MICROSECOND}000"  # timedelta // timedelta: exact
     if isinstance(value, str):
         nanoseconds = _parse_rfc3339(value)
         return SKIP if nanoseconds is None else str(nanoseconds)
@@ -682,6 +682,7 @@ class Preset:
         "_decoders",
         "_derived",
         "_error_targets",
+        "_flag_targets",
         "_groups",
         "_names",
         "_rare",
@@ -708,7 +709,7 @@ class Preset:
         self._decoders: list[tuple[tuple[str, ...], Codec, str]] = []
         self._derived: set[tuple[str, ...]] = set()
         self._top_plain: list[tuple[str, str]] = []
-        self._coded: list[tuple[str, tuple[str, ...], Convert, bool]] = []
+        self._coded: list[tuple[str, tuple[str, ...], Convert, bool, str | None]] = []
         self._rare: list[tuple[str, Rare]] = []
         known: dict[Any, Any] = {keys.ERROR: _RARE}
         groups: dict[str, list[tuple[str, str]]] = {}
@@ -721,6 +722,10 @@ class Preset:
             elif targets and row.source != TRACE_FLAGS:
                 self._plan_encoding(row.source, targets, known, groups)
         self._rare.append((keys.ERROR, self._place_error))
+        self._flag_targets = tuple(
+            (target.path, target.codec.encode, self._top_key(target))
+            for target in cell_targets(_FLAGS_ROW, name)
+        )
         written = {
             self._main_name(path) for path in (*self._derived, *(d[0] for d in self._decoders))
         }
@@ -766,7 +771,7 @@ class Preset:
                 groups.setdefault(target.path[0], []).append((source, target.path[1]))
             else:
                 encode = self._trace_name if target.codec is GCP_TRACE_NAME else target.codec.encode
-                self._coded.append((source, target.path, encode, index == 0))
+                self._coded.append((source, target.path, encode, index == 0, self._top_key(target)))
 
     # -- encoding --------------------------------------------------------------------
 
@@ -792,16 +797,18 @@ class Preset:
             inner = {name: record[key] for key, name in pairs if key in record}
             if inner:
                 top[container] = inner
-        for key, path, encode, primary in self._coded:
+        for key, path, encode, primary, name in self._coded:
             value = record.get(key, _MISSING)
             if value is _MISSING:
                 continue
             encoded = encode(value)
-            if (encoded is SKIP or not self._put(top, main, path, encoded)) and primary:
+            if name is not None and encoded is not SKIP and name not in top:
+                top[name] = encoded  # what _put does for a top-level name, inlined
+            elif (encoded is SKIP or not self._put(top, main, path, encoded)) and primary:
                 self._keep(main, key, value)
         if rare:
             self._place_rare(top, main, record)
-        if trace_flags is not None:
+        if trace_flags is not None and self._flag_targets:
             self._place_flags(top, main, trace_flags)
         top.update(self._constants)
         if self._container and main:
@@ -818,10 +825,14 @@ class Preset:
                 place(top, main, value, record, request)
 
     def _place_flags(self, top: dict[str, Any], main: dict[str, Any], flags: str) -> None:
-        for target in cell_targets(_FLAGS_ROW, self.name):
-            encoded = target.codec.encode(flags)
-            if encoded is not SKIP:
-                self._put(top, main, target.path, encoded)
+        for path, encode, name in self._flag_targets:
+            encoded = encode(flags)
+            if encoded is SKIP:
+                continue
+            if name is not None:
+                top.setdefault(name, encoded)
+            else:
+                self._put(top, main, path, encoded)
 
     def _name(self, key: Any) -> Any:
         """The main object's name for *key*, learned on first sight (a bounded memo)."""
@@ -831,6 +842,12 @@ class Preset:
             if len(self._names) < _NAMES_LIMIT:  # field names are few; bound odd callers
                 self._names[key] = name
         return name
+
+    def _top_key(self, target: Target) -> str | None:
+        """The name of *target* when it is one key of the top-level object, else ``None``."""
+        if len(target.path) == 1 and not (self._is_main(target.path) and self._container):
+            return target.path[0]
+        return None
 
     def _is_main(self, path: tuple[str, ...]) -> bool:
         if self._container:

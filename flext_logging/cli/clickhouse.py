@@ -127,8 +127,8 @@ class _Http:
     def __init__(self, location: Location, password: str | None) -> None:
         self._location = location
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if location.user is not None:  # ClickHouse's own headers: nothing in a URL
-            self._headers["X-ClickHouse-User"] = location.user
+        if location.user is not None or password:  # ClickHouse's own headers, not the URL
+            self._headers["X-ClickHouse-User"] = location.user or "default"
             self._headers["X-ClickHouse-Key"] = password or ""
 
     def __call__(self, sql: str) -> Iterator[bytes]:
