@@ -797,13 +797,13 @@ class Preset:
             inner = {name: record[key] for key, name in pairs if key in record}
             if inner:
                 top[container] = inner
-        for key, path, encode, primary, name in self._coded:
+        for key, path, encode, primary, top_key in self._coded:
             value = record.get(key, _MISSING)
             if value is _MISSING:
                 continue
             encoded = encode(value)
-            if name is not None and encoded is not SKIP and name not in top:
-                top[name] = encoded  # what _put does for a top-level name, inlined
+            if top_key is not None and encoded is not SKIP and top_key not in top:
+                top[top_key] = encoded  # what _put does for a top-level name, inlined
             elif (encoded is SKIP or not self._put(top, main, path, encoded)) and primary:
                 self._keep(main, key, value)
         if rare:
