@@ -117,7 +117,7 @@ def query(url: str, sql: str) -> str:
 def make_log(path: Path, records: int) -> tuple[str, int]:
     """Write about *records* lines of the generated log; return the planted id and lines."""
     sample = path.with_suffix(".sample")
-    _, _, size, lines = generate(sample, size_mb=1)
+    _, _, size, lines = generate(sample, size_mb=8)  # large enough that the fan-out is noise
     sample.unlink()
     planted, _, _, written = generate(path, size_mb=records * size / lines / MB)
     return planted, written

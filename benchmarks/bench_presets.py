@@ -14,15 +14,23 @@ read back with ``presets.to_flat`` and checked, so no preset wins by writing les
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import operator
 import statistics
 import sys
 import time
+import timeit
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import flext_logging
 from flext_logging import FlextContext, _pipeline, get_logger, presets
+from flext_logging.context.state import current_fields
 
 CONTEXT = {
     "parent_correlation_id": "c9f0f895fb98ab9159f51fd0297e236d",
@@ -59,16 +67,9 @@ def _check(schema: str, line: bytes | str) -> None:
         raise SystemExit(f"{schema}: the line lacks {missing or 'correlation_id'}: {line!r}")
 
 
-def run(iterations: int, repeats: int) -> dict[str, dict[str, float]]:
-    """Time logger.info under every schema, round-robin; return µs per call by schema."""
-    sinks = {schema: Sink() for schema in presets.SCHEMAS}
-    flext_logging.configure(format="json", stream=sinks["flat"], capture_stdlib=False, **SERVICE)  # type: ignore[arg-type]
-    pipelines = {
-        schema: _pipeline.build_pipeline(format="json", stream=sink, schema=schema)  # type: ignore[arg-type]
-        for schema, sink in sinks.items()
-    }
-    logger = get_logger("bench")
-    samples: dict[str, list[float]] = {schema: [] for schema in presets.SCHEMAS}
+@contextlib.contextmanager
+def _scopes() -> Iterator[None]:
+    """The context of every timed call: a parent correlation, a correlation, a request."""
     with (
         FlextContext.Serialization.context_from(
             {"correlation_id": CONTEXT["parent_correlation_id"]}
@@ -80,6 +81,20 @@ def run(iterations: int, repeats: int) -> dict[str, dict[str, float]]:
             operation_name=CONTEXT["operation_name"],
         ),
     ):
+        yield
+
+
+def run(iterations: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Time logger.info under every schema, round-robin; return µs per call by schema."""
+    sinks = {schema: Sink() for schema in presets.SCHEMAS}
+    flext_logging.configure(format="json", stream=sinks["flat"], capture_stdlib=False, **SERVICE)  # type: ignore[arg-type]
+    pipelines = {
+        schema: _pipeline.build_pipeline(format="json", stream=sink, schema=schema)  # type: ignore[arg-type]
+        for schema, sink in sinks.items()
+    }
+    logger = get_logger("bench")
+    samples: dict[str, list[float]] = {schema: [] for schema in presets.SCHEMAS}
+    with _scopes():
         info = logger.info
         for round_number in range(repeats + 1):  # round 0 warms up
             for schema, pipeline in pipelines.items():
@@ -105,6 +120,59 @@ def run(iterations: int, repeats: int) -> dict[str, dict[str, float]]:
     }
 
 
+def parts(iterations: int, repeats: int) -> dict[str, float]:
+    """Time the ways of remapping one record that docs/aggregators.md ("Cost") compares.
+
+    The record is the one ``run()`` logs, as the renderer receives it. Each step is
+    timed alone (best of *repeats*), in µs: what encoding the flat record costs, and
+    what any remap done after the record is built costs at least.
+    """
+    captured: list[dict[str, Any]] = []
+
+    def capture(_logger: Any, _method: str, record: dict[str, Any]) -> dict[str, Any]:
+        captured.append(dict(record))
+        return record
+
+    pipeline = _pipeline.build_pipeline(
+        format="json",
+        stream=Sink(),  # type: ignore[arg-type]  # write() and flush() are all it needs
+        extra_processors=[capture],
+    )
+    _pipeline.install(pipeline)
+    with _scopes():
+        context = dict(current_fields())
+        get_logger("bench").info("user created", **CALL_FIELDS)
+    _pipeline.install(None)
+    record = captured[-1]
+    ecs = presets.preset(presets.ECS)
+    names = {key: f"renamed.{key}" for key in record}
+    order = tuple(record)
+    new_names = tuple(names[key] for key in order)
+    getter = operator.itemgetter(*order)
+    plans = {order: (new_names, getter)}
+    prefix_length = 4 + len(context)
+    prefix = order[:prefix_length]
+
+    def zipped() -> dict[str, Any]:
+        planned, get = plans[tuple(record)]
+        return dict(zip(planned, get(record), strict=True))
+
+    steps: dict[str, Callable[[], object]] = {
+        "orjson_dumps_flat": lambda: orjson.dumps(record, option=orjson.OPT_UTC_Z),
+        "rename_comprehension": lambda: {names[key]: value for key, value in record.items()},
+        "rename_zip_itemgetter": zipped,
+        "context_check": lambda: (
+            tuple(itertools.islice(record, prefix_length)) == prefix
+            and context.items() <= record.items()
+        ),
+        "ecs_encode": lambda: ecs.encode(record),
+    }
+    return {
+        name: min(timeit.repeat(step, number=iterations, repeat=repeats)) / iterations * 1e6
+        for name, step in steps.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,11 +189,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{schema:<10} {row['median_us']:>10.3f} {row['min_us']:>8.3f} {row['max_us']:>8.3f}"
             f" {row['ratio_to_flat']:>8.3f}"
         )
+    steps = parts(args.iterations * 5, args.repeats)
+    print(f"\n{'one record, one step':<24} {'µs':>8}")
+    for name, value in steps.items():
+        print(f"{name:<24} {value:>8.3f}")
     report = {
         "python": sys.version.split()[0],
         "iterations": args.iterations,
         "repeats": args.repeats,
         "schemas": results,
+        "steps_us": steps,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

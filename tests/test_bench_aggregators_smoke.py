@@ -41,6 +41,8 @@ def test_bench_presets_reports_every_schema_against_flat(tmp_path: Path) -> None
     assert set(schemas) == set(presets.SCHEMAS)
     assert schemas["flat"]["ratio_to_flat"] == 1.0
     assert all(row["median_us"] > 0 for row in schemas.values())
+    steps = json.loads(report.read_text())["steps_us"]
+    assert {"orjson_dumps_flat", "rename_comprehension", "context_check"} <= set(steps)
 
 
 def test_bench_clickhouse_loads_and_traces_a_small_log(tmp_path: Path) -> None:
