@@ -165,3 +165,30 @@ def test_a_line_with_some_of_a_presets_names_is_read_by_the_same_table(schema: s
         line[presets.dotted(target)] = value
     normalized = Schema().normalize(line)
     assert {name: normalized.get(name) for name in record} == record
+
+
+def test_fields_the_user_names_are_read_from_the_preset_line_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--id-field names a path of the line as the preset wrote it (ECS ``flext.*``)."""
+    records = [
+        {
+            keys.TIMESTAMP: f"2026-11-23T10:00:0{second}.000000Z",
+            keys.LEVEL: "info",
+            keys.LOGGER: "legacy",
+            keys.MESSAGE: message,
+            "order_ref": "o-77",
+        }
+        for second, message in ((1, "order received"), (2, "order shipped"))
+    ]
+    log = tmp_path / "ecs.log"
+    ecs = presets.preset(presets.ECS)
+    log.write_bytes(b"".join(orjson.dumps(ecs.encode(record)) + b"\n" for record in records))
+    status, out, err = _run(
+        ["trace", "o-77", str(log), "--id-field", "flext.order_ref", "--format", "json"], capsys
+    )
+    assert (status, err) == (0, "")
+    assert [r[keys.MESSAGE] for r in orjson.loads(out)["records"]] == [
+        "order received",
+        "order shipped",
+    ]
