@@ -11,6 +11,7 @@ id and the window are asked of the server, which returns only the rows they name
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -417,3 +418,20 @@ def test_the_datetime64_layout_gives_the_same_tree(tmp_path: Path) -> None:
         )
     counted = list(source.records(Reader(record_filter=window)))
     assert len(counted) == len(records) - 20
+
+
+def test_reading_a_table_loads_neither_the_pipeline_nor_the_renderers() -> None:
+    """--source imports the table's layout, not structlog, the pipeline or the renderers."""
+    code = (
+        "import sys\n"
+        "from flext_logging.cli.main import main\n"
+        f"main(['stats', '--source', 'clickhouse://127.0.0.1:{free_port()}/db.t'])\n"
+        "names = ('structlog', 'flext_logging._pipeline', 'flext_logging.renderers',"
+        " 'flext_logging.outputs.clickhouse', 'flext_logging.outputs.clickhouse_table')\n"
+        "print(sorted(name for name in names if name in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert completed.stdout.strip() == "['flext_logging.outputs.clickhouse_table']"
+    assert "cannot reach ClickHouse" in completed.stderr
