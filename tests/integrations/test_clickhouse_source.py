@@ -435,3 +435,21 @@ def test_reading_a_table_loads_neither_the_pipeline_nor_the_renderers() -> None:
     )
     assert completed.stdout.strip() == "['flext_logging.outputs.clickhouse_table']"
     assert "cannot reach ClickHouse" in completed.stderr
+
+
+def test_a_table_without_the_id_table_is_searched_by_its_id_columns(
+    loaded: Loaded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table made by hand, without <table>_ids, still gives the file's trees."""
+    plain = "flext_cli.plain"
+    statements = [s for s in ddl(plain) if "_ids" not in s]
+    for statement in statements:
+        loaded.server.query(statement)
+    loaded.server.query(f"INSERT INTO {plain} SELECT * FROM {TABLE}")
+    url = f"clickhouse://127.0.0.1:{loaded.server.http_port}/{plain}"
+    for which in ("planted_request", "planted_correlation", "planted_trace"):
+        ident = loaded.ids[which]
+        from_file = _run(["trace", ident, str(loaded.log), "--format", "json"], capsys)
+        from_table = _run(["trace", ident, "--source", url, "--format", "json"], capsys)
+        assert from_table[0] == from_file[0] == 0
+        assert orjson.loads(from_table[1]) == orjson.loads(from_file[1])
