@@ -269,6 +269,10 @@ def _same(value: object) -> object:
     return value
 
 
+def _whole(value: object) -> object:
+    return value if isinstance(value, int) and not isinstance(value, bool) else SKIP
+
+
 def _dataset(value: object) -> object:
     """ecs-logging's ``event.dataset`` for a service that names itself: ``<service>.log``."""
     return f"{value}.log" if isinstance(value, str) else SKIP
@@ -334,6 +338,8 @@ class Codec(NamedTuple):
 
 
 SAME: Final = Codec("", _same, _same)
+WHOLE: Final = Codec("", _whole, _whole)
+"""A whole number, as the ECS type ``long`` wants (anything else is kept as ``flext.*``)."""
 UPPER: Final = Codec("upper case", _upper, _lower)
 UNIX_NS: Final = Codec("nanoseconds since the epoch, as text", _unix_ns, _from_unix_ns)
 SEVERITY: Final = Codec("SeverityNumber", _severity_number, None)
@@ -412,6 +418,11 @@ FIELDS: Final[tuple[Field, ...]] = (
         otel=_t(OTEL_SCOPE, "Name"),
     ),
     Field(keys.MESSAGE, ecs="message", gcp="message", datadog="message", otel="Body"),
+    Field(
+        keys.PROCESS_ID,
+        ecs=_t("process.pid", codec=WHOLE),
+        otel=_t(OTEL_RESOURCE, "process.pid"),
+    ),
     # The context.
     Field(
         keys.CORRELATION_ID,
@@ -1051,7 +1062,7 @@ class Preset:
             rest.setdefault(key, value)
 
 
-_ALWAYS: Final = frozenset((*keys.HEAD_KEYS, *keys.CONTEXT_KEYS))
+_ALWAYS: Final = frozenset(keys.RECORD_KEYS)
 """Fields nearly every record has: planned into the comprehension and the groups."""
 _FLAGS_ROW: Final = next(row for row in FIELDS if row.source == TRACE_FLAGS)
 _CONTAINERS: Final[Mapping[str, tuple[str, ...]]] = {

@@ -286,6 +286,7 @@ ECS_TYPES = {
     "log.level": "keyword",
     "log.logger": "keyword",
     "message": "match_only_text",
+    "process.pid": "long",
     "service.environment": "keyword",
     "service.name": "keyword",
     "service.version": "keyword",

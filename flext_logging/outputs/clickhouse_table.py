@@ -91,10 +91,10 @@ def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Return the record a row of the table was made from: the row renderer's inverse.
 
     A typed column's ``''`` is a field the record did not have; ``fields`` gives back
-    every other field, and the value of a column that was not text (a call's
-    ``request_id=42``, an odd time). A DateTime64 time (``2024-05-06 07:08:09.123456``)
-    comes back in our RFC 3339 form. A ``fields`` text that is no JSON object is kept
-    whole under ``fields``: nothing of a row is lost.
+    every other field (``process_id`` among them) and the value of a column that was not
+    text (a call's ``request_id=42``, an odd time), each in its place. A DateTime64 time
+    (``2024-05-06 07:08:09.123456``) comes back in our RFC 3339 form. A ``fields`` text
+    that is no JSON object is kept whole under ``fields``: nothing of a row is lost.
     """
     record: dict[str, Any] = {}
     for name in COLUMNS:
@@ -105,13 +105,17 @@ def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     if stamp is not None and _DATETIME64_TEXT.fullmatch(stamp):
         record[keys.TIMESTAMP] = f"{stamp[:10]}T{stamp[11:]}Z"
     text = row.get(FIELDS_COLUMN)
-    if isinstance(text, str) and text not in ("", "{}"):
-        try:
-            rest = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            rest = None
-        if isinstance(rest, dict):
-            record.update(rest)
-        else:
-            record[FIELDS_COLUMN] = text
-    return record
+    if not isinstance(text, str) or text in ("", "{}"):
+        return record
+    try:
+        rest = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        rest = None
+    if not isinstance(rest, dict):
+        record[FIELDS_COLUMN] = text
+        return record
+    record.update(rest)
+    # The fields of fixed place (process_id is one, kept in `fields`) go back to it.
+    ordered = {key: record[key] for key in keys.RECORD_KEYS if key in record}
+    ordered.update(record)
+    return ordered

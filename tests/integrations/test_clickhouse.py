@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -121,14 +122,18 @@ def test_records_land_with_typed_columns_and_lossless_fields(
         "u-1",
         "shop",
     )
-    assert json.loads(first["fields"]) == {"plan": "pro", "nested": {"a": [1, {"b": None}]}}
+    assert json.loads(first["fields"]) == {
+        keys.PROCESS_ID: os.getpid(),  # a number, with the call's own fields
+        "plan": "pro",
+        "nested": {"a": [1, {"b": None}]},
+    }
     assert len(first[keys.TIMESTAMP]) == 27
     assert first[keys.TIMESTAMP].endswith("Z")
     error = json.loads(failed["fields"])[keys.ERROR]
     assert (error[keys.ERROR_TYPE_NAME], error[keys.ERROR_MESSAGE]) == ("ValueError", "boom")
     assert json.loads(failed["fields"])[keys.METADATA] == {"rows": 3}
-    assert odd[keys.REQUEST_ID] == "42"  # a text column takes the text ...
-    assert json.loads(odd["fields"])[keys.REQUEST_ID] == 42  # ... and fields keep the value
+    assert odd[keys.REQUEST_ID] == "42"  # a call's id is made text, as a context id is
+    assert json.loads(odd["fields"])["when"] == "2024-01-02"
     times = server.query(
         f"SELECT timestamp, toString(time), microsecond FROM {table} "
         f"WHERE correlation_id = '{correlation}' ORDER BY timestamp FORMAT TSV"
