@@ -116,6 +116,6 @@ def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         return record
     record.update(rest)
     # The fields of fixed place (process_id is one, kept in `fields`) go back to it.
-    ordered = {key: record[key] for key in keys.RECORD_KEYS if key in record}
+    ordered: dict[str, Any] = {key: record[key] for key in keys.RECORD_KEYS if key in record}
     ordered.update(record)
     return ordered
