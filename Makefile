@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo quickstart test lint typecheck format bench bench-async bench-cli soak clean
+.PHONY: demo quickstart test lint typecheck format bench bench-async bench-cli bench-presets bench-clickhouse soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,19 @@ bench-cli: $(STAMP)
 	$(PY) benchmarks/generate_logs.py --output .bench/app.log --size-mb $(BENCH_CLI_MB) > .bench/id
 	$(PY) benchmarks/bench_cli.py --log .bench/app.log --id "$$(sed -n 1p .bench/id)" \
 		--fanout-id "$$(sed -n 2p .bench/id)" $(BENCH_CLI_ARGS)
+
+# What each schema preset (configure(schema=...)) adds to logger.info, side by side with the
+# flat schema in one run (benchmarks/preset_results.json).
+bench-presets: $(STAMP)
+	$(PY) benchmarks/bench_presets.py
+
+# Not part of `make test`: starts Debian's clickhouse-server as a user process (temporary
+# data directory, free port), loads ~BENCH_CLICKHOUSE_RECORDS records with ClickHouseOutput
+# and reports records/s, then one trace look-up in ClickHouse next to `flext-logging trace`
+# and `grep -F` on the same data as a file (benchmarks/clickhouse_results.json).
+BENCH_CLICKHOUSE_RECORDS ?= 1000000
+bench-clickhouse: $(STAMP)
+	$(PY) benchmarks/bench_clickhouse.py --records $(BENCH_CLICKHOUSE_RECORDS)
 
 # Not part of `make test`: logs for SOAK_SECONDS from threads and tasks, exits 1 on any loss
 # (SOAK_ARGS=--async-output soaks the background writer; see docs/reliability.md).

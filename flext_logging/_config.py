@@ -15,11 +15,20 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from flext_logging import _pipeline, context, renderers, settings, stdlib, structlog_bridge
+from flext_logging import (
+    _pipeline,
+    context,
+    presets,
+    renderers,
+    settings,
+    stdlib,
+    structlog_bridge,
+)
 from flext_logging import processors as enrichers
 from flext_logging.exceptions import FlextExceptions
 from flext_logging.outputs import FileOutput, LoggingOutput, Output, StreamOutput, reset_failures
 from flext_logging.outputs.background import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE, check_options
+from flext_logging.outputs.clickhouse import ClickHouseOutput
 from flext_logging.outputs.otel import OpenTelemetryOutput
 from flext_logging.settings import ErrorHandlingConfig
 
@@ -57,6 +66,9 @@ def configure(
     queue_bytes: int = DEFAULT_QUEUE_BYTES,
     overflow: str = "block",
     otel_logs: bool | LoggerProvider = False,
+    schema: str | None = None,
+    gcp_project: str | None = None,
+    clickhouse: ClickHouseOutput | None = None,
 ) -> None:
     """Configure logging for the whole process; calling it again replaces the configuration.
 
@@ -98,13 +110,26 @@ def configure(
     provider), every record is also handed to OpenTelemetry's Logs SDK, mapped to its
     log data model, for the exporters configured there (OTLP...); see
     :class:`~flext_logging.outputs.otel.OpenTelemetryOutput`.
+
+    *schema* (``FLEXT_LOG_SCHEMA``) writes JSON under the field names an aggregator
+    expects: ``"flat"`` (ours, the default), ``"ecs"``, ``"gcp"``, ``"datadog"`` or
+    ``"otel"``; a preset implies JSON output. *gcp_project* (``GOOGLE_CLOUD_PROJECT``)
+    makes ``gcp`` trace names that link to Cloud Trace. *clickhouse* (a
+    :class:`~flext_logging.outputs.clickhouse.ClickHouseOutput`) also sends every record
+    to a ClickHouse table, in batches, from its own thread (see docs/clickhouse.md).
     """
     environment = environment or os.environ.get(settings.ENV_ENVIRONMENT) or None
     preset = settings.preset_for(environment)
-    chosen_format = (format or os.environ.get(settings.ENV_FORMAT) or preset["format"]).lower()
+    explicit_format = format or os.environ.get(settings.ENV_FORMAT)
+    chosen_format = (explicit_format or preset["format"]).lower()
     if chosen_format not in settings.FORMATS:
         known = ", ".join(settings.FORMATS)
         raise ValueError(f"format must be one of {known}, not {chosen_format!r}")
+    chosen_schema = settings.schema_choice(
+        schema, chosen_format, explicit_format=bool(explicit_format)
+    )
+    if chosen_schema != presets.FLAT:
+        chosen_format = "json"
     min_level = settings.level_number(
         level if level is not None else os.environ.get(settings.ENV_LEVEL) or preset["level"]
     )
@@ -129,6 +154,10 @@ def configure(
             None if otel_logs is True else otel_logs, max_record_bytes=max_record_bytes
         )
         extra_sinks.append((otel.renderer, otel))
+    if clickhouse is not None:
+        if not isinstance(clickhouse, ClickHouseOutput):
+            raise TypeError(f"clickhouse must be a ClickHouseOutput, not {clickhouse!r}")
+        extra_sinks.append((clickhouse.renderer, clickhouse))
     hands_over = any(isinstance(output, LoggingOutput) for output in chosen_outputs)
     pipeline = _pipeline.build_pipeline(
         format=chosen_format,
@@ -149,6 +178,8 @@ def configure(
         overflow=overflow,
         extra_sinks=extra_sinks,
         to_root_handlers=capture_stdlib and not hands_over,
+        schema=chosen_schema,
+        gcp_project=gcp_project or os.environ.get(settings.ENV_GCP_PROJECT) or None,
     )
     global _configured  # noqa: PLW0603 - the one flag of the process
     _configured = True
@@ -232,6 +263,9 @@ def _outputs(outputs: Sequence[Output] | None, stream: IO[Any] | None) -> list[O
             raise ValueError(f"format must be one of {known}, not {own_format!r}")
         if output.level is not None:
             settings.level_number(output.level)  # a typo fails here, not at the first record
+        own_schema = getattr(output, "schema", None)
+        if own_schema is not None:
+            settings.schema_choice(own_schema, (own_format or "json").lower(), explicit_format=True)
     return chosen
 
 

@@ -29,7 +29,7 @@ from typing import IO, Any, Final
 
 import structlog
 
-from flext_logging import keys, processors, renderers, settings
+from flext_logging import keys, presets, processors, renderers, settings
 from flext_logging._jsonsafe import rfc3339, safe_repr, truncate
 from flext_logging.context import ids, scopes
 from flext_logging.exceptions import BaseError
@@ -101,8 +101,10 @@ class Pipeline:
         """Where the builder puts the message: ``event`` while user processors run."""
         self._otel_pending = watch_opentelemetry and _OTEL_TRACE not in sys.modules
         for _, output in self.sinks:
-            if isinstance(output, BackgroundOutput) and output.on_dropped is None:
-                output.on_dropped = self._report_dropped
+            # Outputs that can drop (a full queue) report it here: BackgroundOutput,
+            # ClickHouseOutput, any output with an unset on_dropped.
+            if getattr(output, "on_dropped", False) is None:
+                output.on_dropped = self._report_dropped  # type: ignore[attr-defined]  # checked above
 
     @property
     def enrichers(self) -> tuple[Processor, ...]:
@@ -262,6 +264,8 @@ def build_pipeline(
     extra_sinks: Sequence[Sink] = (),
     to_root_handlers: bool = False,
     follow_logging: bool = False,
+    schema: str = presets.FLAT,
+    gcp_project: str | None = None,
 ) -> Pipeline:
     """Assemble the steps, and a renderer for each output, for one configuration.
 
@@ -279,11 +283,14 @@ def build_pipeline(
     (what ``configure()`` keeps there). *follow_logging* (the pipeline in force before
     ``configure()``) hands a record to ``logging`` when a handler there would take it,
     and writes it to the stream otherwise. With *async_output*, each stream, file and
-    extra output gets its own background writer.
+    extra output gets its own background writer. A *schema*
+    other than ``flat`` renders JSON under that preset's names, for every output without a
+    ``schema`` of its own; an output with a schema writes JSON.
     """
     chosen = list(outputs) if outputs is not None else [StreamOutput(stream)]
     plans: list[tuple[Output, str, int]] = [
-        (output, _format_of(output, format), _level_of(output, min_level)) for output in chosen
+        (output, _format_of(output, format, schema), _level_of(output, min_level))
+        for output in chosen
     ]
     if to_root_handlers:
         plans.append((LoggingOutput(root_handlers_only=True), LOGGING_FORMAT, min_level))
@@ -329,6 +336,12 @@ def build_pipeline(
                 console_verbose=console_verbose,
                 mixed=mixed,
             )
+            output_schema = _schema_of(output, schema)
+            if chosen_format == "json" and output_schema != presets.FLAT:
+                renderer = renderers.SchemaRenderer(
+                    output_schema, max_record_bytes=max_record_bytes, gcp_project=gcp_project
+                )
+                renderer = _Without(renderer, processors.EXC_INFO) if mixed else renderer
             written = _queued(output, async_output, queue_size, queue_bytes, overflow)
         if follow_logging:
             follower = LoggingOutput()
@@ -369,15 +382,26 @@ def _exception_step(formats: set[str]) -> tuple[Processor, bool]:
 def _queued(
     output: Output, async_output: bool, queue_size: int, queue_bytes: int, overflow: str
 ) -> Output:
-    """*output*, behind its own background writer with *async_output*."""
-    if not async_output:
+    """*output*, behind its own background writer with *async_output*.
+
+    An output that sends from its own thread already (``queued``, as ClickHouseOutput)
+    gets none.
+    """
+    if not async_output or getattr(output, "queued", False):
         return output
     return BackgroundOutput(
         output, queue_size=queue_size, queue_bytes=queue_bytes, overflow=overflow
     )
 
 
-def _format_of(output: Output, default: str) -> str:
+def _schema_of(output: Output, default: str) -> str:
+    """The schema preset of *output*'s JSON: its own, else configure()'s."""
+    return (getattr(output, "schema", None) or default).lower()
+
+
+def _format_of(output: Output, default: str, schema: str = presets.FLAT) -> str:
+    if output.format is None and _schema_of(output, schema) != presets.FLAT:
+        return "json"  # a preset names JSON fields
     chosen = (output.format or default).lower()
     if chosen == "auto":
         stream = getattr(output, "stream", None)

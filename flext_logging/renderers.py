@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.traceback import Trace, Traceback
 
-from flext_logging import keys
+from flext_logging import keys, presets
 from flext_logging._display import CONTEXT_LABELS, QUIET_CONTEXT, short_id
 from flext_logging._jsonsafe import (
     TRUNCATION_MARK,
@@ -30,6 +30,7 @@ from flext_logging._jsonsafe import (
     to_json_safe,
     truncate,
 )
+from flext_logging.context.state import current_span
 from flext_logging.exceptions import BaseError
 from flext_logging.processors import EXC_INFO
 from flext_logging.redaction import Redactor
@@ -39,6 +40,7 @@ __all__ = [
     "ConsoleRenderer",
     "JSONRenderer",
     "LogfmtRenderer",
+    "SchemaRenderer",
     "dumps_record",
     "fit_record",
 ]
@@ -358,6 +360,56 @@ class JSONRenderer:
         if limit is not None and len(line) > limit:
             return fit_record(event_dict, limit, dumps_record)  # type: ignore[return-value]  # bytes in, bytes out
         return line
+
+
+class SchemaRenderer:
+    """Render a record as one JSON line in a schema preset: ECS, Cloud Logging, Datadog or
+    OpenTelemetry's names (``configure(schema=...)``, see docs/aggregators.md).
+
+    The record is mapped by :class:`flext_logging.presets.Preset` into a new dict (what
+    other outputs render is untouched), then encoded as :class:`JSONRenderer` encodes.
+    A line over *max_record_bytes* is cut in the flat form and mapped again, so the head
+    and the context ids are kept whole whatever the preset calls them. Cloud Logging's
+    ``trace_sampled`` and OpenTelemetry's ``TraceFlags`` come from the span the record
+    was made in, when it is the record's trace.
+    """
+
+    __slots__ = ("_encode", "_flags", "_limit")
+
+    def __init__(
+        self,
+        schema: str,
+        *,
+        max_record_bytes: int | None = DEFAULT_MAX_RECORD_BYTES,
+        gcp_project: str | None = None,
+    ) -> None:
+        self._encode = presets.preset(schema, gcp_project=gcp_project).encode
+        self._flags = schema in (presets.GCP, presets.OTEL)
+        self._limit = max_record_bytes
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
+        flags = _trace_flags(event_dict) if self._flags else None
+        mapped = self._encode(event_dict, flags)
+        try:
+            line = orjson.dumps(mapped, default=_default, option=_ORJSON_OPTIONS)
+        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
+            line = dumps_record(mapped)
+        else:
+            if not line.isascii():
+                line = _escape_breaks(line)
+        limit = self._limit
+        if limit is not None and len(line) > limit:
+            encode = self._encode
+            return fit_record(event_dict, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
+        return line
+
+
+def _trace_flags(event_dict: Mapping[str, Any]) -> str | None:
+    """The W3C flags of the span in force, when the record belongs to its trace."""
+    span = current_span()
+    if span is None or span.trace_id != event_dict.get(keys.TRACE_ID):
+        return None
+    return span.flags
 
 
 _LOGFMT_BARE: Final = frozenset(

@@ -15,20 +15,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from flext_logging import keys
+from flext_logging import keys, presets
 from flext_logging.result import FlextResult
 
 __all__ = [
     "ENVIRONMENT_PRESETS",
     "ENV_ENVIRONMENT",
     "ENV_FORMAT",
+    "ENV_GCP_PROJECT",
     "ENV_LEVEL",
     "ENV_LEVELS",
     "ENV_OUTPUTS",
+    "ENV_SCHEMA",
     "ENV_SERVICE_NAME",
     "ENV_SERVICE_VERSION",
     "ERROR_HANDLING_PRESETS",
     "FORMATS",
+    "SCHEMAS",
     "ErrorHandlingConfig",
     "defaults_from_environment",
     "environment_settings",
@@ -36,6 +39,7 @@ __all__ = [
     "logger_levels",
     "parse_logger_levels",
     "preset_for",
+    "schema_choice",
 ]
 
 FORMATS: Final = ("auto", "json", "console", "logfmt")
@@ -47,6 +51,13 @@ ENV_LEVELS: Final = "FLEXT_LOG_LEVELS"
 ENV_SERVICE_NAME: Final = keys.ENV_SERVICE_NAME
 ENV_SERVICE_VERSION: Final = keys.ENV_SERVICE_VERSION
 ENV_ENVIRONMENT: Final = keys.ENV_ENVIRONMENT
+SCHEMAS: Final = presets.SCHEMAS
+"""The field-name presets of JSON output: our ``flat`` schema, ``ecs``, ``gcp``, ``datadog``,
+``otel`` (see docs/aggregators.md)."""
+ENV_SCHEMA: Final = "FLEXT_LOG_SCHEMA"
+ENV_GCP_PROJECT: Final = "GOOGLE_CLOUD_PROJECT"
+"""The Google Cloud project Cloud Logging trace names are made with, as Google's own
+client libraries read it."""
 
 
 @dataclass(frozen=True)
@@ -161,13 +172,41 @@ def parse_logger_levels(text: str) -> dict[str, int]:
     return logger_levels(pairs)
 
 
+def schema_choice(schema: str | None, chosen_format: str, *, explicit_format: bool) -> str:
+    """Return the schema preset to use (``flat`` when none is asked for).
+
+    *schema* falls back to ``FLEXT_LOG_SCHEMA``. A preset applies to JSON: it turns
+    ``format="auto"`` (or a format that only came from the environment's preset) into
+    JSON, and an explicitly chosen console or logfmt format with a preset is an error.
+    """
+    name = (schema or os.environ.get(ENV_SCHEMA) or presets.FLAT).lower()
+    if name not in SCHEMAS:
+        raise ValueError(f"schema must be one of {', '.join(SCHEMAS)}, not {name!r}")
+    if name != presets.FLAT and explicit_format and chosen_format in ("console", "logfmt"):
+        raise ValueError(f"schema {name!r} names JSON fields; it cannot go with {chosen_format}")
+    return name
+
+
 def defaults_from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Return the format and level in force before ``configure()``: the variables, else
-    the environment's preset. A bad variable falls back, it never stops a log line."""
+    """Return the format, schema and level in force before ``configure()``: the variables,
+    else the environment's preset. A bad variable falls back, it never stops a log line."""
     preset = preset_for(environ.get(ENV_ENVIRONMENT))
-    chosen_format = (environ.get(ENV_FORMAT) or preset["format"]).lower()
+    explicit = environ.get(ENV_FORMAT)
+    chosen_format = (explicit or preset["format"]).lower()
+    if chosen_format not in FORMATS:
+        chosen_format = "json"
     try:
         min_level = level_number(environ.get(ENV_LEVEL) or preset["level"])
     except ValueError:
         min_level = logging.INFO
-    return {"format": chosen_format if chosen_format in FORMATS else "json", "min_level": min_level}
+    schema = (environ.get(ENV_SCHEMA) or presets.FLAT).lower()
+    if schema not in SCHEMAS or (explicit and chosen_format in ("console", "logfmt")):
+        schema = presets.FLAT
+    if schema != presets.FLAT:
+        chosen_format = "json"
+    return {
+        "format": chosen_format,
+        "min_level": min_level,
+        "schema": schema,
+        "gcp_project": environ.get(ENV_GCP_PROJECT) or None,
+    }

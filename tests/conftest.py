@@ -28,6 +28,8 @@ def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "FLEXT_REQUEST_ID",
         "FLEXT_USER_ID",
         "FLEXT_OPERATION_NAME",
+        "FLEXT_LOG_SCHEMA",
+        "GOOGLE_CLOUD_PROJECT",
         "NO_COLOR",
         "FORCE_COLOR",
     ):

@@ -18,7 +18,7 @@ TOP = PACKAGE.name
 
 # Bottom to top. A module may import modules of its own layer or of a lower one.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("schema", ("keys",)),
+    ("schema", ("keys", "presets")),
     ("values", ("_display", "_jsonsafe", "redaction", "result", "settings")),
     ("context", ("context",)),
     ("errors", ("exceptions", "tracebacks")),

@@ -11,10 +11,14 @@ The names are data: :data:`DIALECTS` maps each dialect to the paths of its field
 :data:`ALIASES` is what the reader tries, per field, in order — ours first, then every
 dialect's. A path is dotted and matches nested objects and dotted keys alike
 (``log.level`` is ``{"log.level": …}`` or ``{"log": {"level": …}}``). The schema
-presets (``flext_logging.presets``, a bottom-layer module) feed this table: each preset
-adds a dialect here, so that ``trace``, ``pretty`` and ``stats`` read every preset back.
-The ``--time-field``, ``--level-field``, ``--message-field`` and ``--id-field`` options
-put the user's own paths first (:class:`Schema`).
+presets feed this table: the ``ecs``, ``gcp``, ``datadog`` and ``otel`` dialects are
+made from ``flext_logging.presets.FIELDS``, the one table that also drives the renderer
+and the docs, plus the names other libraries writing those schemas use. A whole line of
+a preset (its four head names present) is not looked up name by name but decoded by
+the preset itself, exactly: ``trace``, ``pretty`` and ``stats`` read every preset back
+as the flat record it was made from. The ``--time-field``, ``--level-field``,
+``--message-field`` and ``--id-field`` options put the user's own paths first
+(:class:`Schema`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from flext_logging import keys
+from flext_logging import keys, presets
 
 __all__ = [
     "ALIASES",
@@ -42,27 +46,73 @@ __all__ = [
 
 Path = tuple[str, ...]
 
-DIALECTS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
-    # Elastic Common Schema, as ecs-logging writes it (dotted and nested keys mixed).
-    "ecs": {
-        keys.TIMESTAMP: ("@timestamp",),
-        keys.LEVEL: ("log.level",),
-        keys.LOGGER: ("log.logger",),
-        keys.TRACE_ID: ("trace.id",),
-        keys.SPAN_ID: ("span.id",),
+_READ_BY_NAME: Final = (
+    presets.SAME,
+    presets.UPPER,  # a level in any case is normalized
+    presets.UNIX_NS,  # times.py reads epoch nanoseconds, also as a string of digits
+    presets.NANOSECONDS,  # scaled by SCALES
+    presets.GCP_TRACE_NAME,  # normalize_id unwraps projects/P/traces/ID
+)
+"""The preset conversions this module can undo knowing the name alone."""
+_AMBIGUOUS_NAMES: Final = frozenset({"duration"})
+"""Preset names other libraries use in another sense: Datadog's ``duration`` is in
+nanoseconds, other loggers' in milliseconds or seconds. A line of the preset is
+still read whole (:func:`flext_logging.presets.detect`); the name alone is not."""
+_OURS_READ: Final = frozenset(
+    (*keys.HEAD_KEYS, *keys.CONTEXT_KEYS, keys.PARENT_SPAN_ID, keys.DURATION_MS)
+)
+
+
+def _preset_dialect(schema: str) -> dict[str, tuple[str, ...]]:
+    """Where the preset *schema* writes our fields, from the table in ``presets``."""
+    return {
+        name: tuple(
+            presets.dotted(target)
+            for target in targets
+            if target.codec in _READ_BY_NAME and presets.dotted(target) not in _AMBIGUOUS_NAMES
+        )
+        for name, targets in presets.reading_targets(schema).items()
+        if name in _OURS_READ
+    }
+
+
+# What other libraries writing a preset's schema name differently (ecs-logging, the
+# OpenTelemetry SDK's to_json(), dd-trace's log injection): tried after the preset's names.
+_OTHER_WRITERS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    presets.ECS: {
         keys.PARENT_SPAN_ID: ("parent.id",),
-        keys.REQUEST_ID: ("http.request.id", "transaction.id"),
-        keys.SERVICE_NAME: ("service.name",),
-        keys.SERVICE_VERSION: ("service.version",),
-        keys.ENVIRONMENT: ("service.environment",),
-        keys.USER_ID: ("user.id",),
-        keys.CORRELATION_ID: ("labels.correlation_id", "flext.correlation_id"),
-        keys.PARENT_CORRELATION_ID: (
-            "labels.parent_correlation_id",
-            "flext.parent_correlation_id",
-        ),
-        keys.DURATION_MS: ("event.duration",),
+        keys.REQUEST_ID: ("http.request.id",),
+        keys.CORRELATION_ID: ("flext.correlation_id",),
+        keys.PARENT_CORRELATION_ID: ("flext.parent_correlation_id",),
     },
+    presets.OTEL: {
+        keys.TIMESTAMP: ("timeUnixNano", "ObservedTimestamp", "observed_timestamp"),
+        keys.LEVEL: ("severity_text", "SeverityNumber", "severity_number"),
+        keys.MESSAGE: ("body",),
+        keys.TRACE_ID: ("traceId", "otelTraceID"),
+        keys.SPAN_ID: ("spanId", "otelSpanID"),
+        keys.SERVICE_NAME: (
+            "resource.attributes.service.name",
+            "resource.service.name",
+            "otelServiceName",
+        ),
+    },
+    presets.GCP: {keys.TIMESTAMP: ("timestamp",)},
+    presets.DATADOG: {keys.TRACE_ID: ("dd.trace_id",), keys.SPAN_ID: ("dd.span_id",)},
+}
+
+
+def _schema_dialect(schema: str) -> dict[str, tuple[str, ...]]:
+    table = {name: list(paths) for name, paths in _preset_dialect(schema).items()}
+    for name, paths in _OTHER_WRITERS.get(schema, {}).items():
+        known = table.setdefault(name, [])
+        known.extend(path for path in paths if path not in known)
+    return {name: tuple(paths) for name, paths in table.items() if paths}
+
+
+DIALECTS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    # Elastic Common Schema: our ecs preset, and ecs-logging (dotted and nested keys mixed).
+    "ecs": _schema_dialect(presets.ECS),
     # loguru's serialize=True: everything under "record", the call's fields in "extra".
     "loguru": {
         keys.TIMESTAMP: ("record.time.timestamp", "record.time.repr"),
@@ -78,38 +128,12 @@ DIALECTS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     },
     # structlog's defaults: the event is the message.
     "structlog": {keys.MESSAGE: ("event",)},
-    # OpenTelemetry: the log data model, and the Python SDK's JSON (to_json()).
-    "otel": {
-        keys.TIMESTAMP: ("Timestamp", "timeUnixNano", "ObservedTimestamp", "observed_timestamp"),
-        keys.LEVEL: ("SeverityText", "severity_text", "SeverityNumber", "severity_number"),
-        keys.MESSAGE: ("Body", "body"),
-        keys.TRACE_ID: ("TraceId", "traceId", "otelTraceID"),
-        keys.SPAN_ID: ("SpanId", "spanId", "otelSpanID"),
-        keys.SERVICE_NAME: (
-            "Resource.service.name",
-            "resource.attributes.service.name",
-            "resource.service.name",
-            "otelServiceName",
-        ),
-    },
-    # Google Cloud Logging's structured payload.
-    "gcp": {
-        keys.TIMESTAMP: ("timestamp", "time"),
-        keys.LEVEL: ("severity",),
-        keys.TRACE_ID: ("logging.googleapis.com/trace",),
-        keys.SPAN_ID: ("logging.googleapis.com/spanId",),
-        keys.SERVICE_NAME: ("serviceContext.service",),
-    },
-    # Datadog's reserved attributes.
-    "datadog": {
-        keys.LEVEL: ("status",),
-        keys.TRACE_ID: ("dd.trace_id",),
-        keys.SPAN_ID: ("dd.span_id",),
-        keys.SERVICE_NAME: ("dd.service",),
-        keys.ENVIRONMENT: ("dd.env",),
-        keys.SERVICE_VERSION: ("dd.version",),
-        keys.USER_ID: ("usr.id",),
-    },
+    # OpenTelemetry: the log data model (our otel preset), and the Python SDK's JSON.
+    "otel": _schema_dialect(presets.OTEL),
+    # Google Cloud Logging's structured payload (our gcp preset).
+    "gcp": _schema_dialect(presets.GCP),
+    # Datadog's reserved and standard attributes (our datadog preset).
+    "datadog": _schema_dialect(presets.DATADOG),
     # Names many other libraries share (humanlog's defaults, camelCase ids).
     "common": {
         keys.TIMESTAMP: ("time", "ts", "t", "date", "datetime"),
@@ -124,7 +148,8 @@ DIALECTS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
         keys.SERVICE_NAME: ("service", "app", "application"),
     },
 }
-"""Dialect -> our field -> where that dialect writes it, most specific first."""
+"""Dialect -> our field -> where that dialect writes it, most specific first. The four
+preset dialects come from ``presets.FIELDS``, the table that also drives the renderer."""
 
 _OURS: Final[Mapping[str, str]] = {
     name: name
@@ -148,7 +173,12 @@ def _aliases() -> dict[str, tuple[str, ...]]:
 ALIASES: Final = _aliases()
 """Our field -> the paths tried for it, in order: our own name, then each dialect's."""
 
-SCALES: Final[Mapping[str, float]] = {"event.duration": 1e-6}
+SCALES: Final[Mapping[str, float]] = {
+    presets.dotted(target): 1e-6
+    for schema in presets.PRESETS
+    for target in presets.reading_targets(schema).get(keys.DURATION_MS, ())
+    if target.codec is presets.NANOSECONDS and presets.dotted(target) not in _AMBIGUOUS_NAMES
+}
 """Paths whose numbers are in another unit than ours: the factor to milliseconds."""
 
 LIFTED: Final = ("record.extra", "attributes", "Attributes", "labels", "flext")
@@ -293,7 +323,7 @@ class Schema:
     *id_fields* are paths holding the correlation id (``--id-field``), tried before ours.
     """
 
-    __slots__ = ("_fields", "_own_ids", "custom")
+    __slots__ = ("_fields", "_own_fields", "_own_ids", "custom")
 
     def __init__(
         self,
@@ -312,6 +342,9 @@ class Schema:
         self.custom = any(first.values())
         """Whether the user named a field: then no record is taken as already ours."""
         self._own_ids = tuple(split_path(path) for path in id_fields)
+        self._own_fields = tuple(
+            _Field(name, _paths(dict.fromkeys(paths))) for name, paths in first.items() if paths
+        )
         # Our own names inside the objects that hold a call's fields come last.
         self._fields = tuple(
             _Field(
@@ -336,9 +369,15 @@ class Schema:
 
     def _our_fields(self, record: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
         """Return our fields found in *record*, and the paths they were taken from."""
+        return self._fields_of(record, self._fields)
+
+    @staticmethod
+    def _fields_of(
+        record: dict[str, Any], fields: Iterable[_Field]
+    ) -> tuple[dict[str, Any], set[str]]:
         found: dict[str, Any] = {}
         used: set[str] = set()
-        for field in self._fields:
+        for field in fields:
             for text, parts in field.paths:
                 present, value = lookup(record, parts)
                 if not present or value is None:
@@ -354,13 +393,21 @@ class Schema:
     def normalize(self, record: dict[str, Any]) -> dict[str, Any]:
         """Return *record* in our schema: our fields first, the rest of the line after.
 
-        A record already in our schema is returned as it is, its level normalized.
+        A record already in our schema is returned as it is, its level normalized. A line
+        of one of our schema presets (ECS, Cloud Logging, Datadog, OpenTelemetry, told by
+        its head names) is decoded by the preset's own table, exactly; the fields the user
+        named are still read from the line as it was written.
         """
         if not self.custom and all(name in record for name in _FAST_KEYS):
-            level = record[keys.LEVEL]
-            if level not in KNOWN_LEVELS:
-                record[keys.LEVEL] = normalize_level(level) or level
-            return record
+            return _with_known_level(record)
+        schema = presets.detect(record)
+        if schema != presets.FLAT:
+            decoded = presets.preset(schema).decode(record)
+            if self.custom:
+                decoded.update(self._fields_of(record, self._own_fields)[0])
+            elif all(name in decoded for name in _FAST_KEYS):
+                return _with_known_level(decoded)
+            record = decoded
         found, used = self._our_fields(record)
         normalized: dict[str, Any] = {
             name: found[name] for name in (*keys.RECORD_KEYS, keys.PARENT_SPAN_ID) if name in found
@@ -379,6 +426,13 @@ class Schema:
             if error is not None:
                 normalized[keys.ERROR] = error
         return _drop_consumed(normalized, used)
+
+
+def _with_known_level(record: dict[str, Any]) -> dict[str, Any]:
+    level = record.get(keys.LEVEL)
+    if level not in KNOWN_LEVELS:
+        record[keys.LEVEL] = normalize_level(level) or level
+    return record
 
 
 def _foreign_error(record: Mapping[str, Any], lifted: Mapping[str, Any]) -> dict[str, Any] | None:

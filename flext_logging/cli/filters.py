@@ -145,6 +145,16 @@ class RecordFilter:
         """Whether any filter was given (when not, every record passes)."""
         return bool(self._conditions) or self._since is not None or self._until is not None
 
+    @property
+    def since(self) -> float | None:
+        """``--since`` in seconds since the epoch (a store can be asked for the window)."""
+        return self._since
+
+    @property
+    def until(self) -> float | None:
+        """``--until`` in seconds since the epoch."""
+        return self._until
+
     def __call__(self, record: dict[str, Any], raw: dict[str, Any] | None = None) -> bool:
         """Return whether *record* (normalized from *raw*) passes every filter."""
         for condition in self._conditions:

@@ -1,5 +1,8 @@
 """The ``flext-logging`` command: ``trace``, ``requests``, ``pretty`` and ``stats``.
 
+``trace`` and ``stats`` also read a ClickHouse table (``--source clickhouse://...``,
+:mod:`flext_logging.cli.clickhouse`, imported only then).
+
 Exit status: 0 when the command did its job (also when the reader of its output went
 away: ``| head``, ``less`` quit), 1 when ``trace`` found no record of the id, 2 for a
 usage error (unknown option, missing file, malformed filter or time), 130 on Ctrl-C.
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="tree",
         help="tree (default), timeline: a waterfall of durations, json: the tree as data",
     )
+    _add_source(trace)
     trace.add_argument(
         "--no-records",
         dest="with_records",
@@ -207,7 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--every", metavar="LENGTH", help="split rows into time buckets: 30s, 1m, 1h, 1d"
     )
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_source(stats)
     return parser
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        metavar="URL",
+        help="read a ClickHouse table instead of files: clickhouse://HOST:PORT/DB.TABLE"
+        " (the id and the --since/--until window are asked in SQL; CLICKHOUSE_USER,"
+        " CLICKHOUSE_PASSWORD)",
+    )
 
 
 def _reader(args: argparse.Namespace, *, with_filter: bool = True) -> Reader:
@@ -254,8 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else _EXIT_USAGE
     try:
         RecordFilter(where=args.where, since=args.since, until=args.until)  # usage errors first
-        sources = expand_sources(args.files)
-        if not args.files and _is_terminal(sys.stdin):
+        if getattr(args, "source", None) is not None:
+            _check_source(args)
+            sources: list[str] = []
+        else:
+            sources = expand_sources(args.files)
+        if not args.files and not getattr(args, "source", None) and _is_terminal(sys.stdin):
             raise UsageError(
                 "no FILE given: reading stdin, which is a terminal;"
                 " name a log file, or pipe one in (... | flext-logging ...)"
@@ -279,13 +298,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _EXIT_INTERRUPTED
 
 
+def _check_source(args: argparse.Namespace) -> None:
+    """``--source`` reads a table: no files beside it, and ids only in the id columns."""
+    if args.files:
+        raise UsageError("--source reads a ClickHouse table: name no FILE as well")
+    if args.id_field:
+        raise UsageError(
+            "--id-field looks into files; in a ClickHouse table the ids are its id columns"
+        )
+
+
 def _trace(args: argparse.Namespace, sources: list[str]) -> int:
     from flext_logging.cli import render
-    from flext_logging.cli.tree import build_tree, collect_records
+    from flext_logging.cli.tree import build_tree, collect_from, collect_records
 
     reader = _reader(args)
-    with render.progress(total_size(sources)) as advance:
-        found = collect_records(sources, args.id, reader, by=args.by, progress=advance)
+    if args.source is not None:
+        from flext_logging.cli.clickhouse import ClickHouseSource
+
+        table = ClickHouseSource.open(args.source)
+        with reader:
+            found = collect_from(table.search(reader), args.id, by=args.by)
+    else:
+        with render.progress(total_size(sources)) as advance:
+            found = collect_records(sources, args.id, reader, by=args.by, progress=advance)
     _report(reader)
     if found.by is None or not found.records:
         print(f"flext-logging: no record of {render.safe(args.id)!r} found", file=sys.stderr)
@@ -475,9 +511,14 @@ def _stats(args: argparse.Namespace, sources: list[str]) -> int:
             raise UsageError(f"--every needs a length like 30s, 1m, 1h or 1d, got {args.every!r}")
     reader = _reader(args)
     stats = Stats(group=args.by or "name", every_s=every_s)
-    with render.progress(total_size(sources)) as advance:
-        for source in sources:
-            stats.add_all(reader.records(source, progress=advance))
+    if args.source is not None:
+        from flext_logging.cli.clickhouse import ClickHouseSource
+
+        stats.add_all(ClickHouseSource.open(args.source).records(reader))
+    else:
+        with render.progress(total_size(sources)) as advance:
+            for source in sources:
+                stats.add_all(reader.records(source, progress=advance))
     view = _view(args)
     rows = stats.rows()
     if args.format == "table":

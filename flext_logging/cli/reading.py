@@ -498,6 +498,14 @@ class Reader:
             if record is not None:
                 yield record
 
+    def accept(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """Return a record read from elsewhere than a file (a table's row), normalized and
+        counted like a line, or ``None`` when it fails the filter."""
+        self.stats.lines += 1
+        record = self.schema.normalize(raw)
+        keep = self.filter
+        return record if keep is None or keep(record, raw) else None
+
     def lines(
         self,
         source: str,

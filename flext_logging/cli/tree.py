@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import orjson
 
@@ -36,8 +36,12 @@ __all__ = [
     "BY_FIELDS",
     "By",
     "Collected",
+    "FileSearch",
+    "Found",
     "Node",
+    "RecordSearch",
     "build_tree",
+    "collect_from",
     "collect_records",
     "detect_by",
     "error_code",
@@ -210,6 +214,61 @@ class Collected:
     """The id in full (a short one given is expanded when it is unambiguous)."""
 
 
+Found = list[tuple[bytes, dict[str, Any]]]
+"""Records found by a search, each with the bytes it was read from (to read it once)."""
+
+
+class RecordSearch(Protocol):
+    """Where ``trace`` looks for records: files (:class:`FileSearch`) or a table.
+
+    Each method returns at least the records it names, with the bytes each was read
+    from (the line, the row); :func:`collect_from` keeps the ones that belong.
+    """
+
+    def mentioning(self, ident: str) -> Found:
+        """Records that may hold *ident* in an id field."""
+
+    def shortened(self, prefix: str, mentioning: Found) -> Found:
+        """Records that may hold an id starting with *prefix* (*mentioning* searched it)."""
+
+    def of_correlations(self, correlations: set[str]) -> Found:
+        """Records that may be of *correlations*, or have one of them as parent."""
+
+
+class FileSearch:
+    """Search log files for ids: a multi-needle byte search, then parsing what matched."""
+
+    __slots__ = ("_progress", "_reader", "_sources")
+
+    def __init__(
+        self, sources: Sequence[str], reader: Reader, progress: Progress | None = None
+    ) -> None:
+        self._sources, self._reader, self._progress = sources, reader, progress
+
+    def _scan(self, needles: Sequence[bytes]) -> Found:
+        found: Found = []
+        progress, self._progress = self._progress, None  # one bar: the first pass
+        for source in self._sources:
+            for line, record, _ in self._reader.lines(source, needles=needles, progress=progress):
+                if record is not None:
+                    found.append((line, record))
+        return found
+
+    def mentioning(self, ident: str) -> Found:
+        """The lines that contain *ident* as text, anywhere."""
+        return self._scan(_needles(ident, quoted=False))
+
+    def shortened(self, prefix: str, mentioning: Found) -> Found:
+        """Every id that starts with *prefix* contains it: the lines already found."""
+        return mentioning
+
+    def of_correlations(self, correlations: set[str]) -> Found:
+        """The lines that contain one of *correlations* as a JSON string."""
+        return self._scan(
+            [needle for one in sorted(correlations) for needle in _needles(one, quoted=True)]
+        )
+
+
 def collect_records(
     sources: Sequence[str],
     ident: str,
@@ -218,48 +277,64 @@ def collect_records(
     by: By | None = None,
     progress: Progress | None = None,
 ) -> Collected:
-    """Read the records of the whole tree of *ident* from *sources*.
+    """Read the records of the whole tree of *ident* from the files *sources*.
 
     The first search finds the lines holding the id; the correlations they belong to
     (for a correlation id, the ones started inside it) are then searched for all at
     once, level after level, until no new one turns up. A line read twice counts once.
     """
-    ident = normalize_id(ident) or ident
     readable, spooled = _spool_stdin(sources)
     try:
-        seen: set[bytes] = set()
-        candidates = _scan(readable, _needles(ident, quoted=False), reader, seen, progress)
-        if by is None:
-            by = detect_by(candidates, ident)
-        if by is None:  # a short id, as `requests` and the tree print them?
-            full = _expand_prefix(candidates, ident)
-            if full is not None:
-                ident, by = full
-        if by is None:
-            return Collected(None, [], unmatched_lines=len(candidates), searches=1)
-        kept = [record for record in candidates if _belongs(record, ident, by)]
-        known: set[str] = set()
-        if by == "correlation":
-            known.add(ident)
-        new = _correlations(kept, known, by)
-        searches = 1
-        while new:
-            known |= new
-            needles = [needle for one in sorted(new) for needle in _needles(one, quoted=True)]
-            more = _scan(readable, needles, reader, seen, None)
-            searches += 1
-            kept.extend(
-                record
-                for record in more
-                if record.get(keys.CORRELATION_ID) in new
-                or record.get(keys.PARENT_CORRELATION_ID) in new
-            )
-            new = _child_correlations(kept, known)
-        return Collected(by, kept, searches=searches, ident=ident)
+        return collect_from(FileSearch(readable, reader, progress), ident, by=by)
     finally:
         reader.close()
         if spooled is not None:
             os.unlink(spooled)
+
+
+def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> Collected:
+    """Collect the records of the whole tree of *ident* through *search* (any source).
+
+    A record is in the tree when one of its id fields holds *ident* (of the kind
+    detected, or *by*), or when it is of a correlation found so far or started inside
+    one; the same bytes are taken once.
+    """
+    ident = normalize_id(ident) or ident
+    candidates = search.mentioning(ident)
+    if by is None:
+        by = detect_by((record for _, record in candidates), ident)
+    if by is None:  # a short id, as `requests` and the tree print them?
+        shortened = search.shortened(ident, candidates)
+        full = _expand_prefix((record for _, record in shortened), ident)
+        if full is not None:
+            (ident, by), candidates = full, shortened
+    if by is None:
+        unmatched = len({line for line, _ in candidates})
+        return Collected(None, [], unmatched_lines=unmatched, searches=1)
+    seen: set[bytes] = set()
+    kept: list[dict[str, Any]] = []
+    for line, record in candidates:
+        if line not in seen and _belongs(record, ident, by):
+            seen.add(line)
+            kept.append(record)
+    known: set[str] = set()
+    if by == "correlation":
+        known.add(ident)
+    new = _correlations(kept, known, by)
+    searches = 1
+    while new:
+        known |= new
+        more = search.of_correlations(new)
+        searches += 1
+        for line, record in more:
+            if line not in seen and (
+                record.get(keys.CORRELATION_ID) in new
+                or record.get(keys.PARENT_CORRELATION_ID) in new
+            ):
+                seen.add(line)
+                kept.append(record)
+        new = _child_correlations(kept, known)
+    return Collected(by, kept, searches=searches, ident=ident)
 
 
 def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> tuple[str, By] | None:
@@ -289,22 +364,6 @@ def _correlations(records: Iterable[dict[str, Any]], known: set[str], by: By) ->
         for record in records
         if (correlation := _text(record, keys.CORRELATION_ID)) is not None
     }
-
-
-def _scan(
-    sources: Sequence[str],
-    needles: Sequence[bytes],
-    reader: Reader,
-    seen: set[bytes],
-    progress: Progress | None,
-) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for source in sources:
-        for line, record, _ in reader.lines(source, needles=needles, progress=progress):
-            if record is not None and line not in seen:
-                seen.add(line)
-                found.append(record)
-    return found
 
 
 def _child_correlations(records: Iterable[dict[str, Any]], known: set[str]) -> set[str]:

@@ -27,6 +27,8 @@ class Output(Protocol):
     """The format of this output's lines (``"json"``, ``"console"``...); ``None``: configure()'s."""
     level: int | str | None = None
     """The lowest level this output writes; ``None``: the level given to ``configure()``."""
+    schema: str | None = None
+    """The schema preset of this output's JSON (``"ecs"``...); ``None``: configure()'s."""
 
     def write(self, line: bytes | str) -> None:
         """Write one rendered line, or several joined, each ending in a newline."""

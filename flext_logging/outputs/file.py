@@ -44,7 +44,8 @@ class FileOutput(Output):
 
     The file is created if missing (its directory must exist) when the output is made,
     so a wrong path fails at ``configure()``. *format* defaults to JSON (a file is not a
-    terminal); *level*, when given, is this output's own.
+    terminal); *level* and *schema* (a JSON schema preset), when given, are this
+    output's own.
     """
 
     __slots__ = (
@@ -57,6 +58,7 @@ class FileOutput(Output):
         "level",
         "max_bytes",
         "path",
+        "schema",
     )
 
     def __init__(
@@ -65,6 +67,7 @@ class FileOutput(Output):
         *,
         format: str | None = None,  # noqa: A002 - the name configure() uses
         level: int | str | None = None,
+        schema: str | None = None,
         max_bytes: int | None = None,
         backup_count: int = 5,
     ) -> None:
@@ -77,6 +80,7 @@ class FileOutput(Output):
         self.path = os.fspath(Path(path).absolute())
         self.format = format
         self.level = level
+        self.schema = schema
         self.max_bytes = max_bytes
         self.backup_count = backup_count
         self._lock = threading.Lock()

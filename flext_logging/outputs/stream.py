@@ -48,15 +48,26 @@ class StreamOutput(Output):
     """Write rendered lines to a stream: whole lines, one write each, flushed; never raises.
 
     With no stream given, ``sys.stdout`` is looked up on every write, so redirection
-    (and pytest's capture) is honoured. *format* and *level*, when given, are this
-    output's own (``configure(outputs=[...])``); otherwise ``configure()``'s apply.
+    (and pytest's capture) is honoured. *format*, *level* and *schema* (a JSON schema
+    preset), when given, are this output's own (``configure(outputs=[...])``);
+    otherwise ``configure()``'s apply.
     When the stream fails (closed, disk full, a sink that raises) the failure is
     counted and reported once on stderr; a failed write is retried once after a
     newline (ending any part of a line it left), and the line goes to stderr when the
     retry or the flush fails.
     """
 
-    __slots__ = ("_checked", "_kind", "_lock", "_pipe", "_stream", "_target", "format", "level")
+    __slots__ = (
+        "_checked",
+        "_kind",
+        "_lock",
+        "_pipe",
+        "_stream",
+        "_target",
+        "format",
+        "level",
+        "schema",
+    )
 
     def __init__(
         self,
@@ -64,10 +75,12 @@ class StreamOutput(Output):
         *,
         format: str | None = None,  # noqa: A002 - the name configure() uses
         level: int | str | None = None,
+        schema: str | None = None,
     ) -> None:
         self._stream = stream
         self.format = format
         self.level = level
+        self.schema = schema
         self._lock = threading.Lock()
         self._checked: object = None  # the stream the fields below describe
         self._target: Any = None  # what is written to: the stream or its byte buffer

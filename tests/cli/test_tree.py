@@ -53,6 +53,26 @@ def test_grandchild_correlations_are_found_by_rescanning(write_log: Callable[...
     ]
 
 
+def test_a_record_naming_the_id_in_its_text_is_still_found_by_its_correlation(
+    write_log: Callable[..., Path],
+) -> None:
+    """A record that mentions the request id in its message, but not in its request_id
+    field, belongs to the tree through its correlation like every other record of it."""
+    path = write_log(
+        "app.log",
+        make_record("request_started", "01.000000", correlation="c-1", request_id="r-9"),
+        make_record("retrying r-9 after a timeout", "02.000000", correlation="c-1"),
+        make_record("request_finished", "03.000000", correlation="c-1", request_id="r-9"),
+    )
+    found = collect_records([str(path)], "r-9", Reader())
+    assert found.by == "request"
+    assert sorted(r[keys.MESSAGE] for r in found.records) == [
+        "request_finished",
+        "request_started",
+        "retrying r-9 after a timeout",
+    ]
+
+
 def test_missing_parents_become_orphans_under_the_root() -> None:
     """A correlation whose parent has no record hangs under the root, marked orphan."""
     records = [
