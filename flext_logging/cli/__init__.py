@@ -4,7 +4,9 @@ From the bottom up: ``fields`` (which field of any JSON dialect means what), ``t
 (timestamps as instants), ``filters`` (``--where``, ``--since``, ``--until``),
 ``search`` (the multi-needle search of mapped files, in worker processes), ``reading``
 (sources, bounded lines, records normalized to our schema), ``tree`` (the whole tree of
-one id), ``stats`` and ``listing`` (counting, and the root requests), ``render`` (the
-only module that imports rich), and ``main`` (the command line). Importing
+one id), ``stats`` and ``listing`` (counting, and the root requests), ``progress``
+(the bar of a long read, which imports rich only to draw it), ``render`` (the only
+other module that imports rich), and ``main`` (the command line, which starts
+``trace``'s search before it imports the rest). Importing
 :mod:`flext_logging` never imports this.
 """

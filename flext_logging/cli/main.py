@@ -12,31 +12,25 @@ rich is imported only once there is something to draw.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import heapq
 import io
 import itertools
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any, Final
+from contextlib import suppress
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
-from flext_logging.cli.fields import Schema
-from flext_logging.cli.reading import (
-    STDIN,
-    Reader,
-    RecordFilter,
-    UsageError,
-    expand_sources,
-    follow_lines,
-    parse_line,
-    total_size,
-)
-from flext_logging.cli.times import record_seconds
+from flext_logging.cli import search
 
 if TYPE_CHECKING:
+    from flext_logging.cli.fields import Schema
+    from flext_logging.cli.reading import Reader, RecordFilter
     from flext_logging.cli.render import View
 
-__all__ = ["build_parser", "follow", "main"]
+__all__ = ["build_parser", "follow", "main", "run"]
 
 _EXIT_FOUND: Final = 0
 _EXIT_NOT_FOUND: Final = 1
@@ -44,6 +38,8 @@ _EXIT_USAGE: Final = 2
 _EXIT_INTERRUPTED: Final = 130
 _MIN_WIDTH: Final = 20
 _STAT_COLUMNS: Final = ("count", "errors", "p50_ms", "p95_ms", "p99_ms")
+_STDIN: Final = "-"
+"""``reading.STDIN``, named here so that the command line is checked before reading loads."""
 _MERGE_WINDOW: Final = 100_000
 """How many lines ``pretty`` holds to put several files in time order (out-of-order
 lines within this window are sorted; memory stays bounded whatever the input)."""
@@ -226,6 +222,9 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _reader(args: argparse.Namespace, *, with_filter: bool = True) -> Reader:
+    from flext_logging.cli.fields import Schema
+    from flext_logging.cli.reading import Reader, RecordFilter
+
     schema = Schema(
         time_field=args.time_field,
         level_field=args.level_field,
@@ -255,18 +254,70 @@ def _view(args: argparse.Namespace) -> View:
     return View(local=args.local, verbose=args.verbose)
 
 
+def run() -> NoReturn:
+    """The ``flext-logging`` executable: :func:`main`, then exit without tearing down.
+
+    Once the output is flushed and the exit handlers have run, freeing every module
+    and object one by one (some 20 ms after rich is loaded) serves no one: the process
+    ends at once with :func:`os._exit`.
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # the reader went away, or it is closed
+            stream.flush()
+    atexit._run_exitfuncs()  # what sys.exit would run (coverage's data of subprocesses)
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``flext-logging`` with *argv* (default: the process arguments); return the status."""
     parser = build_parser()
     try:
         # Files may come after the options too (`trace ID --format json app.log`).
         args, extra = parser.parse_known_args(argv)
-        unknown = [one for one in extra if one.startswith("-") and one != STDIN]
+        unknown = [one for one in extra if one.startswith("-") and one != _STDIN]
         if unknown:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         args.files = [*args.files, *extra]
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 after --help
         return exit_.code if isinstance(exit_.code, int) else _EXIT_USAGE
+    early = _search_early(args)
+    try:
+        return _run(args, early)
+    finally:
+        for searcher in early.values():
+            searcher.close()
+
+
+def _search_early(args: argparse.Namespace) -> dict[str, search.Searcher]:
+    """Start searching ``trace``'s first file for the id before the rest is imported.
+
+    The workers search while this process imports the modules that parse, build and
+    draw the tree (some 40 ms): the search ``trace`` then asks for is already under way.
+    Only for a plain file and an id a JSON line holds as its own bytes (what
+    ``tree._needles`` makes of it); any other search starts when it is asked for.
+    """
+    if args.command != "trace" or args.source is not None or not search.in_child:
+        return {}
+    ident: str = args.id
+    plain = ident.isascii() and ident.isprintable() and not any(c in ident for c in '"\\')
+    if not plain or ident.startswith(("0x", "0X", "projects/")) or not ident.strip("0"):
+        return {}  # escaped in JSON, or rewritten by fields.normalize_id: not guessed here
+    first = args.files[0] if args.files else _STDIN
+    if first == _STDIN or not search.searchable(first):
+        return {}
+    try:
+        searcher = search.Searcher(first)
+    except OSError:
+        return {}
+    searcher.start(search.Needles([ident.encode()]))
+    return {first: searcher}
+
+
+def _run(args: argparse.Namespace, early: dict[str, search.Searcher]) -> int:
+    """Run the parsed command; turn usage errors, a closed pipe and Ctrl-C into a status."""
+    from flext_logging.cli.reading import RecordFilter, UsageError, expand_sources
+
     try:
         RecordFilter(where=args.where, since=args.since, until=args.until)  # usage errors first
         if getattr(args, "source", None) is not None:
@@ -279,8 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "no FILE given: reading stdin, which is a terminal;"
                 " name a log file, or pipe one in (... | flext-logging ...)"
             )
+        if args.command == "trace":
+            return _trace(args, sources, early)
         command: Callable[[argparse.Namespace, list[str]], int] = {
-            "trace": _trace,
             "requests": _requests,
             "pretty": _pretty,
             "stats": _stats,
@@ -300,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_source(args: argparse.Namespace) -> None:
     """``--source`` reads a table: no files beside it, and ids only in the id columns."""
+    from flext_logging.cli.filters import UsageError
+
     if args.files:
         raise UsageError("--source reads a ClickHouse table: name no FILE as well")
     if args.id_field:
@@ -308,11 +362,18 @@ def _check_source(args: argparse.Namespace) -> None:
         )
 
 
-def _trace(args: argparse.Namespace, sources: list[str]) -> int:
-    from flext_logging.cli import render
+def _import_render() -> None:
+    """Import rich and the renderers (some 35 ms), while a search runs in the workers."""
+    from flext_logging.cli import render  # noqa: F401 - imported for later, not used here
+
+
+def _trace(args: argparse.Namespace, sources: list[str], early: dict[str, search.Searcher]) -> int:
+    from flext_logging.cli import progress
+    from flext_logging.cli.reading import total_size
     from flext_logging.cli.tree import build_tree, collect_from, collect_records
 
     reader = _reader(args)
+    reader.adopt({source: early.pop(source) for source in sources if source in early})
     if args.source is not None:
         from flext_logging.cli.clickhouse import ClickHouseSource
 
@@ -320,8 +381,12 @@ def _trace(args: argparse.Namespace, sources: list[str]) -> int:
         with reader:
             found = collect_from(table.search(reader), args.id, by=args.by)
     else:
-        with render.progress(total_size(sources)) as advance:
-            found = collect_records(sources, args.id, reader, by=args.by, progress=advance)
+        with progress.progress(total_size(sources)) as advance:
+            found = collect_records(
+                sources, args.id, reader, by=args.by, progress=advance, meanwhile=_import_render
+            )
+    from flext_logging.cli import render
+
     _report(reader)
     if found.by is None or not found.records:
         print(f"flext-logging: no record of {render.safe(args.id)!r} found", file=sys.stderr)
@@ -349,13 +414,14 @@ def _trace(args: argparse.Namespace, sources: list[str]) -> int:
 
 
 def _requests(args: argparse.Namespace, sources: list[str]) -> int:
-    from flext_logging.cli import render
+    from flext_logging.cli import progress, render
     from flext_logging.cli.listing import REQUEST_COLUMNS, collect_requests, select
+    from flext_logging.cli.reading import RecordFilter, total_size
 
     record_filter = RecordFilter(where=args.where, since=args.since, until=args.until)
     with (
         _reader(args, with_filter=False) as reader,
-        render.progress(total_size(sources)) as advance,
+        progress.progress(total_size(sources)) as advance,
     ):
         found = collect_requests(sources, reader, progress=advance)
     rows = select(found, record_filter=record_filter, failed=args.failed, slowest=args.slowest)
@@ -422,6 +488,8 @@ def _pretty_source(
     A line that is not a record sorts with the record before it (a traceback stays
     under the record it belongs to).
     """
+    from flext_logging.cli.times import record_seconds
+
     last = 0.0
     filtering = reader.filter is not None
     for line, record, is_record in reader.lines(source, progress=advance):
@@ -448,10 +516,11 @@ def _in_time_order(items: Iterator[_Item]) -> Iterator[_Item]:
 
 
 def _pretty(args: argparse.Namespace, sources: list[str]) -> int:
-    from flext_logging.cli import render
+    from flext_logging.cli import progress, render
+    from flext_logging.cli.reading import UsageError, total_size
 
     if args.follow:
-        if len(sources) != 1 or sources[0] == STDIN:
+        if len(sources) != 1 or sources[0] == _STDIN:
             raise UsageError("--follow needs exactly one file")
         follow(sources[0], width=args.width, record_filter=_reader(args).filter, view=_view(args))
         return _EXIT_FOUND
@@ -459,7 +528,7 @@ def _pretty(args: argparse.Namespace, sources: list[str]) -> int:
     console = render.new_console(width=args.width)
     view = _view(args)
     sequence = itertools.count()
-    with render.progress(total_size(sources)) as advance:
+    with progress.progress(total_size(sources)) as advance:
         streams = [_pretty_source(reader, source, advance, sequence) for source in sources]
         merged = streams[0] if len(streams) == 1 else _in_time_order(heapq.merge(*streams))
         for _, _, line, record in merged:
@@ -485,6 +554,8 @@ def follow(
     and whole lines when *output* is not a terminal).
     """
     from flext_logging.cli import render
+    from flext_logging.cli.fields import Schema
+    from flext_logging.cli.reading import follow_lines, parse_line
 
     console = render.new_console(width=width, file=output)
     schema = schema or Schema()
@@ -501,7 +572,8 @@ def follow(
 
 
 def _stats(args: argparse.Namespace, sources: list[str]) -> int:
-    from flext_logging.cli import render
+    from flext_logging.cli import progress, render
+    from flext_logging.cli.reading import UsageError, total_size
     from flext_logging.cli.stats import Stats, parse_every
 
     every_s = None
@@ -516,7 +588,7 @@ def _stats(args: argparse.Namespace, sources: list[str]) -> int:
 
         stats.add_all(ClickHouseSource.open(args.source).records(reader))
     else:
-        with render.progress(total_size(sources)) as advance:
+        with progress.progress(total_size(sources)) as advance:
             for source in sources:
                 stats.add_all(reader.records(source, progress=advance))
     view = _view(args)

@@ -408,12 +408,14 @@ def scan_lines(
     *,
     progress: Progress | None = None,
     searchers: dict[str, search.Searcher] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Iterator[Line]:
     """Yield (offset, line) for the lines of *source* that hold a needle (all if none).
 
     A regular file is searched in place (by the searcher kept in *searchers* for it,
-    when given, so that several searches map it once); should it shrink while searched
-    (rotated by ``copytruncate``), it is read again as a stream and the change reported.
+    when given, so that several searches map it once, and *meanwhile* is called while
+    its workers search); should it shrink while searched (rotated by ``copytruncate``),
+    it is read again as a stream and the change reported.
     """
     compiled = search.Needles(needles) if needles else None
     if compiled is not None and search.searchable(source):
@@ -424,7 +426,7 @@ def scan_lines(
                 if len(searchers) >= _OPEN_SEARCHERS:  # many files: keep the last few mapped
                     searchers.pop(next(iter(searchers))).close()
                 searchers[source] = search.Searcher(source)
-            found = searchers[source].find(compiled, progress=progress)
+            found = searchers[source].find(compiled, progress=progress, meanwhile=meanwhile)
         if found is not None:
             yield from found
             return
@@ -471,6 +473,10 @@ class Reader:
             self.filter.on_untimed = self._count_untimed
         self._searchers: dict[str, search.Searcher] = {}
 
+    def adopt(self, searchers: dict[str, search.Searcher]) -> None:
+        """Search these files with these searchers (started early), and close them too."""
+        self._searchers.update(searchers)
+
     def _count_untimed(self) -> None:
         self.stats.untimed += 1
 
@@ -512,14 +518,23 @@ class Reader:
         *,
         needles: Sequence[bytes] = (),
         progress: Progress | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> Iterator[tuple[bytes, dict[str, Any] | None, bool]]:
         """Yield (line, record or ``None``, whether it is a JSON record) for each line read.
 
         A record that fails the filter is yielded as ``None`` but still marked a record,
         so that ``pretty`` can tell a filtered record from a line that is not JSON.
+        *meanwhile* is called, when the file is searched in place, while it is searched.
         """
         stats, schema, keep = self.stats, self.schema, self.filter
-        lines = scan_lines(source, needles, stats, progress=progress, searchers=self._searchers)
+        lines = scan_lines(
+            source,
+            needles,
+            stats,
+            progress=progress,
+            searchers=self._searchers,
+            meanwhile=meanwhile,
+        )
         for offset, line in lines:
             stats.lines += 1
             raw = parse_line(line)

@@ -16,9 +16,8 @@ import io
 import os
 import re
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -28,6 +27,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from flext_logging import _display, keys
+from flext_logging.cli.progress import PROGRESS_DELAY_S, progress
 from flext_logging.cli.times import clock, format_instant, parse_instant
 from flext_logging.cli.tree import Node, to_data
 
@@ -52,9 +52,6 @@ __all__ = [
     "safe",
     "short_id",
 ]
-
-PROGRESS_DELAY_S: Final = 1.0
-"""Reading that ends sooner than this (one second) shows no progress bar at all."""
 
 TIMELINE_WIDTH: Final = 120
 """The timeline's width written to a pipe or a file: its bars need a width to scale to."""
@@ -471,51 +468,6 @@ def render_stats(stats: Stats, console: Console, *, view: View | None = None) ->
         [("error code", False), ("count", True)],
         [(code, str(count)) for code, count in error_codes],
     )
-
-
-# -- progress --------------------------------------------------------------------------------
-
-
-@contextmanager
-def progress(
-    total_bytes: int, *, enabled: bool | None = None, delay_s: float = PROGRESS_DELAY_S
-) -> Iterator[Callable[[int], None]]:
-    """Yield a callback told how many bytes were read; past *delay_s*, show a bar on stderr.
-
-    The bar appears only once reading has taken *delay_s* seconds, so quick commands
-    print nothing, and only when stderr is a terminal, unless *enabled* decides. With
-    *total_bytes* 0 (stdin) it shows the bytes read without an end.
-    """
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        yield lambda _: None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "reading",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("reading", total=total_bytes or None)
-    shown_after = time.monotonic() + delay_s
-    shown = False
-
-    def advance(count: int) -> None:
-        nonlocal shown
-        bar.advance(task, count)
-        if not shown and time.monotonic() >= shown_after:
-            shown = True
-            bar.start()
-
-    try:
-        yield advance
-    finally:
-        bar.stop()
 
 
 def instant(seconds: float | None, view: View) -> str:

@@ -185,11 +185,13 @@ class Searcher:
     kills a worker, never this process. Use as a context manager, or :meth:`close`.
     """
 
-    __slots__ = ("_broken", "_workers", "path")
+    __slots__ = ("_broken", "_pending", "_workers", "path")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._broken = False
+        self._pending: tuple[bytes, ...] | None = None
+        """The needles of a request sent by :meth:`start` whose replies are not read yet."""
         self._workers: list[tuple[int, IO[bytes], IO[bytes]]] = []
         """(pid, requests to it, replies from it) of each worker."""
         size = os.stat(path).st_size
@@ -216,32 +218,62 @@ class Searcher:
         _PARENT_ENDS.update((parent_writes, parent_reads))
         self._workers.append((pid, os.fdopen(parent_writes, "wb"), os.fdopen(parent_reads, "rb")))
 
-    def find(
-        self, needles: Needles, *, progress: Callable[[int], None] | None = None
-    ) -> list[Line] | None:
-        """Return (offset, line) of each line holding a needle, in file order, each once.
+    def start(self, needles: Needles) -> None:
+        """Have the workers start searching for *needles* now, without waiting for them.
 
-        Returns ``None`` when a worker died (the file changed under it): the caller
-        reads the file as a stream instead.
+        The process goes on with other work (``trace`` imports what it needs to parse
+        and draw) while the file is searched; the :meth:`find` with the same needles
+        then only collects the lines.
         """
+        if self._pending is None and self._send(needles):
+            self._pending = needles.needles
+
+    def _send(self, needles: Needles) -> bool:
         if self._broken:
-            return None
+            return False
         request = _COUNT.pack(len(needles.needles)) + b"".join(
             _COUNT.pack(len(needle)) + needle for needle in needles.needles
         )
-        lines: list[Line] = []
         try:
             for _, requests, _ in self._workers:
                 requests.write(request)
                 requests.flush()
+        except (BrokenPipeError, ConnectionError):
+            self._broken = True
+        return not self._broken
+
+    def _collect(self, progress: Callable[[int], None] | None) -> list[Line] | None:
+        lines: list[Line] = []
+        try:
             for _, _, replies in self._workers:
                 if not _receive(replies, lines, progress):
                     self._broken = True
-                    return None
-        except (BrokenPipeError, ConnectionError):
+        except ConnectionError:
             self._broken = True
+        return None if self._broken else _unique(lines)
+
+    def find(
+        self,
+        needles: Needles,
+        *,
+        progress: Callable[[int], None] | None = None,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> list[Line] | None:
+        """Return (offset, line) of each line holding a needle, in file order, each once.
+
+        *meanwhile* is called once the workers are searching, before their lines are
+        waited for. Returns ``None`` when a worker died (the file changed under it):
+        the caller reads the file as a stream instead.
+        """
+        pending, self._pending = self._pending, None
+        if pending is not None and pending != needles.needles:
+            self._collect(None)  # started for other needles: its lines are not wanted
+            pending = None
+        if pending is None and not self._send(needles):
             return None
-        return _unique(lines)
+        if meanwhile is not None:
+            meanwhile()
+        return self._collect(progress)
 
     def close(self) -> None:
         """Stop the workers and wait for them."""

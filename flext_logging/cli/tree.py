@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -238,18 +238,30 @@ class RecordSearch(Protocol):
 class FileSearch:
     """Search log files for ids: a multi-needle byte search, then parsing what matched."""
 
-    __slots__ = ("_progress", "_reader", "_sources")
+    __slots__ = ("_meanwhile", "_progress", "_reader", "_sources")
 
     def __init__(
-        self, sources: Sequence[str], reader: Reader, progress: Progress | None = None
+        self,
+        sources: Sequence[str],
+        reader: Reader,
+        progress: Progress | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> None:
         self._sources, self._reader, self._progress = sources, reader, progress
+        self._meanwhile = meanwhile
+        """Called once, while the first search for child correlations runs."""
 
-    def _scan(self, needles: Sequence[bytes]) -> Found:
+    def _scan(self, needles: Sequence[bytes], *, children: bool = False) -> Found:
         found: Found = []
         progress, self._progress = self._progress, None  # one bar: the first pass
         for source in self._sources:
-            for line, record, _ in self._reader.lines(source, needles=needles, progress=progress):
+            meanwhile = None
+            if children:
+                meanwhile, self._meanwhile = self._meanwhile, None
+            lines = self._reader.lines(
+                source, needles=needles, progress=progress, meanwhile=meanwhile
+            )
+            for line, record, _ in lines:
                 if record is not None:
                     found.append((line, record))
         return found
@@ -265,7 +277,8 @@ class FileSearch:
     def of_correlations(self, correlations: set[str]) -> Found:
         """The lines that contain one of *correlations* as a JSON string."""
         return self._scan(
-            [needle for one in sorted(correlations) for needle in _needles(one, quoted=True)]
+            [needle for one in sorted(correlations) for needle in _needles(one, quoted=True)],
+            children=True,
         )
 
 
@@ -276,16 +289,20 @@ def collect_records(
     *,
     by: By | None = None,
     progress: Progress | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Collected:
     """Read the records of the whole tree of *ident* from the files *sources*.
 
     The first search finds the lines holding the id; the correlations they belong to
     (for a correlation id, the ones started inside it) are then searched for all at
     once, level after level, until no new one turns up. A line read twice counts once.
+    *meanwhile* may be called while a file is searched for the child correlations
+    (``trace`` imports its renderer then).
     """
     readable, spooled = _spool_stdin(sources)
     try:
-        return collect_from(FileSearch(readable, reader, progress), ident, by=by)
+        found_in = FileSearch(readable, reader, progress, meanwhile)
+        return collect_from(found_in, ident, by=by)
     finally:
         reader.close()
         if spooled is not None:

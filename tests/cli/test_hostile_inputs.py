@@ -115,7 +115,7 @@ def test_a_file_truncated_while_it_is_searched_does_not_kill_the_command(tmp_pat
         stream.write(_lines(make_record("the one", "05.000000", correlation="wanted")))
     script = f"""
 import contextlib, os, sys
-from flext_logging.cli import main, render, search
+from flext_logging.cli import main, progress, search
 search.RANGE_BYTES = 1 << 16
 @contextlib.contextmanager
 def truncating(total, **options):
@@ -127,7 +127,7 @@ def truncating(total, **options):
             with open({str(log)!r}, "ab") as stream:
                 stream.write({_lines(make_record("the one", "06.000000", correlation="wanted"))!r})
     yield advance
-render.progress = truncating
+progress.progress = truncating
 sys.exit(main.main(["trace", "wanted", {str(log)!r}, "--format", "json"]))
 """
     result = subprocess.run(

@@ -330,3 +330,32 @@ def test_the_command_starts_without_loading_the_logging_pipeline() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("ident", "expected"), [("c", 0), ("0xc", 0), ("nothere", 1), ('say "c"', 1)]
+)
+def test_the_executable_exits_with_the_status_of_main_and_all_its_output(
+    ident: str, expected: int, write_log: Callable[..., Path]
+) -> None:
+    """run(), the installed `flext-logging`, ends the process at once: status and output
+    are main's, whether the id's search started before the modules loaded or not."""
+    records = [make_record(f"line {n}", f"0{n}.000000", correlation="c") for n in range(3)]
+    log = write_log("app.log", *records)
+    code = "import sys; from flext_logging.cli.main import run; sys.argv[1:] = sys.argv[2:]; run()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "-", "trace", ident, str(log), "--format", "json"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == expected, result.stderr
+    if expected == 0:
+        tree = orjson.loads(result.stdout)
+        assert [record[keys.MESSAGE] for record in tree["records"]] == [
+            "line 0",
+            "line 1",
+            "line 2",
+        ]
+    else:
+        assert b"no record of" in result.stderr

@@ -72,3 +72,24 @@ def test_only_non_empty_regular_uncompressed_files_are_searched_in_place(
     assert not search.searchable(str(packed))
     assert not search.searchable(str(tmp_path))
     assert not search.searchable(str(tmp_path / "missing.log"))
+
+
+def test_a_search_started_early_is_collected_by_the_find_for_the_same_needles(
+    tmp_path: Path,
+) -> None:
+    """start() then find() gives what find() alone gives; a start for other needles is
+    set aside, and the find gets its own lines."""
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"id":"abc"}\n{"id":"def"}\n{"id":"abc","n":2}\n')
+    with search.Searcher(str(path)) as searcher:
+        searcher.start(search.Needles([b"abc"]))
+        assert searcher.find(search.Needles([b"abc"])) == [
+            (0, b'{"id":"abc"}'),
+            (26, b'{"id":"abc","n":2}'),
+        ]
+        searcher.start(search.Needles([b"abc"]))
+        called: list[bool] = []
+        found = searcher.find(search.Needles([b"def"]), meanwhile=lambda: called.append(True))
+        assert found == [(13, b'{"id":"def"}')]
+        assert called == [True]
+        assert searcher.find(search.Needles([b"nowhere"])) == []
