@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import atexit
 import csv
+import errno
 import heapq
 import io
 import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
 from flext_logging.cli import search
@@ -262,11 +262,26 @@ def run() -> NoReturn:
     ends at once with :func:`os._exit`.
     """
     status = main()
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):  # the reader went away, or it is closed
-            stream.flush()
+    if not (_flushed(sys.stdout) and _flushed(sys.stderr)):
+        status = status or _EXIT_OUTPUT_FAILED
     atexit._run_exitfuncs()  # what sys.exit would run (coverage's data of subprocesses)
     os._exit(status)
+
+
+# The output could not be written (a full disk under `> file`): what Python itself exits
+# with when flushing the standard streams fails at exit.
+_EXIT_OUTPUT_FAILED: Final = 120
+
+
+def _flushed(stream: IO[str]) -> bool:
+    """Flush *stream*; ``False`` if what was written may be incomplete (a full disk)."""
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away (`| head`), or closed
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -348,6 +363,16 @@ def _run(args: argparse.Namespace, early: dict[str, search.Searcher]) -> int:
         return _EXIT_FOUND
     except KeyboardInterrupt:
         return _EXIT_INTERRUPTED
+    except OSError as error:
+        if error.errno not in _OUTPUT_ERRORS:
+            raise
+        # The output is incomplete: say so once, without a traceback.
+        print(f"flext-logging: cannot write the output: {error.strerror}", file=sys.stderr)
+        return _EXIT_OUTPUT_FAILED
+
+
+# Write errors that end the command: the destination accepts no more.
+_OUTPUT_ERRORS: Final = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG))
 
 
 def _check_source(args: argparse.Namespace) -> None:

@@ -359,3 +359,27 @@ def test_the_executable_exits_with_the_status_of_main_and_all_its_output(
         ]
     else:
         assert b"no record of" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("command", ["pretty", "stats"])
+def test_a_full_disk_under_the_output_is_an_error_without_a_traceback(
+    tmp_path: Path, command: str
+) -> None:
+    """Output that cannot be written (`> file` on a full disk) ends in exit status 120 and
+    one line on stderr, as Python itself exits when it cannot flush: never status 0."""
+    log = tmp_path / "app.log"
+    log.write_bytes(orjson.dumps(make_record("one line", "2026-12-01T10:00:00Z")) + b"\n")
+    with Path("/dev/full").open("w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "flext_logging", command, str(log)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 120
+    assert "Traceback" not in result.stderr
+    message = "flext-logging: cannot write the output: No space left on device"
+    assert result.stderr.strip() == message
