@@ -155,19 +155,24 @@ class Config:
 
 
 class Files:
-    """The real files of one run, in a temporary directory; each is emptied between rounds."""
+    """The real files of one run, in a temporary directory; each is emptied between rounds.
+
+    Each is opened for appending only, as an application opens a log file
+    (``open(path, "a")``, ``logging.FileHandler``); it is read back by its path. (A
+    handle opened for reading too, ``"a+"``, makes every flush of it seek.)
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.opened: list[IO[Any]] = []
 
     def text(self, name: str) -> IO[str]:
-        stream = (self.folder / f"{name}.log").open("a+", encoding="utf-8")
+        stream = (self.folder / f"{name}.log").open("a", encoding="utf-8")
         self.opened.append(stream)
         return stream
 
     def binary(self, name: str) -> IO[bytes]:
-        stream = (self.folder / f"{name}.log").open("a+b")
+        stream = (self.folder / f"{name}.log").open("ab")
         self.opened.append(stream)
         return stream
 
@@ -178,16 +183,12 @@ class Files:
 
 def _empty(stream: IO[Any]) -> None:
     stream.flush()
-    stream.seek(0)
-    stream.truncate()
+    os.truncate(stream.name, 0)  # appends go to the end, wherever that is now
 
 
 def _last_line(stream: IO[Any]) -> str | None:
     stream.flush()
-    stream.seek(0)
-    data = stream.read()
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    lines = text.splitlines()
+    lines = Path(stream.name).read_text(encoding="utf-8").splitlines()
     return lines[-1] if lines else None
 
 

@@ -24,6 +24,7 @@ import logging
 import re
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Final
 
@@ -74,6 +75,13 @@ class Pipeline:
         "log_operations",
         "message_key",
         "min_level",
+        "_renders",
+        "detail_steps",
+        "log_operations",
+        "message_key",
+        "min_level",
+        "plain_steps",
+        "redactor",
         "sinks",
         "steps",
     )
@@ -84,6 +92,8 @@ class Pipeline:
         sinks: Sequence[Sink],
         *,
         detail_steps: Sequence[Processor] | None = None,
+        plain_steps: Sequence[Processor] | None = None,
+        redactor: processors.Redactor | None = None,
         min_level: int = logging.INFO,
         log_operations: bool = True,
         message_key: str = keys.MESSAGE,
@@ -93,7 +103,16 @@ class Pipeline:
         """The steps of a record without ``exc_info``/``stack_info``, in order."""
         self.detail_steps = tuple(steps if detail_steps is None else detail_steps)
         """The steps of a record that asks for its exception or stack."""
+        self.plain_steps = None if plain_steps is None else tuple(plain_steps)
+        """The steps of a record :func:`processors.build_record` built, redacted already
+        by :attr:`redactor`; ``None`` when records are never built that way (the user's
+        processors must see the whole record, and redaction follows them)."""
+        self.redactor = redactor
+        """What :func:`processors.build_record` redacts with (``None``: redaction off)."""
         self.sinks = tuple(sinks)
+        # The sinks with each renderer's __call__ bound once: calling an instance costs
+        # about twice what calling a bound method does.
+        self._renders = tuple((_bound(renderer), output) for renderer, output in self.sinks)
         self.min_level = min_level
         """The level of every logger without a level of its own."""
         self.log_operations = log_operations
@@ -120,6 +139,8 @@ class Pipeline:
             self.steps,
             sinks,
             detail_steps=self.detail_steps,
+            plain_steps=self.plain_steps,
+            redactor=self.redactor,
             min_level=min_level,
             log_operations=self.log_operations,
             message_key=self.message_key,
@@ -147,6 +168,60 @@ class Pipeline:
             return
         self.write(logger, method_name, record, detailed=True)
 
+    def log(  # noqa: PLR0917 - the record path: positional arguments cost the least
+        self,
+        logger: Any,
+        method_name: str,
+        timestamp: object,
+        level: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any],
+        *,
+        call: bool = True,
+    ) -> None:
+        """Build the record of one logging call from its parts, then write it.
+
+        Nearly every record is built in one step by :func:`processors.build_record`,
+        which redacts the call's fields and message on the way (no user processors are
+        configured, so nothing else adds a field), then runs :attr:`plain_steps`.
+        Otherwise :func:`processors.new_record` and :func:`processors.add_fields` build
+        it and :meth:`write` runs the steps, redaction last. *call* tells a logger's
+        call (whose ``extra=`` and ``stacklevel=`` are ``logging``'s keywords) from a
+        ``logging`` record's fields.
+        """
+        if self._otel_pending and _OTEL_TRACE in sys.modules:
+            self._add_opentelemetry_step()
+        plain = self.plain_steps
+        if plain is not None:
+            try:
+                record = processors.build_record(
+                    timestamp, level, name, message, fields, self.redactor
+                )
+            except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
+                self._write_fallback(method_name, {keys.LOGGER: name, keys.MESSAGE: message}, exc)
+                return
+            if record is not None:
+                if plain:
+                    self._finish(logger, method_name, record, plain)
+                    return
+                # No step at all (the common case): straight to the outputs.
+                for renderer, output in self._renders:
+                    try:
+                        line = renderer(logger, method_name, record)
+                    except structlog.DropEvent:
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - as in _finish
+                        record_failure(PROCESSOR_FAILED, exc)
+                        line = _fallback_line(method_name, record, exc)
+                    if line is not None:
+                        output.write(line)
+                return
+        key = self.message_key
+        record = processors.new_record(timestamp, level, name, message, key)
+        detailed = processors.add_fields(record, fields, key, call=call) if fields else False
+        self._finish(logger, method_name, record, self.detail_steps if detailed else self.steps)
+
     def write(
         self, logger: Any, method_name: str, record: dict[str, Any], *, detailed: bool = False
     ) -> None:
@@ -159,16 +234,23 @@ class Pipeline:
         """
         if self._otel_pending and _OTEL_TRACE in sys.modules:
             self._add_opentelemetry_step()
+        self._finish(logger, method_name, record, self.detail_steps if detailed else self.steps)
+
+    def _finish(
+        self, logger: Any, method_name: str, record: dict[str, Any], steps: tuple[Processor, ...]
+    ) -> None:
+        """Run *steps* over *record*, then render and write it for each output."""
         built = record
-        try:
-            for step in self.detail_steps if detailed else self.steps:
-                record = step(logger, method_name, record)
-        except structlog.DropEvent:
-            return
-        except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
-            self._write_fallback(method_name, built, exc)
-            return
-        for renderer, output in self.sinks:
+        if steps:
+            try:
+                for step in steps:
+                    record = step(logger, method_name, record)
+            except structlog.DropEvent:
+                return
+            except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
+                self._write_fallback(method_name, built, exc)
+                return
+        for renderer, output in self._renders:
             try:
                 line = renderer(logger, method_name, record)
             except structlog.DropEvent:
@@ -203,6 +285,8 @@ class Pipeline:
         if step not in self.steps:  # two threads may both have seen it pending
             self.steps = (step, *self.steps)
             self.detail_steps = (step, *self.detail_steps)
+            if self.plain_steps is not None:
+                self.plain_steps = (step, *self.plain_steps)
 
     def _report_dropped(self, count: int) -> None:
         self.emit(
@@ -214,6 +298,14 @@ class Pipeline:
                 keys.DROPPED_COUNT: count,
             },
         )
+
+
+def _bound(renderer: Processor) -> Processor:
+    """*renderer*'s ``__call__`` as a bound method if it is an instance of a class."""
+    if isinstance(renderer, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return renderer
+    call = getattr(renderer, "__call__", None)  # noqa: B004 - the bound method is the point
+    return call if isinstance(call, types.MethodType) else renderer
 
 
 def _fallback_line(method_name: str, record: Mapping[str, Any], exc: Exception) -> str:
@@ -358,6 +450,10 @@ def build_pipeline(
         [*enrich, *finish],
         sinks,
         detail_steps=[*enrich, *details, *finish],
+        # Without user processors nothing but the call adds a field a secret could be in:
+        # records are redacted as they are built (processors.build_record).
+        plain_steps=None if user else enrich,
+        redactor=redactor,
         min_level=gate,
         log_operations=log_operations,
         message_key=processors.EVENT if user else keys.MESSAGE,

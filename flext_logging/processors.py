@@ -26,7 +26,7 @@ import structlog.stdlib
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
 from flext_logging.context.ids import report_dropped, usable
-from flext_logging.context.state import opentelemetry_span_in_force, record_fields
+from flext_logging.context.state import opentelemetry_span_in_force, record_fields, record_parts
 from flext_logging.exceptions import current_error_handling
 from flext_logging.redaction import DEFAULT_REDACT_KEYS, EXC_INFO, REDACTED, Redactor
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
@@ -43,6 +43,7 @@ __all__ = [
     "add_fields",
     "add_opentelemetry_ids",
     "add_stack",
+    "build_record",
     "from_structlog_view",
     "level_name",
     "new_record",
@@ -147,15 +148,19 @@ def _fixed_width(timestamp: object) -> object:
 
 _STRUCTLOG_PREFIX: Final = structlog.contextvars.STRUCTLOG_KEY_PREFIX
 # structlog keeps one ContextVar per name ever bound (and never forgets one). Reading
-# them directly costs one length test while none was ever bound, and a few C calls
-# while none has a value in the current context; get_contextvars() is the public,
-# slower way, used if structlog's internals ever differ.
+# them directly costs one length test while none was ever bound, and one pass over the
+# variables set in the current context while none of them is; get_contextvars() is the
+# public, slower way, used if structlog's internals ever differ.
 _STRUCTLOG_VARS: Final[Mapping[str, Any] | None] = getattr(
     structlog.contextvars, "_CONTEXT_VARS", None
 )
 _get_variable: Final = contextvars.ContextVar.get
-# (names without the prefix, their variables), as of the last time a name was added.
-_known_variables: tuple[tuple[str, ...], tuple[contextvars.ContextVar[Any], ...]] = ((), ())
+_current_context: Final = contextvars.copy_context  # O(1): it shares the mapping
+# (names without the prefix, their variables, the same as a set), as of the last time a
+# name was added.
+_known_variables: tuple[
+    tuple[str, ...], tuple[contextvars.ContextVar[Any], ...], frozenset[contextvars.ContextVar[Any]]
+] = ((), (), frozenset())
 
 
 def structlog_context() -> dict[str, Any] | None:
@@ -164,13 +169,18 @@ def structlog_context() -> dict[str, Any] | None:
     variables = _STRUCTLOG_VARS
     if not variables:
         return None if variables is not None else structlog.contextvars.get_contextvars() or None
-    names, known = _known_variables
+    names, known, known_set = _known_variables
     if len(variables) != len(known):
         cut = len(_STRUCTLOG_PREFIX)
         items = tuple(variables.items())
         names = tuple(name[cut:] for name, _ in items)
         known = tuple(variable for _, variable in items)
-        _known_variables = (names, known)
+        known_set = frozenset(known)
+        _known_variables = (names, known, known_set)
+    # The variables set in this context are few: none of structlog's among them is the
+    # common case (structlog's context is used elsewhere, or not at all).
+    if known_set.isdisjoint(_current_context()):
+        return None
     values = list(map(_get_variable, known))
     # Ellipsis is structlog's "unset" (its default, and the value after unbind).
     if values.count(Ellipsis) == len(values):
@@ -279,6 +289,45 @@ def new_record(
     if scoped:
         place_fields(record, scoped, message_key=message_key, override=False)
     return record
+
+
+def build_record(  # noqa: PLR0917 - the record path: positional arguments cost the least
+    timestamp: object,
+    level: str,
+    name: str,
+    message: str,
+    fields: Mapping[str, Any],
+    redactor: Redactor | None,
+) -> dict[str, Any] | None:
+    """Build a record in one step, its secrets redacted; ``None`` if it needs the long way.
+
+    The path of nearly every record when no ``processors=`` are configured. One dict
+    literal: the head, the process id, the context ids (validated when they were set,
+    never searched), then the fields bound to the scope and the call's *fields*, which
+    with the *message* are all that can hold a secret: *redactor* searches them before
+    they join the record. Returns ``None`` when :func:`new_record` and
+    :func:`add_fields` must build it instead (and the pipeline's steps redact it
+    whole): a field named like a head or context key or like ``logging``'s keywords,
+    ``exc_info``/``stack_info``, or values bound with ``structlog.contextvars``.
+    """
+    context, bound = record_parts()
+    if bound:
+        fields = {**bound, **fields} if fields else bound
+    if (fields and not _SPECIAL_CALL_NAMES.isdisjoint(fields)) or structlog_context():
+        return None
+    if redactor is not None and not redactor.known_clean(message, fields):
+        message = redactor.redact_message(message)
+        if fields:
+            fields = redactor.redact_fields(fields)
+    return {
+        keys.TIMESTAMP: timestamp,
+        keys.LEVEL: level,
+        keys.LOGGER: name,
+        keys.MESSAGE: message,
+        keys.PROCESS_ID: process_id,
+        **context,
+        **fields,
+    }
 
 
 def add_fields(
