@@ -71,10 +71,6 @@ class Pipeline:
 
     __slots__ = (
         "_otel_pending",
-        "detail_steps",
-        "log_operations",
-        "message_key",
-        "min_level",
         "_renders",
         "detail_steps",
         "log_operations",

@@ -62,10 +62,7 @@ class StreamOutput(Output):
 
     __slots__ = (
         "_checked",
-<<<<<<< HEAD
-=======
         "_descriptor",
->>>>>>> 230b26c (WIP perf: one-step record build, descriptor writes, redaction memo (helper, unfinished))
         "_kind",
         "_lock",
         "_pipe",
@@ -73,10 +70,7 @@ class StreamOutput(Output):
         "_target",
         "format",
         "level",
-<<<<<<< HEAD
         "schema",
-=======
->>>>>>> 230b26c (WIP perf: one-step record build, descriptor writes, redaction memo (helper, unfinished))
     )
 
     def __init__(

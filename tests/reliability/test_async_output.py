@@ -450,11 +450,7 @@ def child(own_handler):
     configure(format="json", async_output=True)
     log.info("from worker", n=1)
     names = sorted(thread.name for thread in threading.enumerate())
-<<<<<<< HEAD
     # stderr: a print() to the stdout the writer thread writes to may be split by it.
-=======
-    # On stderr: on stdout the writer thread's line could land inside this one.
->>>>>>> 230b26c (WIP perf: one-step record build, descriptor writes, redaction memo (helper, unfinished))
     print("threads", own_handler, names, file=sys.stderr, flush=True)
 
 
