@@ -301,16 +301,17 @@ def build_record(  # noqa: PLR0917 - the record path: positional arguments cost 
 ) -> dict[str, Any] | None:
     """Build a record in one step, its secrets redacted; ``None`` if it needs the long way.
 
-    The path of nearly every record when no ``processors=`` are configured. One dict
-    literal: the head, the process id, the context ids (validated when they were set,
-    never searched), then the fields bound to the scope and the call's *fields*, which
-    with the *message* are all that can hold a secret: *redactor* searches them before
-    they join the record. Returns ``None`` when :func:`new_record` and
-    :func:`add_fields` must build it instead (and the pipeline's steps redact it
-    whole): a field named like a head or context key or like ``logging``'s keywords,
-    ``exc_info``/``stack_info``, or values bound with ``structlog.contextvars``.
+    The path of nearly every record when no ``processors=`` are configured. A copy of
+    the scope's record template (the head, the process id, the context ids, validated
+    when they were set and never searched), then the fields bound to the scope and the
+    call's *fields*, which with the *message* are all that can hold a secret:
+    *redactor* searches them before they join the record. Returns ``None`` when
+    :func:`new_record` and :func:`add_fields` must build it instead (and the pipeline's
+    steps redact it whole): a field named like a head or context key or like
+    ``logging``'s keywords, ``exc_info``/``stack_info``, or values bound with
+    ``structlog.contextvars``.
     """
-    context, bound = record_parts()
+    template, bound = record_parts()
     if bound:
         fields = {**bound, **fields} if fields else bound
     if (fields and not _SPECIAL_CALL_NAMES.isdisjoint(fields)) or structlog_context():
@@ -319,15 +320,17 @@ def build_record(  # noqa: PLR0917 - the record path: positional arguments cost 
         message = redactor.redact_message(message)
         if fields:
             fields = redactor.redact_fields(fields)
-    return {
-        keys.TIMESTAMP: timestamp,
-        keys.LEVEL: level,
-        keys.LOGGER: name,
-        keys.MESSAGE: message,
-        keys.PROCESS_ID: process_id,
-        **context,
-        **fields,
-    }
+    # A copy of a dict of the right size and order, then its values: cheaper than
+    # building the same dict key by key (and growing it twice on the way).
+    record = template.copy()
+    record[keys.TIMESTAMP] = timestamp
+    record[keys.LEVEL] = level
+    record[keys.LOGGER] = name
+    record[keys.MESSAGE] = message
+    record[keys.PROCESS_ID] = process_id
+    if fields:
+        record.update(fields)
+    return record
 
 
 def add_fields(

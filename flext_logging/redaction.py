@@ -308,6 +308,13 @@ def _merge(spans: list[tuple[int, int, bytes]], data: bytes) -> bytes:
     return b"".join(out)
 
 
+def _remember(memo: set[Any], item: object) -> None:
+    """Remember a clean text or field (a memo is cleared when full: bounded memory)."""
+    if len(memo) >= _TEXT_MEMO_LIMIT:
+        memo.clear()
+    memo.add(item)
+
+
 class Redactor:
     """Replace secrets with ``[REDACTED]``: values under secret names, and secret shapes.
 
@@ -322,7 +329,8 @@ class Redactor:
     """
 
     __slots__ = (
-        "_clean_values",
+        "_clean_fields",
+        "_clean_texts",
         "_known",
         "_min_length",
         "_names",
@@ -360,9 +368,10 @@ class Redactor:
         self._secret: set[str] = set()
         self._renamed: dict[str, str] = {}
         self._plain_names: set[str] = set()  # known, neither secret nor renamed
-        # Short strings, and the scalars of call fields, found clean: to answer at once
-        # when they repeat (cleared when full).
-        self._clean_values: set[object] = set()
+        # Short strings, and (name, value) pairs of fields with a scalar value, found
+        # clean: to answer at once when they repeat (each cleared when full).
+        self._clean_texts: set[str] = set()
+        self._clean_fields: set[tuple[str, object]] = set()
 
     # -- Names -------------------------------------------------------------------------
 
@@ -405,14 +414,14 @@ class Redactor:
         if size > _SHORT:
             result = self._redact_long(text)
         else:
-            if text in self._clean_values:
+            if text in self._clean_texts:
                 return text  # this object: callers tell "unchanged" by identity
             result = self._redact_short(text)
         for pattern in self._patterns:
             result = pattern.sub(REDACTED, result)
         if result is text and size <= _SHORT:
             # Messages and many values repeat: a clean one costs one lookup next time.
-            self._remember_clean(text)
+            _remember(self._clean_texts, text)
         return result
 
     def _redact_short(self, text: str) -> str:
@@ -546,19 +555,15 @@ class Redactor:
     def known_clean(self, message: str, fields: Mapping[str, Any]) -> bool:
         """Tell at once whether *message* and *fields* hold nothing to redact, as seen before.
 
-        Messages, names and values repeat from call to call: when each was found clean
-        already, a record builder skips :meth:`redact_text` and :meth:`redact_fields`.
-        Only short texts and numbers (and ``True``, ``False``, ``None``) are remembered;
-        a value of another type that equals one of them (a ``str`` or ``int`` subclass,
-        an enum member, a ``Decimal``) is written as that text or a number.
+        Messages and fields repeat from call to call: when each was found clean already,
+        a record builder skips :meth:`redact_text` and :meth:`redact_fields`. Only short
+        texts, and fields whose value is a short text or a number (or ``True``,
+        ``False``, ``None``), are remembered; a value of another type that equals one of
+        them (a ``str`` or ``int`` subclass, an enum member, a ``Decimal``) is written as
+        that text or number.
         """
-        clean_values = self._clean_values
         try:
-            return (
-                message in clean_values
-                and self._plain_names.issuperset(fields)
-                and clean_values.issuperset(fields.values())
-            )
+            return message in self._clean_texts and self._clean_fields.issuperset(fields.items())
         except TypeError:  # an unhashable value (a list, a dict): it must be searched
             return False
 
@@ -579,17 +584,20 @@ class Redactor:
         if not self._plain_names.issuperset(fields):
             return self(None, "", dict(fields))  # a name to learn, redact or rename
         min_length = self._min_length
+        clean_fields = self._clean_fields
         changed: dict[str, Any] | None = None
         for key, value in fields.items():
             kind = type(value)
             if kind is str:
                 if len(value) < min_length:
-                    self._remember_clean(value)
+                    _remember(clean_fields, (key, value))
                     continue
                 clean = self.redact_text(value)
+                if clean is value and len(value) <= _SHORT:
+                    _remember(clean_fields, (key, value))
             elif kind in _SAFE_TYPES:
                 if kind in _MEMO_TYPES:
-                    self._remember_clean(value)
+                    _remember(clean_fields, (key, value))
                 continue
             else:
                 clean = self._clean(value, MAX_DEPTH, set())
@@ -598,13 +606,6 @@ class Redactor:
                     changed = dict(fields)
                 changed[key] = clean
         return fields if changed is None else changed
-
-    def _remember_clean(self, value: object) -> None:
-        """Remember a short text or a scalar found clean (the memo is cleared when full)."""
-        clean_values = self._clean_values
-        if len(clean_values) >= _TEXT_MEMO_LIMIT:
-            clean_values.clear()
-        clean_values.add(value)
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         names = event_dict.keys()

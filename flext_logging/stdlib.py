@@ -270,6 +270,28 @@ class FlextHandler(logging.Handler):
         # The logging.Logger tells the pipeline the record came from logging (the root
         # logger is not in loggerDict), so a LoggingOutput does not hand it back.
         logger = found if isinstance(found, logging.Logger) else logging.root
+        if not (record.exc_info or record.exc_text or record.stack_info or _field_resolvers):
+            # Nearly every record: built from its parts the way a logger's call is.
+            try:
+                fields = _record_fields(record)
+                moment = datetime.datetime.fromtimestamp(record.created, _UTC)
+                method_name = _method_name(record)
+                message = _record_message(record)
+            except Exception:  # noqa: BLE001 - logging must never raise into the caller
+                event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
+                pipeline.emit(logger, _method_name(record), event_dict)
+                return
+            pipeline.log(
+                logger,
+                method_name,
+                moment if moment.microsecond else rfc3339(moment),  # fixed width, as ours
+                level_name(method_name),
+                record.name,
+                message,
+                fields,
+                call=False,
+            )
+            return
         try:
             built, detailed = record_from_logging(record, pipeline.message_key)
             for resolver in _field_resolvers:

@@ -56,13 +56,13 @@ class _Snapshot:
     def __init__(self, explicit: dict[str, str], bound: Mapping[str, Any]) -> None:
         self.explicit = explicit
         self.bound = bound
-        # (the defaults merged with, the context fields, the record fields, the context
-        # fields and the bound fields apart), replaced whole so that a thread reading it
+        # (the defaults merged with, the context fields, the record fields, the record
+        # template and the bound fields), replaced whole so that a thread reading it
         # never sees half of a refresh.
         self.cache: _Cache | None = None
 
 
-_Parts = tuple[Mapping[str, str], Mapping[str, Any]]
+_Parts = tuple[dict[str, Any], Mapping[str, Any]]
 _Cache = tuple[Mapping[str, str], dict[str, str], Mapping[str, Any], _Parts]
 
 
@@ -76,11 +76,20 @@ def _merge(explicit: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str
     return merged
 
 
+def _template(context: Mapping[str, str]) -> dict[str, Any]:
+    """A record's keys in schema order up to its context ids: the head and ``process_id``
+    to be filled in (``None`` here), the context ids with their values."""
+    return {**_HEAD_TEMPLATE, **context}
+
+
+_HEAD_TEMPLATE: Final = dict.fromkeys((*keys.HEAD_KEYS, keys.PROCESS_ID))
+
+
 def _refresh(snapshot: _Snapshot) -> _Cache:
     defaults = _process_defaults
     merged = _merge(snapshot.explicit, defaults)
     bound = snapshot.bound
-    cache = (defaults, merged, {**merged, **bound} if bound else merged, (merged, bound))
+    cache = (defaults, merged, {**merged, **bound} if bound else merged, (_template(merged), bound))
     snapshot.cache = cache
     return cache
 
@@ -102,7 +111,7 @@ began: while that span is still OpenTelemetry's active one, ours is the inner sp
 # ran. Replaced, never mutated.
 _process_defaults: dict[str, str] = {}
 # What record_parts() returns outside any scope: the defaults, no bound field.
-_default_parts: _Parts = (_process_defaults, EMPTY)
+_default_parts: _Parts = (_template(_process_defaults), EMPTY)
 # The span a child process runs in, below its parent's: what new spans descend from.
 _process_span: TraceSpan | None = None
 
@@ -134,12 +143,13 @@ def record_fields() -> Mapping[str, Any]:
     return cache[2]
 
 
-def record_parts() -> tuple[Mapping[str, str], Mapping[str, Any]]:
-    """Return the context fields and the fields bound to the scope, apart (never modify them).
+def record_parts() -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """Return a record's template and the fields bound to the scope (never modify them).
 
-    What :func:`record_fields` merges, for a record builder that treats them apart: the
-    context ids are validated already, the bound fields are the application's values.
-    One ``ContextVar.get``, and no tuple made per record.
+    What :func:`record_fields` merges, for a record builder that copies the template
+    (the head and ``process_id`` as ``None``, then the context ids, validated when they
+    were set) and adds the bound fields, the application's values, apart. One
+    ``ContextVar.get``, and no tuple made per record.
     """
     snapshot = fields.get()
     if snapshot is None:
@@ -183,7 +193,7 @@ def set_process_defaults(
         if value is not None and not usable(key, value):
             raise ValueError(f"{key} {value!r} is unusable: {rejection_reason(key, value)}")
     _process_defaults = {key: value for key, value in values.items() if value is not None}
-    _default_parts = (_process_defaults, EMPTY)
+    _default_parts = (_template(_process_defaults), EMPTY)
     _process_span = None
 
 
@@ -196,7 +206,7 @@ def adopt_process_defaults(adopted: Mapping[str, str], process_span: TraceSpan |
         merged = {**_process_defaults, **adopted}
         # Schema order: outside any scope, current_fields() returns the defaults as they are.
         _process_defaults = {key: merged[key] for key in keys.CONTEXT_KEYS if key in merged}
-        _default_parts = (_process_defaults, EMPTY)
+        _default_parts = (_template(_process_defaults), EMPTY)
 
 
 def apply(
