@@ -26,7 +26,7 @@ import structlog.stdlib
 from flext_logging import keys
 from flext_logging._jsonsafe import rfc3339
 from flext_logging.context.ids import report_dropped, usable
-from flext_logging.context.state import opentelemetry_span_in_force, record_fields, record_parts
+from flext_logging.context.state import opentelemetry_span_in_force, record_fields
 from flext_logging.exceptions import current_error_handling
 from flext_logging.redaction import DEFAULT_REDACT_KEYS, EXC_INFO, REDACTED, Redactor
 from flext_logging.tracebacks import exception_data, resolve_exc_info, stack_text
@@ -43,7 +43,6 @@ __all__ = [
     "add_fields",
     "add_opentelemetry_ids",
     "add_stack",
-    "build_record",
     "from_structlog_view",
     "level_name",
     "new_record",
@@ -79,6 +78,10 @@ DETAIL_KEYS: Final = frozenset((EXC_INFO, STACK_INFO))
 _LOGGING_KEYWORDS: Final = frozenset((EXTRA, STACKLEVEL))
 _SPECIAL_NAMES: Final = PLACED_KEYS | DETAIL_KEYS
 _SPECIAL_CALL_NAMES: Final = _SPECIAL_NAMES | _LOGGING_KEYWORDS
+CALL_NAMES_NEEDING_CARE: Final = _SPECIAL_CALL_NAMES
+"""The names of a call's fields that :func:`add_fields` treats apart (head and context
+keys, ``exc_info``/``stack_info``, ``logging``'s keywords): a record builder that takes
+a short cut must leave calls with any of them to it."""
 
 _LEVEL_ALIASES: Final = {
     "exception": "error",
@@ -288,48 +291,6 @@ def new_record(
     scoped = structlog_context()
     if scoped:
         place_fields(record, scoped, message_key=message_key, override=False)
-    return record
-
-
-def build_record(  # noqa: PLR0917 - the record path: positional arguments cost the least
-    timestamp: object,
-    level: str,
-    name: str,
-    message: str,
-    fields: Mapping[str, Any],
-    redactor: Redactor | None,
-) -> dict[str, Any] | None:
-    """Build a record in one step, its secrets redacted; ``None`` if it needs the long way.
-
-    The path of nearly every record when no ``processors=`` are configured. A copy of
-    the scope's record template (the head, the process id, the context ids, validated
-    when they were set and never searched), then the fields bound to the scope and the
-    call's *fields*, which with the *message* are all that can hold a secret:
-    *redactor* searches them before they join the record. Returns ``None`` when
-    :func:`new_record` and :func:`add_fields` must build it instead (and the pipeline's
-    steps redact it whole): a field named like a head or context key or like
-    ``logging``'s keywords, ``exc_info``/``stack_info``, or values bound with
-    ``structlog.contextvars``.
-    """
-    template, bound = record_parts()
-    if bound:
-        fields = {**bound, **fields} if fields else bound
-    if (fields and not _SPECIAL_CALL_NAMES.isdisjoint(fields)) or structlog_context():
-        return None
-    if redactor is not None and not redactor.known_clean(message, fields):
-        message = redactor.redact_message(message)
-        if fields:
-            fields = redactor.redact_fields(fields)
-    # A copy of a dict of the right size and order, then its values: cheaper than
-    # building the same dict key by key (and growing it twice on the way).
-    record = template.copy()
-    record[keys.TIMESTAMP] = timestamp
-    record[keys.LEVEL] = level
-    record[keys.LOGGER] = name
-    record[keys.MESSAGE] = message
-    record[keys.PROCESS_ID] = process_id
-    if fields:
-        record.update(fields)
     return record
 
 

@@ -552,20 +552,18 @@ class Redactor:
         """Return *value* as the data a renderer writes, secrets replaced at any depth."""
         return self._clean(value, MAX_DEPTH, set())
 
-    def known_clean(self, message: str, fields: Mapping[str, Any]) -> bool:
-        """Tell at once whether *message* and *fields* hold nothing to redact, as seen before.
+    def memos(self) -> tuple[set[str], set[tuple[str, object]]]:
+        """The texts, and the (name, value) pairs of fields, found clean (never modify them).
 
-        Messages and fields repeat from call to call: when each was found clean already,
-        a record builder skips :meth:`redact_text` and :meth:`redact_fields`. Only short
-        texts, and fields whose value is a short text or a number (or ``True``,
-        ``False``, ``None``), are remembered; a value of another type that equals one of
-        them (a ``str`` or ``int`` subclass, an enum member, a ``Decimal``) is written as
-        that text or number.
+        Messages and fields repeat from call to call: a record builder that finds its
+        message in the first set and every field in the second skips :meth:`redact_text`
+        and :meth:`redact_fields`. Only short texts, and fields whose value is a short
+        text or a number (or ``True``, ``False``, ``None``), are remembered; a value of
+        another type that equals one of them (a ``str`` or ``int`` subclass, an enum
+        member, a ``Decimal``) is written as that text or number. The sets are cleared
+        when full, never replaced: a builder may keep them.
         """
-        try:
-            return message in self._clean_texts and self._clean_fields.issuperset(fields.items())
-        except TypeError:  # an unhashable value (a list, a dict): it must be searched
-            return False
+        return self._clean_texts, self._clean_fields
 
     def redact_message(self, message: str) -> str:
         """Return a message with every secret shape replaced (a str subclass as its text)."""
