@@ -24,6 +24,7 @@ import logging
 import re
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Final
 
@@ -32,6 +33,7 @@ import structlog
 from flext_logging import keys, presets, processors, renderers, settings
 from flext_logging._jsonsafe import rfc3339, safe_repr, truncate
 from flext_logging.context import ids, scopes
+from flext_logging.context.state import record_parts
 from flext_logging.exceptions import BaseError
 from flext_logging.outputs import BackgroundOutput, LoggingOutput, Output, StreamOutput, lifecycle
 from flext_logging.outputs.background import DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE
@@ -70,10 +72,14 @@ class Pipeline:
 
     __slots__ = (
         "_otel_pending",
+        "_renders",
         "detail_steps",
+        "log",
         "log_operations",
         "message_key",
         "min_level",
+        "plain_steps",
+        "redactor",
         "sinks",
         "steps",
     )
@@ -84,6 +90,8 @@ class Pipeline:
         sinks: Sequence[Sink],
         *,
         detail_steps: Sequence[Processor] | None = None,
+        plain_steps: Sequence[Processor] | None = None,
+        redactor: processors.Redactor | None = None,
         min_level: int = logging.INFO,
         log_operations: bool = True,
         message_key: str = keys.MESSAGE,
@@ -93,13 +101,34 @@ class Pipeline:
         """The steps of a record without ``exc_info``/``stack_info``, in order."""
         self.detail_steps = tuple(steps if detail_steps is None else detail_steps)
         """The steps of a record that asks for its exception or stack."""
+        self.plain_steps = None if plain_steps is None else tuple(plain_steps)
+        """The steps of a record built in one step (by :func:`_direct_path`),
+        redacted already by :attr:`redactor`; ``None`` when records are never built that
+        way (the user's processors must see the whole record, and redaction follows)."""
+        self.redactor = redactor
+        """What the one-step builder redacts with (``None``: redaction off)."""
         self.sinks = tuple(sinks)
+        # The sinks with each renderer's __call__ bound once: calling an instance costs
+        # about twice what calling a bound method does.
+        self._renders = tuple((_bound(renderer), output) for renderer, output in self.sinks)
         self.min_level = min_level
         """The level of every logger without a level of its own."""
         self.log_operations = log_operations
         self.message_key = message_key
         """Where the builder puts the message: ``event`` while user processors run."""
         self._otel_pending = watch_opentelemetry and _OTEL_TRACE not in sys.modules
+        self.log: Callable[..., None] = (
+            self._log_long_way if self.plain_steps is None else _direct_path(self)
+        )
+        """Build the record of one logging call from its parts, then write it:
+        ``log(logger, method_name, timestamp, level, name, message, fields, call=True)``.
+
+        Without user processors, nearly every record is built in one step, its message
+        and fields redacted on the way, by :func:`_direct_path`; otherwise (and for the
+        records that one declines) by :meth:`_log_long_way`. *call* tells a logger's call
+        (whose ``extra=`` and ``stacklevel=`` are ``logging``'s keywords) from a
+        ``logging`` record's fields.
+        """
         for _, output in self.sinks:
             # Outputs that can drop (a full queue) report it here: BackgroundOutput,
             # ClickHouseOutput, any output with an unset on_dropped.
@@ -120,6 +149,8 @@ class Pipeline:
             self.steps,
             sinks,
             detail_steps=self.detail_steps,
+            plain_steps=self.plain_steps,
+            redactor=self.redactor,
             min_level=min_level,
             log_operations=self.log_operations,
             message_key=self.message_key,
@@ -147,6 +178,27 @@ class Pipeline:
             return
         self.write(logger, method_name, record, detailed=True)
 
+    def _log_long_way(  # noqa: PLR0917 - the record path: positional arguments cost the least
+        self,
+        logger: Any,
+        method_name: str,
+        timestamp: object,
+        level: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any],
+        *,
+        call: bool = True,
+    ) -> None:
+        """Build a record with :func:`processors.new_record` and
+        :func:`processors.add_fields`, run the steps (redaction last) and write it."""
+        if self._otel_pending and _OTEL_TRACE in sys.modules:
+            self._add_opentelemetry_step()
+        key = self.message_key
+        record = processors.new_record(timestamp, level, name, message, key)
+        detailed = processors.add_fields(record, fields, key, call=call) if fields else False
+        self._finish(logger, method_name, record, self.detail_steps if detailed else self.steps)
+
     def write(
         self, logger: Any, method_name: str, record: dict[str, Any], *, detailed: bool = False
     ) -> None:
@@ -159,16 +211,23 @@ class Pipeline:
         """
         if self._otel_pending and _OTEL_TRACE in sys.modules:
             self._add_opentelemetry_step()
+        self._finish(logger, method_name, record, self.detail_steps if detailed else self.steps)
+
+    def _finish(
+        self, logger: Any, method_name: str, record: dict[str, Any], steps: tuple[Processor, ...]
+    ) -> None:
+        """Run *steps* over *record*, then render and write it for each output."""
         built = record
-        try:
-            for step in self.detail_steps if detailed else self.steps:
-                record = step(logger, method_name, record)
-        except structlog.DropEvent:
-            return
-        except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
-            self._write_fallback(method_name, built, exc)
-            return
-        for renderer, output in self.sinks:
+        if steps:
+            try:
+                for step in steps:
+                    record = step(logger, method_name, record)
+            except structlog.DropEvent:
+                return
+            except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
+                self._write_fallback(method_name, built, exc)
+                return
+        for renderer, output in self._renders:
             try:
                 line = renderer(logger, method_name, record)
             except structlog.DropEvent:
@@ -203,6 +262,10 @@ class Pipeline:
         if step not in self.steps:  # two threads may both have seen it pending
             self.steps = (step, *self.steps)
             self.detail_steps = (step, *self.detail_steps)
+            if self.plain_steps is not None:
+                self.plain_steps = (step, *self.plain_steps)
+        if self.plain_steps is not None:
+            self.log = _direct_path(self)  # with the step
 
     def _report_dropped(self, count: int) -> None:
         self.emit(
@@ -214,6 +277,108 @@ class Pipeline:
                 keys.DROPPED_COUNT: count,
             },
         )
+
+
+def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - one path on purpose
+    """:attr:`Pipeline.log` without user processors: build, redact, render, write, in one call.
+
+    A record is a copy of the scope's record template (the head and ``process_id`` to
+    fill in, then the context ids, validated when they were set and never searched),
+    then the fields bound to the scope and the call's fields, which with the message
+    are all that can hold a secret: they are searched before they join the record,
+    unless the redactor's memos know them clean. A call with a field named in
+    :data:`processors.CALL_NAMES_NEEDING_CARE`, or values bound with
+    ``structlog.contextvars``, takes :meth:`Pipeline._log_long_way`, redacted whole.
+    Everything is looked up once, here: this is the path of nearly every record.
+    """
+    redactor = pipeline.redactor
+    steps = pipeline.plain_steps
+    long_way = pipeline._log_long_way
+    write_fallback = pipeline._write_fallback
+    finish = pipeline._finish
+    renders = tuple((render, output.write) for render, output in pipeline._renders)
+    needing_care = processors.CALL_NAMES_NEEDING_CARE
+    read_structlog = processors.structlog_context
+    drop_event = structlog.DropEvent
+    modules = sys.modules
+    if redactor is not None:
+        clean_texts, clean_fields = redactor.memos()
+        redact_message, redact_fields = redactor.redact_message, redactor.redact_fields
+
+    def log(  # noqa: PLR0912, PLR0917 - one function, positional arguments: the cheapest
+        logger: Any,
+        method_name: str,
+        timestamp: object,
+        level: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any],
+        *,
+        call: bool = True,
+    ) -> None:
+        if pipeline._otel_pending and _OTEL_TRACE in modules:
+            pipeline._add_opentelemetry_step()  # and a new pipeline.log
+            pipeline.log(logger, method_name, timestamp, level, name, message, fields, call=call)
+            return
+        try:
+            template, bound = record_parts()
+            if bound:
+                fields = {**bound, **fields} if fields else bound
+            if (fields and not needing_care.isdisjoint(fields)) or read_structlog():
+                long_way(logger, method_name, timestamp, level, name, message, fields, call=call)
+                return
+            if redactor is not None:
+                try:
+                    known = message in clean_texts and clean_fields.issuperset(fields.items())
+                except TypeError:  # an unhashable value (a list, a dict): to be searched
+                    known = False
+                if not known:
+                    message = redact_message(message)
+                    if fields:
+                        fields = redact_fields(fields)
+            # A copy of a dict of the right size and order, then its values: cheaper
+            # than building the same dict key by key (and growing it twice on the way).
+            record = template.copy()
+            record[_TIMESTAMP] = timestamp
+            record[_LEVEL] = level
+            record[_LOGGER] = name
+            record[_MESSAGE] = message
+            record[_PROCESS_ID] = processors.process_id
+            if fields:
+                record.update(fields)
+        except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
+            write_fallback(method_name, {_LOGGER: name, _MESSAGE: message}, exc)
+            return
+        if steps:
+            finish(logger, method_name, record, steps)
+            return
+        for render, write in renders:
+            try:
+                line = render(logger, method_name, record)
+            except drop_event:
+                continue
+            except Exception as exc:  # noqa: BLE001 - as in Pipeline._finish
+                record_failure(PROCESSOR_FAILED, exc)
+                line = _fallback_line(method_name, record, exc)
+            if line is not None:
+                write(line)
+
+    return log
+
+
+_TIMESTAMP: Final = keys.TIMESTAMP
+_LEVEL: Final = keys.LEVEL
+_LOGGER: Final = keys.LOGGER
+_MESSAGE: Final = keys.MESSAGE
+_PROCESS_ID: Final = keys.PROCESS_ID
+
+
+def _bound(renderer: Processor) -> Processor:
+    """*renderer*'s ``__call__`` as a bound method if it is an instance of a class."""
+    if isinstance(renderer, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return renderer
+    call = getattr(renderer, "__call__", None)  # noqa: B004 - the bound method is the point
+    return call if isinstance(call, types.MethodType) else renderer
 
 
 def _fallback_line(method_name: str, record: Mapping[str, Any], exc: Exception) -> str:
@@ -358,6 +523,10 @@ def build_pipeline(
         [*enrich, *finish],
         sinks,
         detail_steps=[*enrich, *details, *finish],
+        # Without user processors nothing but the call adds a field a secret could be in:
+        # records are redacted as they are built (processors.record_builder).
+        plain_steps=None if user else enrich,
+        redactor=redactor,
         min_level=gate,
         log_operations=log_operations,
         message_key=processors.EVENT if user else keys.MESSAGE,

@@ -21,6 +21,7 @@ it to :meth:`Pipeline.write <flext_logging._pipeline.Pipeline.write>`.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any, Final
@@ -28,8 +29,8 @@ from typing import Any, Final
 import structlog
 
 from flext_logging import _pipeline, processors
-from flext_logging._jsonsafe import safe_repr
-from flext_logging.processors import EVENT, EXC_INFO, add_fields, new_record, now
+from flext_logging._jsonsafe import rfc3339, safe_repr
+from flext_logging.processors import EVENT, EXC_INFO
 
 __all__ = ["STRUCTLOG_PROCESSORS", "FlextLogger", "get_logger"]
 
@@ -38,6 +39,8 @@ _INFO: Final = logging.INFO
 _WARNING: Final = logging.WARNING
 _ERROR: Final = logging.ERROR
 _CRITICAL: Final = logging.CRITICAL
+_UTC: Final = datetime.timezone.utc
+_clock: Final = datetime.datetime.now
 _METHOD_LEVELS: Final = {
     "debug": _DEBUG,
     "info": _INFO,
@@ -235,13 +238,14 @@ class FlextLogger(structlog.BoundLoggerBase):
         if STRUCTLOG_PROCESSORS:
             self._emit_to_structlog(method_name, event, args, kw)
             return
-        pipeline = _pipeline.active()
+        # The pipeline in force, read without a call (active() builds the default one).
+        pipeline = _pipeline._active or _pipeline.active()
         message = event if type(event) is str and not args else _message(event, args)
-        record = new_record(now(), level, self._name, message, pipeline.message_key)
         bound = self._context
         fields = ({**bound, **kw} if kw else bound) if bound else kw
-        detailed = add_fields(record, fields, pipeline.message_key, call=True) if fields else False
-        pipeline.write(self, method_name, record, detailed=detailed)
+        moment = _clock(_UTC)  # processors.now(), inlined: on a whole second, fixed-width text
+        timestamp = moment if moment.microsecond else rfc3339(moment)
+        pipeline.log(self, method_name, timestamp, level, self._name, message, fields)
 
     def _emit_to_structlog(
         self, method_name: str, event: object, args: tuple[Any, ...], kw: dict[str, Any]

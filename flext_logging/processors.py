@@ -78,6 +78,10 @@ DETAIL_KEYS: Final = frozenset((EXC_INFO, STACK_INFO))
 _LOGGING_KEYWORDS: Final = frozenset((EXTRA, STACKLEVEL))
 _SPECIAL_NAMES: Final = PLACED_KEYS | DETAIL_KEYS
 _SPECIAL_CALL_NAMES: Final = _SPECIAL_NAMES | _LOGGING_KEYWORDS
+CALL_NAMES_NEEDING_CARE: Final = _SPECIAL_CALL_NAMES
+"""The names of a call's fields that :func:`add_fields` treats apart (head and context
+keys, ``exc_info``/``stack_info``, ``logging``'s keywords): a record builder that takes
+a short cut must leave calls with any of them to it."""
 
 _LEVEL_ALIASES: Final = {
     "exception": "error",
@@ -147,15 +151,19 @@ def _fixed_width(timestamp: object) -> object:
 
 _STRUCTLOG_PREFIX: Final = structlog.contextvars.STRUCTLOG_KEY_PREFIX
 # structlog keeps one ContextVar per name ever bound (and never forgets one). Reading
-# them directly costs one length test while none was ever bound, and a few C calls
-# while none has a value in the current context; get_contextvars() is the public,
-# slower way, used if structlog's internals ever differ.
+# them directly costs one length test while none was ever bound, and one pass over the
+# variables set in the current context while none of them is; get_contextvars() is the
+# public, slower way, used if structlog's internals ever differ.
 _STRUCTLOG_VARS: Final[Mapping[str, Any] | None] = getattr(
     structlog.contextvars, "_CONTEXT_VARS", None
 )
 _get_variable: Final = contextvars.ContextVar.get
-# (names without the prefix, their variables), as of the last time a name was added.
-_known_variables: tuple[tuple[str, ...], tuple[contextvars.ContextVar[Any], ...]] = ((), ())
+_current_context: Final = contextvars.copy_context  # O(1): it shares the mapping
+# (names without the prefix, their variables, the same as a set), as of the last time a
+# name was added.
+_known_variables: tuple[
+    tuple[str, ...], tuple[contextvars.ContextVar[Any], ...], frozenset[contextvars.ContextVar[Any]]
+] = ((), (), frozenset())
 
 
 def structlog_context() -> dict[str, Any] | None:
@@ -164,13 +172,18 @@ def structlog_context() -> dict[str, Any] | None:
     variables = _STRUCTLOG_VARS
     if not variables:
         return None if variables is not None else structlog.contextvars.get_contextvars() or None
-    names, known = _known_variables
+    names, known, known_set = _known_variables
     if len(variables) != len(known):
         cut = len(_STRUCTLOG_PREFIX)
         items = tuple(variables.items())
         names = tuple(name[cut:] for name, _ in items)
         known = tuple(variable for _, variable in items)
-        _known_variables = (names, known)
+        known_set = frozenset(known)
+        _known_variables = (names, known, known_set)
+    # The variables set in this context are few: none of structlog's among them is the
+    # common case (structlog's context is used elsewhere, or not at all).
+    if known_set.isdisjoint(_current_context()):
+        return None
     values = list(map(_get_variable, known))
     # Ellipsis is structlog's "unset" (its default, and the value after unbind).
     if values.count(Ellipsis) == len(values):

@@ -248,6 +248,8 @@ _HINT_CHARS: Final = "=:J0123456789"
 _DIGITS: Final = b"0123456789"
 _SHORT: Final = 256  # below this length Python's substring tests are the faster hints
 _TEXT_MEMO_LIMIT: Final = 4096
+# The types whose values the memo of clean values holds: equal values are written alike.
+_MEMO_TYPES: Final = frozenset({str, int, float, bool, type(None)})
 _CARD_MASK: Final = bytes(
     ord("0") if 0x30 <= code <= 0x39 or code in (0x20, 0x2D) else ord(".") for code in range(256)
 )
@@ -306,6 +308,13 @@ def _merge(spans: list[tuple[int, int, bytes]], data: bytes) -> bytes:
     return b"".join(out)
 
 
+def _remember(memo: set[Any], item: object) -> None:
+    """Remember a clean text or field (a memo is cleared when full: bounded memory)."""
+    if len(memo) >= _TEXT_MEMO_LIMIT:
+        memo.clear()
+    memo.add(item)
+
+
 class Redactor:
     """Replace secrets with ``[REDACTED]``: values under secret names, and secret shapes.
 
@@ -320,11 +329,13 @@ class Redactor:
     """
 
     __slots__ = (
+        "_clean_fields",
         "_clean_texts",
         "_known",
         "_min_length",
         "_names",
         "_patterns",
+        "_plain_names",
         "_renamed",
         "_secret",
         "_stems",
@@ -356,8 +367,11 @@ class Redactor:
         self._known: set[str] = set(keys.HEAD_KEYS)
         self._secret: set[str] = set()
         self._renamed: dict[str, str] = {}
-        # Short strings found clean, to answer at once when they repeat (cleared when full).
+        self._plain_names: set[str] = set()  # known, neither secret nor renamed
+        # Short strings, and (name, value) pairs of fields with a scalar value, found
+        # clean: to answer at once when they repeat (each cleared when full).
         self._clean_texts: set[str] = set()
+        self._clean_fields: set[tuple[str, object]] = set()
 
     # -- Names -------------------------------------------------------------------------
 
@@ -376,10 +390,10 @@ class Redactor:
             return
         if self._names(key):
             self._secret.add(key)
-        elif len(key) >= self._min_length:
-            clean = self.redact_text(key)
-            if clean != key:
-                self._renamed[key] = clean
+        elif len(key) >= self._min_length and (clean := self.redact_text(key)) != key:
+            self._renamed[key] = clean
+        else:
+            self._plain_names.add(key)
         self._known.add(key)
 
     def _clean_key(self, key: str) -> str:
@@ -407,9 +421,7 @@ class Redactor:
             result = pattern.sub(REDACTED, result)
         if result is text and size <= _SHORT:
             # Messages and many values repeat: a clean one costs one lookup next time.
-            if len(self._clean_texts) >= _TEXT_MEMO_LIMIT:
-                self._clean_texts.clear()
-            self._clean_texts.add(text)
+            _remember(self._clean_texts, text)
         return result
 
     def _redact_short(self, text: str) -> str:
@@ -539,6 +551,59 @@ class Redactor:
     def redact_value(self, value: Any) -> Any:
         """Return *value* as the data a renderer writes, secrets replaced at any depth."""
         return self._clean(value, MAX_DEPTH, set())
+
+    def memos(self) -> tuple[set[str], set[tuple[str, object]]]:
+        """The texts, and the (name, value) pairs of fields, found clean (never modify them).
+
+        Messages and fields repeat from call to call: a record builder that finds its
+        message in the first set and every field in the second skips :meth:`redact_text`
+        and :meth:`redact_fields`. Only short texts, and fields whose value is a short
+        text or a number (or ``True``, ``False``, ``None``), are remembered; a value of
+        another type that equals one of them (a ``str`` or ``int`` subclass, an enum
+        member, a ``Decimal``) is written as that text or number. The sets are cleared
+        when full, never replaced: a builder may keep them.
+        """
+        return self._clean_texts, self._clean_fields
+
+    def redact_message(self, message: str) -> str:
+        """Return a message with every secret shape replaced (a str subclass as its text)."""
+        if type(message) is str:
+            return self.redact_text(message)
+        return self.redact_value(message)  # type: ignore[no-any-return]  # text in, text out
+
+    def redact_fields(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Return a call's *fields* with secrets replaced: *fields* itself if none is found.
+
+        For fields that are neither the record head nor context ids (a call's own, the
+        ones bound to a logger or a scope), which a record builder redacts before they
+        join the record. Names and values are treated as :meth:`__call__` treats them;
+        the mapping given is never modified.
+        """
+        if not self._plain_names.issuperset(fields):
+            return self(None, "", dict(fields))  # a name to learn, redact or rename
+        min_length = self._min_length
+        clean_fields = self._clean_fields
+        changed: dict[str, Any] | None = None
+        for key, value in fields.items():
+            kind = type(value)
+            if kind is str:
+                if len(value) < min_length:
+                    _remember(clean_fields, (key, value))
+                    continue
+                clean = self.redact_text(value)
+                if clean is value and len(value) <= _SHORT:
+                    _remember(clean_fields, (key, value))
+            elif kind in _SAFE_TYPES:
+                if kind in _MEMO_TYPES:
+                    _remember(clean_fields, (key, value))
+                continue
+            else:
+                clean = self._clean(value, MAX_DEPTH, set())
+            if clean is not value:
+                if changed is None:
+                    changed = dict(fields)
+                changed[key] = clean
+        return fields if changed is None else changed
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         names = event_dict.keys()

@@ -35,6 +35,7 @@ from flext_logging.processors import (
     COLLISION_SUFFIX,
     EVENT,
     EXC_INFO,
+    PIPELINE_INPUTS,
     add_error,
     add_fields,
     level_name,
@@ -67,6 +68,10 @@ _OTEL_TRACE_ID: Final = "otelTraceID"
 _OTEL_SPAN_ID: Final = "otelSpanID"
 _OTEL_ATTRIBUTES: Final = frozenset(
     (_OTEL_TRACE_ID, _OTEL_SPAN_ID, "otelTraceSampled", "otelServiceName")
+)
+# Every name _record_fields treats apart: fields without any of them are kept as given.
+_NEEDS_CARE: Final = frozenset(
+    (_OTEL_SPAN_ID, _COLOR_MESSAGE, *keys.CONTEXT_KEYS, *PIPELINE_INPUTS)
 )
 _METHOD_NAMES: Final = {
     logging.DEBUG: "debug",
@@ -143,6 +148,8 @@ def _record_fields(
         fields = _extra_fields(record)
         if isinstance(record.msg, dict):
             fields = {**_message_fields(record), **fields}
+    if _NEEDS_CARE.isdisjoint(fields):
+        return fields  # the common case: nothing below applies
     if _OTEL_SPAN_ID in fields:
         fields = _fold_opentelemetry_ids(fields)
     if _COLOR_MESSAGE in fields:
@@ -166,11 +173,12 @@ def _extra_fields(
             return {}  # logging only ever adds attributes: same size means no extra=
         # A LogRecord sets its own attributes first, always the same ones in the same
         # order; extra= fields (and what filters and formatters add later) follow.
-        return {
-            name: value
-            for name, value in itertools.islice(attributes.items(), _PLAIN_RECORD_SIZE, None)
-            if name not in _RESERVED and not (isinstance(name, str) and name.startswith("_"))
-        }
+        # (A loop over the names: cheaper than a comprehension over the items here.)
+        extra = {}
+        for name in itertools.islice(attributes, _PLAIN_RECORD_SIZE, None):
+            if name not in _RESERVED and not (isinstance(name, str) and name.startswith("_")):
+                extra[name] = attributes[name]
+        return extra
     # The reserved names removed in one set operation: what is left came from extra=
     # (or a filter), minus private "_" names as python-json-logger does.
     extra_names = attributes.keys() - reserved
@@ -256,7 +264,7 @@ class FlextHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit *record* without the handler lock: the pipeline is thread-safe."""
-        if not self.filter(record):
+        if self.filters and not self.filter(record):
             return False
         self.emit(record)
         return True
@@ -265,11 +273,33 @@ class FlextHandler(logging.Handler):
         """Convert *record* and hand it to the pipeline (which never raises)."""
         if is_handed_over(record):
             return  # a record of ours that a LoggingOutput handed to logging
-        pipeline = _pipeline.active()
+        pipeline = _pipeline._active or _pipeline.active()
         found = logging.root.manager.loggerDict.get(record.name)
         # The logging.Logger tells the pipeline the record came from logging (the root
         # logger is not in loggerDict), so a LoggingOutput does not hand it back.
         logger = found if isinstance(found, logging.Logger) else logging.root
+        if not (record.exc_info or record.exc_text or record.stack_info or _field_resolvers):
+            # Nearly every record: built from its parts the way a logger's call is.
+            try:
+                fields = _record_fields(record)
+                moment = datetime.datetime.fromtimestamp(record.created, _UTC)
+                method_name = _method_name(record)
+                message = _record_message(record)
+            except Exception:  # noqa: BLE001 - logging must never raise into the caller
+                event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
+                pipeline.emit(logger, _method_name(record), event_dict)
+                return
+            pipeline.log(
+                logger,
+                method_name,
+                moment if moment.microsecond else rfc3339(moment),  # fixed width, as ours
+                level_name(method_name),
+                record.name,
+                message,
+                fields,
+                call=False,
+            )
+            return
         try:
             built, detailed = record_from_logging(record, pipeline.message_key)
             for resolver in _field_resolvers:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,59 @@ def test_a_text_stream_of_another_encoding_gets_text() -> None:
     StreamOutput(stream).write('{"message":"caf\u00e9"}\n'.encode())
     stream.flush()
     assert buffer.getvalue() == b'{"message":"caf\xe9"}\n'
+
+
+def test_a_file_gets_each_line_after_what_the_application_wrote_to_it(tmp_path: Path) -> None:
+    """Lines go to a file's descriptor directly, after the text the stream still holds."""
+    path = tmp_path / "app.log"
+    with path.open("a", encoding="utf-8") as stream:
+        output = StreamOutput(stream)
+        stream.write("printed first\n")  # held in the stream's buffers
+        output.write(b'{"n":1}\n')
+        stream.write("printed between\n")
+        output.write('{"n":2}\n')  # text is written as UTF-8 too
+        stream.write("printed last\n")
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "printed first",
+        '{"n":1}',
+        "printed between",
+        '{"n":2}',
+        "printed last",
+    ]
+
+
+def test_a_closed_file_sends_the_line_to_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A stream closed under the output loses no line: it reaches stderr instead."""
+    stream = (tmp_path / "app.log").open("ab")
+    output = StreamOutput(stream)
+    output.write(b'{"n":1}\n')
+    stream.close()
+    output.write(b'{"n":2}\n')
+    assert '{"n":2}' in capfd.readouterr().err
+    assert (tmp_path / "app.log").read_bytes() == b'{"n":1}\n'
+
+
+def test_threads_writing_one_file_tear_no_line(tmp_path: Path) -> None:
+    """Several threads writing to one file through one output: every line whole."""
+    path = tmp_path / "app.log"
+    with path.open("a", encoding="utf-8") as stream:
+        output = StreamOutput(stream)
+
+        def write(number: int) -> None:
+            for index in range(500):
+                output.write(json.dumps({"t": number, "i": index, "pad": "x" * 900}) + "\n")
+
+        threads = [threading.Thread(target=write, args=(number,)) for number in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert sorted((line["t"], line["i"]) for line in map(json.loads, lines)) == [
+        (number, index) for number in range(4) for index in range(500)
+    ]
 
 
 PIPE_WRITER = """

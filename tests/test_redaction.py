@@ -405,3 +405,50 @@ def test_an_object_logged_twice_reaches_the_renderer_both_times() -> None:
     for _ in range(2):
         point = _Point(1)
         assert redactor(None, "info", {"p": point})["p"] is point
+
+
+def test_a_field_clean_many_times_is_still_searched_when_its_value_changes() -> None:
+    """The memo of clean fields answers for the same value only: a new value is searched."""
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    log = get_logger("memo")
+    card = "4111 1111 1111 1111"
+    for _ in range(50):
+        log.info("charge accepted", note="paid by card", attempt=1)
+    log.info("charge accepted", note=f"paid by card {card}", attempt=1)
+    log.info(f"charge accepted {card}", note="paid by card", attempt=1)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 52
+    assert card not in "".join(lines[-2:])
+    assert REDACTED in lines[-2]
+    assert REDACTED in lines[-1]
+
+
+def test_fields_bound_to_a_logger_or_a_scope_are_redacted() -> None:
+    """Bound fields join a record on its fast path: they are searched like call fields."""
+    from flext_logging import FlextContext
+
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    log = get_logger("bound").bind(api_key="k-123456789", note="Bearer abc123def456ghi789")
+    with FlextContext.bound(password="hunter2", comment="fine"):
+        for _ in range(3):
+            log.info("call made", plain="value")
+    for line in stream.getvalue().splitlines():
+        assert "k-123456789" not in line
+        assert "hunter2" not in line
+        assert "abc123def456ghi789" not in line
+        assert '"comment":"fine"' in line
+        assert '"plain":"value"' in line
+
+
+def test_the_memo_of_clean_fields_stays_bounded_and_right() -> None:
+    """Thousands of distinct clean values (past the memo's size), then a secret under a
+    name seen each time: redacted."""
+    redactor = Redactor()
+    for number in range(10_000):
+        fields = {"order": f"order-{number}", "n": number}
+        assert redactor.redact_fields(fields) == fields
+    assert redactor.redact_fields({"order": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"}) == {
+        "order": REDACTED
+    }

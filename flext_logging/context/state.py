@@ -34,6 +34,7 @@ __all__ = [
     "opentelemetry_span_in_force",
     "process_defaults",
     "record_fields",
+    "record_parts",
     "set_one",
     "set_process_defaults",
     "unbind",
@@ -55,9 +56,14 @@ class _Snapshot:
     def __init__(self, explicit: dict[str, str], bound: Mapping[str, Any]) -> None:
         self.explicit = explicit
         self.bound = bound
-        # (the defaults merged with, the context fields, the record fields), replaced
-        # whole so that a thread reading it never sees half of a refresh.
-        self.cache: tuple[Mapping[str, str], dict[str, str], Mapping[str, Any]] | None = None
+        # (the defaults merged with, the context fields, the record fields, the record
+        # template and the bound fields), replaced whole so that a thread reading it
+        # never sees half of a refresh.
+        self.cache: _Cache | None = None
+
+
+_Parts = tuple[dict[str, Any], Mapping[str, Any]]
+_Cache = tuple[Mapping[str, str], dict[str, str], Mapping[str, Any], _Parts]
 
 
 def _merge(explicit: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:
@@ -70,10 +76,20 @@ def _merge(explicit: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str
     return merged
 
 
-def _refresh(snapshot: _Snapshot) -> tuple[Mapping[str, str], dict[str, str], Mapping[str, Any]]:
+def _template(context: Mapping[str, str]) -> dict[str, Any]:
+    """A record's keys in schema order up to its context ids: the head and ``process_id``
+    to be filled in (``None`` here), the context ids with their values."""
+    return {**_HEAD_TEMPLATE, **context}
+
+
+_HEAD_TEMPLATE: Final = dict.fromkeys((*keys.HEAD_KEYS, keys.PROCESS_ID))
+
+
+def _refresh(snapshot: _Snapshot) -> _Cache:
     defaults = _process_defaults
     merged = _merge(snapshot.explicit, defaults)
-    cache = (defaults, merged, {**merged, **snapshot.bound} if snapshot.bound else merged)
+    bound = snapshot.bound
+    cache = (defaults, merged, {**merged, **bound} if bound else merged, (_template(merged), bound))
     snapshot.cache = cache
     return cache
 
@@ -94,6 +110,8 @@ began: while that span is still OpenTelemetry's active one, ours is the inner sp
 # every thread and task, including those whose context was created before configure()
 # ran. Replaced, never mutated.
 _process_defaults: dict[str, str] = {}
+# What record_parts() returns outside any scope: the defaults, no bound field.
+_default_parts: _Parts = (_template(_process_defaults), EMPTY)
 # The span a child process runs in, below its parent's: what new spans descend from.
 _process_span: TraceSpan | None = None
 
@@ -125,6 +143,23 @@ def record_fields() -> Mapping[str, Any]:
     return cache[2]
 
 
+def record_parts() -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """Return a record's template and the fields bound to the scope (never modify them).
+
+    What :func:`record_fields` merges, for a record builder that copies the template
+    (the head and ``process_id`` as ``None``, then the context ids, validated when they
+    were set) and adds the bound fields, the application's values, apart. One
+    ``ContextVar.get``, and no tuple made per record.
+    """
+    snapshot = fields.get()
+    if snapshot is None:
+        return _default_parts
+    cache = snapshot.cache
+    if cache is None or cache[0] is not _process_defaults:
+        cache = _refresh(snapshot)
+    return cache[3]
+
+
 def bound_fields() -> Mapping[str, Any]:
     """Return the fields bound to the current scope with :func:`bind` (never modify it)."""
     snapshot = fields.get()
@@ -148,7 +183,7 @@ def set_process_defaults(
     control characters), so a bad setting fails at start-up, not silently. Ids a
     child process inherited are forgotten: ``configure()`` adopts them again.
     """
-    global _process_defaults, _process_span  # noqa: PLW0603 - process-wide by design
+    global _process_defaults, _default_parts, _process_span  # noqa: PLW0603 - process-wide by design
     values = {
         keys.SERVICE_NAME: service_name,
         keys.SERVICE_VERSION: service_version,
@@ -158,18 +193,20 @@ def set_process_defaults(
         if value is not None and not usable(key, value):
             raise ValueError(f"{key} {value!r} is unusable: {rejection_reason(key, value)}")
     _process_defaults = {key: value for key, value in values.items() if value is not None}
+    _default_parts = (_template(_process_defaults), EMPTY)
     _process_span = None
 
 
 def adopt_process_defaults(adopted: Mapping[str, str], process_span: TraceSpan | None) -> None:
     """Add inherited ids to the process defaults, and the span the process runs in."""
-    global _process_defaults, _process_span  # noqa: PLW0603 - process-wide by design
+    global _process_defaults, _default_parts, _process_span  # noqa: PLW0603 - process-wide
     if process_span is not None:
         _process_span = process_span
     if adopted:
         merged = {**_process_defaults, **adopted}
         # Schema order: outside any scope, current_fields() returns the defaults as they are.
         _process_defaults = {key: merged[key] for key in keys.CONTEXT_KEYS if key in merged}
+        _default_parts = (_template(_process_defaults), EMPTY)
 
 
 def apply(

@@ -8,9 +8,10 @@ output made, so each kind only says what fork and exit mean for it.
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
-__all__ = ["Output"]
+__all__ = ["Output", "write_all"]
 
 
 class Output(Protocol):
@@ -61,3 +62,12 @@ class Output(Protocol):
     def after_fork_in_child(self) -> None:
         """Start afresh in a forked child: fresh locks, no parent's thread or queue."""
         return
+
+
+def write_all(descriptor: int, data: bytes) -> None:
+    """Write all of *data* to the file *descriptor* (a signal may cut a write short)."""
+    written = os.write(descriptor, data)
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(descriptor, view) :]

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flext_logging.outputs.base import Output
+from flext_logging.outputs.base import Output, write_all
 from flext_logging.outputs.failures import SINK_FAILED, record_failure, to_stderr
 from flext_logging.outputs.lifecycle import track
 
@@ -98,7 +98,7 @@ class FileOutput(Output):
                 size = self._follow()
                 if self.max_bytes is not None and size and size + len(data) > self.max_bytes:
                     self._rotate(len(data))
-                _write_all(self._descriptor, data)  # type: ignore[arg-type]  # opened by _follow
+                write_all(self._descriptor, data)  # type: ignore[arg-type]  # opened by _follow
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
             record_failure(SINK_FAILED, exc, max(data.count(b"\n"), 1))
             to_stderr(data.decode("utf-8", "replace"))
@@ -169,10 +169,3 @@ class FileOutput(Output):
             yield
         finally:
             fcntl.lockf(self._rotation_lock, fcntl.LOCK_UN)
-
-
-def _write_all(descriptor: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(descriptor, view)
-        view = view[written:]

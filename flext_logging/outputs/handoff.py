@@ -129,7 +129,8 @@ class LoggingOutput(Output):
     def render(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
         """Return *event_dict* as a ``LogRecord``, or ``None`` when no handler would take it."""
         if self._root_handlers_only:
-            targets = self._root_targets()
+            # The root's handlers rarely change: compared item by item (identity first).
+            targets = self._targets if _ROOT.handlers == self._seen else self._root_targets()
             if not targets or isinstance(logger, logging.Logger):
                 return None  # nothing to hand to, or it came from logging: they have it
             levelno = level_number(method_name)

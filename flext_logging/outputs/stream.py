@@ -1,8 +1,11 @@
 """An output to a stream (stdout by default): whole lines, one write each, flushed.
 
-Lines are bytes (UTF-8) on the way here; they go to a binary stream, or to the byte
-buffer under a UTF-8 text stream such as ``sys.stdout``, as they are: no decoding and
-encoding again. A text stream without such a buffer gets text.
+Lines are bytes (UTF-8) on the way here. A stream that ``open()`` made (or
+``sys.stdout``/``sys.stderr``: a file object over a file descriptor, UTF-8 if it is
+text) has what Python buffered in it flushed, then each line goes to its file
+descriptor in one ``os.write``: the layers of buffering between would only copy it.
+Another binary stream, or the byte buffer under another UTF-8 text stream, gets the
+bytes as they are; a text stream without such a buffer gets text.
 
 When the stream is a pipe or a socket, which several processes often share (the
 workers of a server writing to a container's stdout), POSIX keeps a write whole only
@@ -23,7 +26,7 @@ import sys
 import threading
 from typing import IO, Any, Final
 
-from flext_logging.outputs.base import Output
+from flext_logging.outputs.base import Output, write_all
 from flext_logging.outputs.failures import SINK_FAILED, record_failure, to_stderr
 from flext_logging.outputs.lifecycle import track
 
@@ -59,6 +62,7 @@ class StreamOutput(Output):
 
     __slots__ = (
         "_checked",
+        "_descriptor",
         "_kind",
         "_lock",
         "_pipe",
@@ -83,8 +87,11 @@ class StreamOutput(Output):
         self.schema = schema
         self._lock = threading.Lock()
         self._checked: object = None  # the stream the fields below describe
-        self._target: Any = None  # what is written to: the stream or its byte buffer
+        # What is written to: the stream, its byte buffer, or (for _DESCRIPTOR) the
+        # stream flushed before each write to self._descriptor.
+        self._target: Any = None
         self._kind = _TEXT
+        self._descriptor = -1  # the file descriptor written to, for _DESCRIPTOR
         self._pipe: int | None = None  # the descriptor to lock around each write
         track(self)
 
@@ -96,18 +103,81 @@ class StreamOutput(Output):
     def write(self, line: bytes | str) -> None:
         """Write one rendered line (which already ends in a newline)."""
         stream: Any = self._stream if self._stream is not None else sys.stdout
-        counted = False
+        if stream is self._checked and self._kind is _FILE:
+            # A regular file: after what the stream holds, one os.write, which the
+            # kernel keeps whole beside other threads' and processes' writes (no lock).
+            data = line if type(line) is bytes else _as_bytes(line)
+            try:
+                self._target.flush()
+            except Exception as exc:  # noqa: BLE001 - closed, say: its descriptor is not ours
+                self._recover(stream, line, data, exc, retry=False)
+                return
+            try:
+                written = os.write(self._descriptor, data)
+                if written < len(data):  # a signal cut it short: the rest
+                    write_all(self._descriptor, data[written:])
+            except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
+                self._recover(stream, line, data, exc, retry=True)
+            return
         try:
             if stream is not self._checked:
                 self._inspect(stream)
-            kind = self._kind
-            data: bytes | str = line
-            if kind is _TEXT:
-                if isinstance(line, bytes):
-                    data = line.decode("utf-8", "replace")
-            elif isinstance(line, str):
-                data = line.encode("utf-8", "backslashreplace")
-            target = self._target
+            if self._kind is _FILE or self._kind is _DESCRIPTOR:
+                self._write_descriptor(stream, line)
+            else:
+                self._write_stream(stream, line)
+        except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
+            record_failure(SINK_FAILED, exc, line_count(line))
+            _to_stderr(stream, line)
+
+    def _write_descriptor(self, stream: Any, line: bytes | str) -> None:
+        """Write *line* to the stream's descriptor, under the locks, after what it holds."""
+        data = line if type(line) is bytes else _as_bytes(line)
+        with self._lock:
+            pipe = self._pipe
+            if pipe is not None:
+                _lock_pipe(pipe)
+            try:
+                try:
+                    self._target.flush()
+                except Exception as exc:  # noqa: BLE001 - closed, say: its descriptor is not ours
+                    self._recover(stream, line, data, exc, retry=False)
+                    return
+                try:
+                    write_all(self._descriptor, data)
+                except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
+                    self._recover(stream, line, data, exc, retry=True)
+            finally:
+                if pipe is not None:
+                    _unlock_pipe(pipe)
+
+    def _recover(
+        self, stream: Any, line: bytes | str, data: bytes, exc: Exception, *, retry: bool
+    ) -> None:
+        """Count a failed write; retry it once after a newline, else the line to stderr."""
+        record_failure(SINK_FAILED, exc, line_count(line))
+        if retry:
+            try:
+                # The failed write may have left part of a line: end it first.
+                write_all(self._descriptor, b"\n" + data)
+            except Exception:  # noqa: BLE001, S110 - counted above; the line goes to stderr
+                pass
+            else:
+                return
+        _to_stderr(stream, line)
+
+    def _write_stream(self, stream: Any, line: bytes | str) -> None:
+        """Write *line* through the stream object (or its byte buffer) and flush it."""
+        kind = self._kind
+        data: Any = line
+        if kind is _TEXT:
+            if isinstance(line, bytes):
+                data = line.decode("utf-8", "replace")
+        elif isinstance(line, str):
+            data = line.encode("utf-8", "backslashreplace")
+        target = self._target
+        counted = False
+        try:
             with self._lock:
                 pipe = self._pipe
                 if pipe is not None:
@@ -130,18 +200,22 @@ class StreamOutput(Output):
         except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
             if not counted:
                 record_failure(SINK_FAILED, exc, line_count(line))
-            if stream is not sys.__stderr__:
-                to_stderr(line if isinstance(line, str) else line.decode("utf-8", "replace"))
+            _to_stderr(stream, line)
 
     def _inspect(self, stream: Any) -> None:
-        """Decide how to write to *stream*: as text, as bytes, to its buffer; locked or not."""
+        """Decide how to write to *stream*: as text, as bytes, to its buffer or its file
+        descriptor; locked or not."""
         self._checked = stream
         if _is_celery_proxy(stream):
             _report_redirect()
             stream = sys.__stdout__
         self._target = stream
         self._kind = _TEXT
-        if _is_binary(stream):
+        descriptor = _own_descriptor(stream)
+        if descriptor is not None:
+            self._kind = _FILE if _is_regular_file(descriptor) else _DESCRIPTOR
+            self._descriptor = descriptor
+        elif _is_binary(stream):
             self._kind = _BINARY
         else:
             buffer = getattr(stream, "buffer", None)
@@ -178,6 +252,49 @@ class StreamOutput(Output):
 _TEXT: Final = "text"
 _BINARY: Final = "binary"
 _BUFFER: Final = "buffer"
+_DESCRIPTOR: Final = "descriptor"  # written under the locks (a pipe, a terminal)
+_FILE: Final = "file"  # a regular file's descriptor: written without a lock
+# The file objects open() makes (and sys.stdout is): nothing but buffering between them
+# and the file descriptor. A subclass or any other stream may do more in write().
+_BUFFERED: Final = (io.BufferedWriter, io.BufferedRandom)
+
+
+def _is_regular_file(descriptor: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(descriptor).st_mode)
+    except OSError:
+        return False
+
+
+def _as_bytes(line: bytes | str) -> bytes:
+    return line.encode("utf-8", "backslashreplace") if isinstance(line, str) else bytes(line)
+
+
+def _to_stderr(stream: object, line: bytes | str) -> None:
+    if stream is not sys.__stderr__:
+        to_stderr(line if isinstance(line, str) else line.decode("utf-8", "replace"))
+
+
+def _own_descriptor(stream: Any) -> int | None:
+    """The file descriptor of *stream* if it is a plain file object over one, else None.
+
+    A text stream must be UTF-8 and a ``TextIOWrapper`` over a ``BufferedWriter`` or
+    ``BufferedRandom`` over a ``FileIO``; a binary one one of those; and the descriptor
+    must block (a non-blocking one may refuse a write the buffer would have held).
+    """
+    kind = type(stream)
+    if kind is io.TextIOWrapper:
+        if not _is_utf8(stream):
+            return None
+        stream = stream.buffer
+        kind = type(stream)
+    if kind not in _BUFFERED or type(stream.raw) is not io.FileIO:
+        return None
+    try:
+        descriptor = stream.fileno()
+        return descriptor if os.get_blocking(descriptor) else None
+    except (OSError, ValueError):
+        return None
 
 
 def line_count(lines: bytes | str) -> int:
