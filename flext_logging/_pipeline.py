@@ -524,7 +524,7 @@ def build_pipeline(
         sinks,
         detail_steps=[*enrich, *details, *finish],
         # Without user processors nothing but the call adds a field a secret could be in:
-        # records are redacted as they are built (processors.record_builder).
+        # records are redacted as they are built (_direct_path).
         plain_steps=None if user else enrich,
         redactor=redactor,
         min_level=gate,

@@ -48,6 +48,12 @@ def test_tiny_benchmark_run_reports_every_case_goal_and_valid_output(tmp_path: P
     checked = [row for rows in report["cases"].values() for row in rows.values()]
     assert all(row["error"] is None for row in checked)
     assert len(report["ratios"]) == 10
-    assert all(row["ratio"] > 0 and "goal_text" in row for row in report["ratios"])
+    assert all("goal_text" in row for row in report["ratios"])
+    # A ratio of differences (the async write: each side minus the record path) may be 0
+    # in a run this short; a ratio of two times never is.
+    assert all(row["ratio"] >= 0 if row["base"] else row["ratio"] > 0 for row in report["ratios"])
+    assert [row["base"] for row in report["ratios"] if row["base"]] == [
+        "flext-logging, record path only"
+    ]
     assert report["async_memory"]["written"] == 200
     assert "ratios (median of per-round ratios ours/peer" in completed.stdout
