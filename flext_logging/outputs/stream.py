@@ -204,25 +204,31 @@ class StreamOutput(Output):
 
     def _inspect(self, stream: Any) -> None:
         """Decide how to write to *stream*: as text, as bytes, to its buffer or its file
-        descriptor; locked or not."""
-        self._checked = stream
+        descriptor; locked or not.
+
+        Worked out first and stored after, the stream last: a thread writing meanwhile
+        (the fast path reads these without the lock) sees the old decision whole or the
+        new one whole, never half of each.
+        """
+        checked = stream
         if _is_celery_proxy(stream):
             _report_redirect()
             stream = sys.__stdout__
-        self._target = stream
-        self._kind = _TEXT
-        descriptor = _own_descriptor(stream)
-        if descriptor is not None:
-            self._kind = _FILE if _is_regular_file(descriptor) else _DESCRIPTOR
-            self._descriptor = descriptor
+        target, kind, descriptor = stream, _TEXT, -1
+        own = _own_descriptor(stream)
+        if own is not None:
+            kind = _FILE if _is_regular_file(own) else _DESCRIPTOR
+            descriptor = own
         elif _is_binary(stream):
-            self._kind = _BINARY
+            kind = _BINARY
         else:
             buffer = getattr(stream, "buffer", None)
             if buffer is not None and _is_utf8(stream):
-                self._target = buffer
-                self._kind = _BUFFER
+                target, kind = buffer, _BUFFER
+        self._checked = None  # while the fields below change, nobody takes the fast path
+        self._target, self._kind, self._descriptor = target, kind, descriptor
         self._pipe = _shared_pipe(stream)
+        self._checked = checked
 
     def flush(self) -> None:
         """Flush the stream, ignoring a stream that cannot be flushed."""
