@@ -249,8 +249,23 @@ class Pipeline:
             output.close()
 
     def _write_fallback(self, method_name: str, record: Mapping[str, Any], exc: Exception) -> None:
+        """Write the minimal record of one that could not be built or processed.
+
+        Its message had not been redacted yet (redaction is the last step): it is here,
+        and withheld whole if the redactor fails on it too.
+        """
         record_failure(PROCESSOR_FAILED, exc)
-        line = _fallback_line(method_name, record, exc)
+        message = record.get(keys.MESSAGE)
+        if message is None:
+            message = record.get(processors.EVENT)
+        if self.redactor is not None and message is not None:
+            try:
+                message = self.redactor.redact_value(_text(message, 2000))
+            except Exception:  # noqa: BLE001 - the failure is already reported above
+                message = processors.REDACTED
+        line = _fallback_line(
+            method_name, {keys.LOGGER: record.get(keys.LOGGER), keys.MESSAGE: message}, exc
+        )
         for _, output in self.sinks:
             output.write(line)
 

@@ -452,3 +452,19 @@ def test_the_memo_of_clean_fields_stays_bounded_and_right() -> None:
     assert redactor.redact_fields({"order": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"}) == {
         "order": REDACTED
     }
+
+
+def test_the_minimal_record_of_a_failed_processor_has_its_message_redacted() -> None:
+    """A user processor that raises leaves a minimal record: its message is redacted too
+    (it is written before the redaction step would have run)."""
+
+    def broken(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("processor bug")
+
+    stream = io.StringIO()
+    configure(format="json", stream=stream, processors=[broken])
+    get_logger("fallback").info("called with Bearer abc123def456ghi789 in it")
+    line = stream.getvalue()
+    assert "processor bug" in line
+    assert "abc123def456ghi789" not in line
+    assert "called with" in line
