@@ -106,18 +106,7 @@ class StreamOutput(Output):
         if stream is self._checked and self._kind is _FILE:
             # A regular file: after what the stream holds, one os.write, which the
             # kernel keeps whole beside other threads' and processes' writes (no lock).
-            data = line if type(line) is bytes else _as_bytes(line)
-            try:
-                self._target.flush()
-            except Exception as exc:  # noqa: BLE001 - closed, say: its descriptor is not ours
-                self._recover(stream, line, data, exc, retry=False)
-                return
-            try:
-                written = os.write(self._descriptor, data)
-                if written < len(data):  # a signal cut it short: the rest
-                    write_all(self._descriptor, data[written:])
-            except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
-                self._recover(stream, line, data, exc, retry=True)
+            self._flush_then_write(stream, line)
             return
         try:
             if stream is not self._checked:
@@ -132,24 +121,31 @@ class StreamOutput(Output):
 
     def _write_descriptor(self, stream: Any, line: bytes | str) -> None:
         """Write *line* to the stream's descriptor, under the locks, after what it holds."""
-        data = line if type(line) is bytes else _as_bytes(line)
         with self._lock:
             pipe = self._pipe
             if pipe is not None:
                 _lock_pipe(pipe)
             try:
-                try:
-                    self._target.flush()
-                except Exception as exc:  # noqa: BLE001 - closed, say: its descriptor is not ours
-                    self._recover(stream, line, data, exc, retry=False)
-                    return
-                try:
-                    write_all(self._descriptor, data)
-                except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
-                    self._recover(stream, line, data, exc, retry=True)
+                self._flush_then_write(stream, line)
             finally:
                 if pipe is not None:
                     _unlock_pipe(pipe)
+
+    def _flush_then_write(self, stream: Any, line: bytes | str) -> None:
+        """Flush what the stream holds, then write *line* to its descriptor in one write
+        (the rest after a signal cut it short); a failure is recovered from."""
+        data = line if type(line) is bytes else _as_bytes(line)
+        try:
+            self._target.flush()
+        except Exception as exc:  # noqa: BLE001 - closed, say: its descriptor is not ours
+            self._recover(stream, line, data, exc, retry=False)
+            return
+        try:
+            written = os.write(self._descriptor, data)
+            if written < len(data):
+                write_all(self._descriptor, data[written:])
+        except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
+            self._recover(stream, line, data, exc, retry=True)
 
     def _recover(
         self, stream: Any, line: bytes | str, data: bytes, exc: Exception, *, retry: bool
