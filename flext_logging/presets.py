@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
@@ -669,6 +670,7 @@ _ELSEWHERE: Final = "\x00"
 _RARE: Final = "\x01"
 """Likewise for the fields few records have: when it is there, they are placed one by one."""
 _MISSING: Final = object()
+_NO_PLAN: Final[Any] = object()
 
 Rare = Callable[[dict[str, Any], dict[str, Any], object, Mapping[str, Any], bool], None]
 """Places one field seen on few records: (top, main, value, record, is a request)."""
@@ -695,7 +697,11 @@ class Preset:
         "_error_targets",
         "_flag_targets",
         "_groups",
+        "_last_parts",
+        "_last_plan",
         "_names",
+        "_parts_plans",
+        "_plans",
         "_rare",
         "_reserved",
         "_reserved_prefixes",
@@ -744,6 +750,10 @@ class Preset:
         self._reserved_prefixes = _RESERVED_PREFIXES[name]
         self._names = known
         self._groups = tuple((container, tuple(pairs)) for container, pairs in groups.items())
+        self._plans: dict[tuple[Any, ...], _Plan | None] = {}
+        self._last_plan: _Plan | None = None
+        self._parts_plans: dict[tuple[Any, ...], _PartsEntry] = {}
+        self._last_parts: _PartsEntry | None = None
 
     def _plan_decoding(self, source: str, targets: tuple[Target, ...]) -> None:
         """Read back each field from its first target; the others are derived from it."""
@@ -825,6 +835,175 @@ class Preset:
         if self._container and main:
             top[self._container] = main
         return top
+
+    def encode_reusing(
+        self, record: Mapping[str, Any], trace_flags: str | None = None
+    ) -> dict[str, Any]:
+        """Return what :meth:`encode` returns, reusing the layout of earlier records.
+
+        The renderer's path. Records with one key sequence are encoded alike: the first
+        is encoded by :meth:`encode`, and if each of its head and call field values is at
+        its planned place and nowhere else, a function that builds that layout in one
+        dict display is compiled from it. A later record with the same keys, the very
+        same context values (compared by identity) and the same *trace_flags* as one
+        seen before is built by that function with what its context became (kept per
+        context); the first record of a new context goes through :meth:`encode`, which
+        must give the same layout. Records with fields few records have (errors,
+        durations, HTTP) always do. The result may share nested objects with other
+        results: encode it at once, never change it.
+        """
+        shape_keys = tuple(record)
+        plan = self._last_plan
+        if plan is None or plan.keys != shape_keys:
+            plan = self._plans.get(shape_keys, _NO_PLAN)
+            if plan is _NO_PLAN:
+                plan = self._remember_plan(shape_keys)
+            if plan is None:
+                return self.encode(record, trace_flags)
+            self._last_plan = plan
+        layout = plan.layout
+        values = tuple(record.values())
+        if layout is not None:
+            known = plan.last
+            if known is not None and known[0] == trace_flags:
+                encoded = layout.fill(values, known[1])
+                if encoded is not _MISSING:
+                    return encoded if encoded is not None else self.encode(record, trace_flags)
+        context = plan.context(values)
+        if layout is not None:
+            try:
+                known = plan.contexts.get(context)
+            except Exception:  # noqa: BLE001 - a context value that cannot be hashed or compared
+                return self.encode(record, trace_flags)
+            if known is not None and known[0] == trace_flags:
+                encoded = layout.fill(values, known[1])
+                if encoded is not _MISSING:
+                    plan.last = known
+                    return encoded if encoded is not None else self.encode(record, trace_flags)
+        encoded = self.encode(record, trace_flags)
+        if all(type(value) is str and len(value) <= _CONTEXT_VALUE_LIMIT for value in context):
+            constants = plan.learn(values, encoded, context)
+            if constants is not None:
+                plan.remember(context, trace_flags, constants)
+        return encoded
+
+    def encode_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
+        self,
+        timestamp: object,
+        level: object,
+        name: object,
+        message: object,
+        process_id: object,
+        context: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        trace_flags: str | None = None,
+    ) -> dict[str, Any]:
+        """Return what :meth:`encode` returns for the record made of these parts.
+
+        The record is ``{timestamp, level, logger, message, process_id, **context,
+        **fields}``, as ``processors.build_record`` makes it. *context* is the scope's
+        context mapping (``context.state.record_parts()``), never changed once made:
+        what it became is kept for as long as the same object comes (held, so that no
+        other object can take its identity). As with :meth:`encode_reusing`, the result
+        may share nested objects with other results.
+        """
+        field_keys = tuple(fields)
+        found = self._last_parts
+        if found is None or found[0] is not context or found[1] != field_keys:
+            found = self._parts_plans.get((id(context), field_keys))
+            if found is None or found[0] is not context:
+                return self._encode_new_parts(
+                    (timestamp, level, name, message, process_id), context, fields, trace_flags
+                )
+            self._last_parts = found
+        known = found[3]
+        if known[0] == trace_flags:
+            fill = found[2].layout.fill_parts  # type: ignore[union-attr]  # a layout for parts
+            encoded = fill(
+                (timestamp, level, name, message, process_id, *fields.values()), known[1]
+            )  # type: ignore[misc]
+            if encoded is not None:
+                return encoded  # type: ignore[no-any-return]  # the function's dict
+        return self._encode_new_parts(
+            (timestamp, level, name, message, process_id), context, fields, trace_flags
+        )
+
+    def _encode_new_parts(
+        self,
+        head: tuple[object, ...],
+        context: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        trace_flags: str | None,
+    ) -> dict[str, Any]:
+        record = _parts_record(head, context, fields)
+        encoded = self.encode(record, trace_flags)
+        shape_keys = tuple(record)
+        plan = self._plans.get(shape_keys, _NO_PLAN)
+        if plan is _NO_PLAN:
+            plan = self._remember_plan(shape_keys)
+        if plan is None:
+            return encoded
+        values = tuple(record.values())
+        constants = plan.learn(values, encoded, plan.context(values))
+        if constants is None or plan.layout is None or plan.layout.fill_parts is None:
+            return encoded
+        entry = (context, tuple(fields), plan, (trace_flags, constants))
+        if len(self._parts_plans) >= _CONTEXTS_LIMIT:
+            self._parts_plans.clear()
+        self._parts_plans[id(context), entry[1]] = self._last_parts = entry
+        return encoded
+
+    def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
+        plan = self._plan(shape_keys)
+        if len(self._plans) >= _PLANS_LIMIT:
+            self._plans.clear()
+        self._plans[shape_keys] = plan
+        return plan
+
+    def _plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
+        """Where the head and call field values of records with *shape_keys* go
+        (``None``: such records are encoded one by one)."""
+        context: list[int] = []
+        plain: list[tuple[Location, int]] = []
+        coded: list[tuple[str, int, Convert]] = []
+        for position, key in enumerate(shape_keys):
+            if type(key) is not str:
+                return None
+            if key in _CONTEXT_FIELDS:
+                context.append(position)
+                continue
+            if key in _HEAD_FIELDS:
+                placed = self._head_places(key)
+                if placed is None:
+                    return None
+                plain.extend((location, position) for location in placed[0])
+                coded.extend((name, position, convert) for name, convert in placed[1])
+                continue
+            if key in _SOURCES or self._names.get(key) in (_RARE, _ELSEWHERE):
+                return None  # a field few records have, placed by its own step
+            plain.append(((self._container, self._name(key)), position))
+        return _Plan(shape_keys, tuple(context), tuple(plain), tuple(coded))
+
+    def _head_places(self, key: str) -> tuple[list[Location], list[tuple[str, Convert]]] | None:
+        """Where the table puts the head field *key*: as it is, and converted."""
+        plain: list[Location] = []
+        coded: list[tuple[str, Convert]] = []
+        name = self._names.get(key)
+        if name is None:
+            name = self._name(key)  # not in this preset's table: kept as the rest is
+        if name is _RARE:
+            return None
+        if name is not _ELSEWHERE:
+            plain.append((self._container, name))
+        plain.extend((None, top_name) for source, top_name in self._top_plain if source == key)
+        for container, pairs in self._groups:
+            plain.extend((container, member) for source, member in pairs if source == key)
+        for source, _path, convert, _primary, top_key in self._coded:
+            if source == key:
+                if top_key is None:
+                    return None
+                coded.append((top_key, convert))
+        return plain, coded
 
     def _place_rare(
         self, top: dict[str, Any], main: dict[str, Any], record: Mapping[str, Any]
@@ -1086,6 +1265,320 @@ def _lookup(record: Mapping[str, Any], path: Sequence[str]) -> tuple[bool, Any]:
             return False, None
         current = current[part]
     return True, current
+
+
+# -- Reusing the shape of an earlier record, for the renderer. ----------------------------
+
+_HEAD_FIELDS: Final = (*keys.HEAD_KEYS, keys.PROCESS_ID)
+"""The fields of a record that vary per call and are placed by the table (the context is
+the same for every record of a scope)."""
+_CONTEXT_FIELDS: Final = frozenset(keys.CONTEXT_KEYS)
+_SOURCES: Final = frozenset((keys.ERROR, *(row.source for row in FIELDS)))
+_CONTEXT_VALUE_LIMIT: Final = 1024
+"""A context's encoded part is kept only for context values this short (ids and names are)."""
+_PLANS_LIMIT: Final = 64
+"""Key sequences compiled per preset: records have few; bound odd callers."""
+_CONTEXTS_LIMIT: Final = 1024
+"""Contexts remembered per key sequence: the scopes whose records are being written."""
+
+Location = tuple[str | None, str]
+"""Where a value lands in an encoded record: (a top-level container or ``None``, name)."""
+Fill = Callable[[tuple[Any, ...], tuple[Any, ...]], Any]
+"""A compiled record builder: (the record's values, its context's constants) -> the
+encoded record, ``None`` when a conversion refuses a value, ``_MISSING`` when the values
+are not of that context."""
+
+
+def _getter(positions: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """The values at *positions* of a tuple, as a tuple (itemgetter returns one bare)."""
+    if not positions:
+        return lambda _values: ()
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda values: (values[position],)
+    return operator.itemgetter(*positions)
+
+
+class _Layout:
+    """The encoded form of a key sequence's records, compiled from its first one.
+
+    Its functions build an encoded record in one dict display: the head and call field
+    values where the first record's went, and the rest (what the context and the
+    table's constants became) taken from the context's constants, a tuple made once per
+    context by :meth:`constants` from a record of that context that :meth:`Preset.encode`
+    encoded, once it is seen to have this layout.
+    """
+
+    __slots__ = ("_plan", "_recipe", "fill", "fill_parts", "nested", "top")
+
+    def __init__(self, plan: _Plan, encoded: Mapping[str, Any]) -> None:
+        self._plan = plan
+        self.top = tuple(encoded)
+        containers = {container for (container, _), _ in plan.plain if container is not None}
+        self.nested = tuple((name, tuple(encoded[name])) for name in containers)
+        coded = {name: (position, convert) for name, position, convert in plan.coded}
+        self.fill, self._recipe = _compile(encoded, dict(plan.plain), coded, plan.context_positions)
+        self.fill_parts: Fill | None = None
+        """The function for values laid out as parts: the head, then the call fields."""
+        head = len(_HEAD_FIELDS)
+        shift = len(plan.context_positions)
+        if plan.keys[:head] == _HEAD_FIELDS and plan.context_positions == tuple(
+            range(head, head + shift)
+        ):
+
+            def moved(position: int) -> int:
+                return position if position < head else position - shift
+
+            plain = {location: moved(position) for location, position in plan.plain}
+            coded = {
+                name: (moved(position), convert) for name, (position, convert) in coded.items()
+            }
+            self.fill_parts, recipe = _compile(encoded, plain, coded, ())
+            if recipe != self._recipe:  # the same walk over the same record
+                raise AssertionError(recipe)
+
+    def constants(
+        self, encoded: Mapping[str, Any], values: tuple[Any, ...], context: tuple[Any, ...]
+    ) -> tuple[Any, ...] | None:
+        """The constants of the context of *encoded*, the encoded record of *values*;
+        ``None`` if it is not of this layout."""
+        if tuple(encoded) != self.top:
+            return None
+        for name, members in self.nested:
+            inner = encoded[name]
+            if not isinstance(inner, dict) or tuple(inner) != members:
+                return None
+        for (container, name), position in self._plan.plain:
+            source = encoded if container is None else encoded[container]
+            if source[name] is not values[position]:
+                return None
+        found: list[Any] = []
+        for container, names, run in self._recipe:
+            source = encoded if container is None else encoded[container]
+            found.append({name: source[name] for name in names} if run else source[names[0]])
+        return (*found, *context)
+
+
+Recipe = list[tuple[str | None, tuple[str, ...], bool]]
+"""Where each constant of a context is read from an encoded record: (container, names,
+whether the names' items form one dict merged in, or the one name's value)."""
+
+
+def _compile(
+    encoded: Mapping[str, Any],
+    plain: Mapping[Location, int],
+    coded: Mapping[str, tuple[int, Convert]],
+    checks: tuple[int, ...],
+) -> tuple[Fill, Recipe]:
+    """A function ``fill(values, constants)`` that builds *encoded* again: the values at
+    the *plain* and *coded* places from *values*, the others from *constants* (read
+    with the recipe returned). With *checks*, the values at those positions must be the
+    very objects at the end of *constants* (the context's), else it returns ``_MISSING``.
+
+    No name or value is written into the source: each is an argument of an outer
+    function, which the inner one reads as a cell (cheaper than a global).
+    """
+    arguments: dict[str, object] = {"SKIP": SKIP, "MISSING": _MISSING}
+    by_name: dict[str, str] = {}
+
+    def argument(name: str) -> str:
+        found = by_name.get(name)
+        if found is None:
+            found = by_name[name] = f"a{len(arguments)}"
+            arguments[found] = name
+        return found
+
+    body: list[str] = []
+    converted: dict[str, str] = {}
+    for index, (name, (position, convert)) in enumerate(coded.items()):
+        arguments[f"convert{index}"] = convert
+        body.append(f"    e{index} = convert{index}(v[{position}])")
+        body.append(f"    if e{index} is SKIP: return None")
+        converted[name] = f"e{index}"
+    containers = {container for container, _ in plain if container is not None}
+    recipe: Recipe = []
+
+    def display(values: Mapping[str, Any], container: str | None) -> str:
+        items: list[str] = []
+        run: list[str] = []  # names whose values are the context's: one dict merged in
+
+        def end_run() -> None:
+            if len(run) > 1:
+                recipe.append((container, tuple(run), True))
+                items.append(f"**c[{len(recipe) - 1}]")
+            elif run:
+                recipe.append((container, (run[0],), False))
+                items.append(f"{argument(run[0])}: c[{len(recipe) - 1}]")
+            run.clear()
+
+        for name, value in values.items():
+            if (container, name) in plain:
+                item = f"v[{plain[container, name]}]"
+            elif container is None and name in converted:
+                item = converted[name]
+            elif container is None and name in containers:
+                item = display(value, name)
+            else:
+                run.append(name)
+                continue
+            end_run()
+            items.append(f"{argument(name)}: {item}")
+        end_run()
+        return "{" + ", ".join(items) + "}"
+
+    result = display(encoded, None)
+    lines = ["    def fill(v, c):"]
+    if checks:
+        tests = " or ".join(
+            f"v[{position}] is not c[{len(recipe) + index}]"
+            for index, position in enumerate(checks)
+        )
+        lines.append(f"        if {tests}: return MISSING")
+    lines.extend(f"    {line}" for line in body)
+    lines.append(f"        return {result}")
+    source = "\n".join([f"def make({', '.join(arguments)}):", *lines, "    return fill"])
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<flext_logging.presets layout>", "exec"), namespace)  # noqa: S102 - our own source: names and values are arguments
+    return namespace["make"](**arguments), recipe
+
+
+class _Plan:
+    """Where the head and call field values of records with one key sequence go."""
+
+    __slots__ = (
+        "coded",
+        "context",
+        "context_positions",
+        "contexts",
+        "keys",
+        "last",
+        "layout",
+        "plain",
+    )
+
+    def __init__(
+        self,
+        keys: tuple[Any, ...],
+        context: tuple[int, ...],
+        plain: tuple[tuple[Location, int], ...],
+        coded: tuple[tuple[str, int, Convert], ...],
+    ) -> None:
+        self.keys = keys
+        self.context_positions = context
+        self.context = _getter(context)
+        self.plain = plain
+        """Values placed as they are: (location, position in the record)."""
+        self.coded = coded
+        """Values converted into one top-level name: (name, position, conversion)."""
+        self.layout: _Layout | None = None
+        """Compiled from the first record whose encoded form shows the plan holds."""
+        self.contexts: dict[Any, tuple[str | None, tuple[Any, ...]]] = {}
+        """(trace flags, constants) per context seen (its values, or its mapping's id)."""
+        self.last: tuple[str | None, tuple[Any, ...]] | None = None
+        """The context used last: nearly always the next record's."""
+
+    def learn(
+        self,
+        values: tuple[Any, ...],
+        encoded: dict[str, Any],
+        context: tuple[Any, ...],
+    ) -> tuple[Any, ...] | None:
+        """The constants of the context of *encoded* (the encoded record of *values*),
+        compiling the layout from it if it is the first; ``None``: not reusable."""
+        layout = self.layout
+        if layout is None:
+            if not _matches(self, values, encoded):
+                return None
+            try:
+                layout = _Layout(self, encoded)
+            except RecursionError:
+                return None
+            constants = layout.constants(encoded, values, context)
+            if constants is None or not _alike(layout.fill(values, constants), encoded):
+                return None
+            self.layout = layout
+            return constants
+        return layout.constants(encoded, values, context)
+
+    def remember(self, key: Any, flags: str | None, constants: tuple[Any, ...]) -> None:
+        if len(self.contexts) >= _CONTEXTS_LIMIT:
+            self.contexts.clear()
+        self.contexts[key] = self.last = (flags, constants)
+
+
+def _alike(first: object, second: object) -> bool:
+    """Tell whether two encoded records are equal, their keys in the same order."""
+    try:
+        if isinstance(first, dict) and isinstance(second, dict):
+            return list(first) == list(second) and all(
+                _alike(value, second[key]) for key, value in first.items()
+            )
+        return first is second or bool(first == second)
+    except Exception:  # noqa: BLE001 - a value that cannot be compared: not the same
+        return False
+
+
+_PartsEntry = tuple[Mapping[str, Any], tuple[Any, ...], _Plan, tuple["str | None", tuple[Any, ...]]]
+"""For records built from parts: (the context mapping, the call field names, the plan,
+(trace flags, the context's constants))."""
+
+
+def _parts_record(
+    head: tuple[object, ...], context: Mapping[str, Any], fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The record ``processors.build_record`` makes of these parts."""
+    timestamp, level, name, message, process_id = head
+    return {
+        keys.TIMESTAMP: timestamp,
+        keys.LEVEL: level,
+        keys.LOGGER: name,
+        keys.MESSAGE: message,
+        keys.PROCESS_ID: process_id,
+        **context,
+        **fields,
+    }
+
+
+def _matches(plan: _Plan, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> bool:
+    """Tell whether *encoded* has each head and call field value at its planned location
+    and nowhere else (then every record of this key sequence and context is encoded
+    alike: the encoder looks at those values only through the conversions)."""
+    placed: dict[int, int] = {}  # id of a value -> its position
+    for position in (*(p for _, p in plan.plain), *(p for _, p, _ in plan.coded)):
+        if placed.setdefault(id(values[position]), position) != position:
+            return False  # one object in two fields: its locations would be ambiguous
+    locations: set[Location] = set()
+    for location, position in plan.plain:
+        container, name = location
+        inner = encoded if container is None else encoded.get(container)
+        if location in locations or not isinstance(inner, dict):
+            return False
+        if inner.get(name, _MISSING) is not values[position]:
+            return False
+        locations.add(location)
+    for name, position, convert in plan.coded:
+        value = convert(values[position])
+        if (None, name) in locations or value is SKIP or not _alike(encoded.get(name), value):
+            return False
+        locations.add((None, name))
+    return not _elsewhere(encoded, locations, placed)
+
+
+def _elsewhere(
+    encoded: Mapping[str, Any], locations: set[Location], placed: Mapping[int, int]
+) -> bool:
+    """Tell whether one of the *placed* values is somewhere else than its *locations*
+    (kept under another name too: a name taken, a value refused)."""
+    for name, value in encoded.items():
+        if (None, name) in locations:
+            continue
+        if id(value) in placed:
+            return True
+        if isinstance(value, dict):
+            for member, member_value in value.items():
+                if (name, member) not in locations and id(member_value) in placed:
+                    return True
+    return False
 
 
 # -- One preset per name, recognising a line, and the docs table. -------------------------

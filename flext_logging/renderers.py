@@ -374,7 +374,7 @@ class SchemaRenderer:
     was made in, when it is the record's trace.
     """
 
-    __slots__ = ("_encode", "_flags", "_limit")
+    __slots__ = ("_encode", "_encode_line", "_encode_parts", "_flags", "_limit")
 
     def __init__(
         self,
@@ -383,15 +383,21 @@ class SchemaRenderer:
         max_record_bytes: int | None = DEFAULT_MAX_RECORD_BYTES,
         gcp_project: str | None = None,
     ) -> None:
-        self._encode = presets.preset(schema, gcp_project=gcp_project).encode
+        preset = presets.preset(schema, gcp_project=gcp_project)
+        self._encode = preset.encode
+        # The line is encoded at once and the mapped record dropped: the form that
+        # reuses the shape of the scope's earlier records serves (see encode_reusing).
+        self._encode_line = preset.encode_reusing
+        self._encode_parts = preset.encode_parts
         self._flags = schema in (presets.GCP, presets.OTEL)
         self._limit = max_record_bytes
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
         flags = _trace_flags(event_dict) if self._flags else None
-        mapped = self._encode(event_dict, flags)
+        mapped = self._encode_line(event_dict, flags)
         try:
-            line = orjson.dumps(mapped, default=_default, option=_ORJSON_OPTIONS)
+            # As JSONRenderer: a record with a key that is no string takes the fallback.
+            line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
         except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
             line = dumps_record(mapped)
         else:
@@ -401,6 +407,49 @@ class SchemaRenderer:
         if limit is not None and len(line) > limit:
             encode = self._encode
             return fit_record(event_dict, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
+        return line
+
+    def render_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
+        self,
+        timestamp: object,
+        level: str,
+        name: str,
+        message: str,
+        process_id: int,
+        context: Mapping[str, Any],
+        fields: Mapping[str, Any],
+    ) -> bytes:
+        """Render the record ``processors.build_record`` would make of these parts.
+
+        The same line as calling the renderer with that record, without the record: for
+        a pipeline whose outputs all render parts, no flat record is built. *context*
+        is the mapping ``context.state.record_parts()`` returned (never changed once
+        made), *fields* the call's fields, bound and redacted.
+        """
+        flags = _trace_flags(context) if self._flags else None
+        mapped = self._encode_parts(
+            timestamp, level, name, message, process_id, context, fields, flags
+        )
+        try:
+            line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
+        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
+            line = dumps_record(mapped)
+        else:
+            if not line.isascii():
+                line = _escape_breaks(line)
+        limit = self._limit
+        if limit is not None and len(line) > limit:
+            record = {
+                keys.TIMESTAMP: timestamp,
+                keys.LEVEL: level,
+                keys.LOGGER: name,
+                keys.MESSAGE: message,
+                keys.PROCESS_ID: process_id,
+                **context,
+                **fields,
+            }
+            encode = self._encode
+            return fit_record(record, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
         return line
 
 
