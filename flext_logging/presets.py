@@ -101,7 +101,6 @@ class _Skip:
 SKIP: Final = _Skip()
 _UTC: Final = datetime.timezone.utc
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
-_MICROSECOND: Final = datetime.timedelta(microseconds=1)
 _RFC3339: Final = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)"
 )
@@ -128,7 +127,8 @@ def _unix_ns(value: object) -> object:
     """A record time (datetime or RFC 3339 text) as decimal nanoseconds since the epoch."""
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
-        return f"{(moment - _EPOCH) // _MICROSECOND}000"  # timedelta // timedelta: exact
+        delta = moment - _EPOCH  # exact: whole days, seconds and microseconds
+        return f"{(delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds}000"
     if isinstance(value, str):
         nanoseconds = _parse_rfc3339(value)
         return SKIP if nanoseconds is None else str(nanoseconds)
