@@ -41,6 +41,7 @@ __all__ = [
     "detect",
     "dotted",
     "markdown_table",
+    "parts_record",
     "preset",
     "reading_targets",
     "to_flat",
@@ -894,26 +895,26 @@ class Preset:
         name: object,
         message: object,
         process_id: object,
-        context: Mapping[str, Any],
+        template: Mapping[str, Any],
         fields: Mapping[str, Any],
         trace_flags: str | None = None,
     ) -> dict[str, Any]:
         """Return what :meth:`encode` returns for the record made of these parts.
 
-        The record is ``{timestamp, level, logger, message, process_id, **context,
-        **fields}``, as ``processors.build_record`` makes it. *context* is the scope's
-        context mapping (``context.state.record_parts()``), never changed once made:
-        what it became is kept for as long as the same object comes (held, so that no
-        other object can take its identity). As with :meth:`encode_reusing`, the result
-        may share nested objects with other results.
+        The record is what ``processors.build_record`` makes (:func:`parts_record`):
+        *template* with the head and the process id filled in, then *fields*. The
+        template is the scope's (``context.state.record_parts()``), never changed once
+        made: what its context became is kept for as long as the same object comes
+        (held, so that no other object can take its identity). As with
+        :meth:`encode_reusing`, the result may share nested objects with other results.
         """
         field_keys = tuple(fields)
         found = self._last_parts
-        if found is None or found[0] is not context or found[1] != field_keys:
-            found = self._parts_plans.get((id(context), field_keys))
-            if found is None or found[0] is not context:
+        if found is None or found[0] is not template or found[1] != field_keys:
+            found = self._parts_plans.get((id(template), field_keys))
+            if found is None or found[0] is not template:
                 return self._encode_new_parts(
-                    (timestamp, level, name, message, process_id), context, fields, trace_flags
+                    (timestamp, level, name, message, process_id), template, fields, trace_flags
                 )
             self._last_parts = found
         known = found[3]
@@ -925,17 +926,17 @@ class Preset:
             if encoded is not None:
                 return encoded  # type: ignore[no-any-return]  # the function's dict
         return self._encode_new_parts(
-            (timestamp, level, name, message, process_id), context, fields, trace_flags
+            (timestamp, level, name, message, process_id), template, fields, trace_flags
         )
 
     def _encode_new_parts(
         self,
-        head: tuple[object, ...],
-        context: Mapping[str, Any],
+        head: tuple[object, object, object, object, object],
+        template: Mapping[str, Any],
         fields: Mapping[str, Any],
         trace_flags: str | None,
     ) -> dict[str, Any]:
-        record = _parts_record(head, context, fields)
+        record = parts_record(*head, template, fields)
         encoded = self.encode(record, trace_flags)
         shape_keys = tuple(record)
         plan = self._plans.get(shape_keys, _NO_PLAN)
@@ -947,10 +948,10 @@ class Preset:
         constants = plan.learn(values, encoded, plan.context(values))
         if constants is None or plan.layout is None or plan.layout.fill_parts is None:
             return encoded
-        entry = (context, tuple(fields), plan, (trace_flags, constants))
+        entry = (template, tuple(fields), plan, (trace_flags, constants))
         if len(self._parts_plans) >= _CONTEXTS_LIMIT:
             self._parts_plans.clear()
-        self._parts_plans[id(context), entry[1]] = self._last_parts = entry
+        self._parts_plans[id(template), entry[1]] = self._last_parts = entry
         return encoded
 
     def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
@@ -1519,24 +1520,30 @@ def _alike(first: object, second: object) -> bool:
 
 
 _PartsEntry = tuple[Mapping[str, Any], tuple[Any, ...], _Plan, tuple["str | None", tuple[Any, ...]]]
-"""For records built from parts: (the context mapping, the call field names, the plan,
+"""For records built from parts: (the record template, the call field names, the plan,
 (trace flags, the context's constants))."""
 
 
-def _parts_record(
-    head: tuple[object, ...], context: Mapping[str, Any], fields: Mapping[str, Any]
+def parts_record(  # noqa: PLR0917 - the parts of build_record, in its order
+    timestamp: object,
+    level: object,
+    name: object,
+    message: object,
+    process_id: object,
+    template: Mapping[str, Any],
+    fields: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The record ``processors.build_record`` makes of these parts."""
-    timestamp, level, name, message, process_id = head
-    return {
-        keys.TIMESTAMP: timestamp,
-        keys.LEVEL: level,
-        keys.LOGGER: name,
-        keys.MESSAGE: message,
-        keys.PROCESS_ID: process_id,
-        **context,
-        **fields,
-    }
+    """Return the record ``processors.build_record`` makes of these parts: a copy of the
+    scope's *template* (head and process id keys, then the context ids), its head and
+    process id filled in, then the call's *fields*."""
+    record = dict(template)
+    record[keys.TIMESTAMP] = timestamp
+    record[keys.LEVEL] = level
+    record[keys.LOGGER] = name
+    record[keys.MESSAGE] = message
+    record[keys.PROCESS_ID] = process_id
+    record.update(fields)
+    return record
 
 
 def _matches(plan: _Plan, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> bool:

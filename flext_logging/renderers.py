@@ -416,19 +416,20 @@ class SchemaRenderer:
         name: str,
         message: str,
         process_id: int,
-        context: Mapping[str, Any],
+        template: Mapping[str, Any],
         fields: Mapping[str, Any],
     ) -> bytes:
         """Render the record ``processors.build_record`` would make of these parts.
 
         The same line as calling the renderer with that record, without the record: for
-        a pipeline whose outputs all render parts, no flat record is built. *context*
-        is the mapping ``context.state.record_parts()`` returned (never changed once
-        made), *fields* the call's fields, bound and redacted.
+        a pipeline whose outputs all render parts, no flat record is built. *template*
+        is the scope's record template ``context.state.record_parts()`` returned (the
+        head and ``process_id`` keys, then the context ids; never changed once made),
+        *fields* the call's fields, bound and redacted.
         """
-        flags = _trace_flags(context) if self._flags else None
+        flags = _trace_flags(template) if self._flags else None
         mapped = self._encode_parts(
-            timestamp, level, name, message, process_id, context, fields, flags
+            timestamp, level, name, message, process_id, template, fields, flags
         )
         try:
             line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
@@ -439,15 +440,9 @@ class SchemaRenderer:
                 line = _escape_breaks(line)
         limit = self._limit
         if limit is not None and len(line) > limit:
-            record = {
-                keys.TIMESTAMP: timestamp,
-                keys.LEVEL: level,
-                keys.LOGGER: name,
-                keys.MESSAGE: message,
-                keys.PROCESS_ID: process_id,
-                **context,
-                **fields,
-            }
+            record = presets.parts_record(
+                timestamp, level, name, message, process_id, template, fields
+            )
             encode = self._encode
             return fit_record(record, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
         return line

@@ -45,7 +45,8 @@ def test_bench_presets_reports_every_schema_against_flat(tmp_path: Path) -> None
     assert all(row["median_us"] > 0 and row["ratio_to_flat"] > 0 for row in schemas.values())
     steps = results["record_path"]
     assert set(steps) == {"flat", *presets.PRESETS, *(f"{name}_parts" for name in presets.PRESETS)}
-    assert results["date"] and "paired" in results["method"]
+    assert results["date"]
+    assert "paired" in results["method"]
 
 
 def test_bench_clickhouse_loads_and_traces_a_small_log(tmp_path: Path) -> None:
