@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import math
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
@@ -701,7 +700,6 @@ class Preset:
         "_last_parts",
         "_last_plan",
         "_names",
-        "_parts_plans",
         "_plans",
         "_rare",
         "_reserved",
@@ -753,8 +751,9 @@ class Preset:
         self._groups = tuple((container, tuple(pairs)) for container, pairs in groups.items())
         self._plans: dict[tuple[Any, ...], _Plan | None] = {}
         self._last_plan: _Plan | None = None
-        self._parts_plans: dict[tuple[Any, ...], _PartsEntry] = {}
-        self._last_parts: _PartsEntry | None = None
+        self._last_parts: (
+            tuple[Mapping[str, Any], tuple[Any, ...], _Plan, tuple[Any, ...]] | None
+        ) = None
 
     def _plan_decoding(self, source: str, targets: tuple[Target, ...]) -> None:
         """Read back each field from its first target; the others are derived from it."""
@@ -840,18 +839,19 @@ class Preset:
     def encode_reusing(
         self, record: Mapping[str, Any], trace_flags: str | None = None
     ) -> dict[str, Any]:
-        """Return what :meth:`encode` returns, reusing the layout of earlier records.
+        """Return what :meth:`encode` returns, through a function compiled for the
+        record's key sequence.
 
-        The renderer's path. Records with one key sequence are encoded alike: the first
-        is encoded by :meth:`encode`, and if each of its head and call field values is at
-        its planned place and nowhere else, a function that builds that layout in one
-        dict display is compiled from it. A later record with the same keys, the very
-        same context values (compared by identity) and the same *trace_flags* as one
-        seen before is built by that function with what its context became (kept per
-        context); the first record of a new context goes through :meth:`encode`, which
-        must give the same layout. Records with fields few records have (errors,
-        durations, HTTP) always do. The result may share nested objects with other
-        results: encode it at once, never change it.
+        The renderer's path. Records with one key sequence are encoded alike: where
+        each value goes is decided by the table and the keys alone, and the values are
+        looked at only by the conversions. The first record of a sequence is encoded by
+        :meth:`encode`; if each of its values is at its planned place and nowhere else,
+        and what is left is the table's constants, a function that builds that form in
+        one dict display from a record's values is compiled. It serves the next records
+        of the sequence whatever their context; one whose conversion refuses a value
+        goes through :meth:`encode`, as do records with fields few records have
+        (errors, durations, HTTP). The result may share the table's constants with
+        other results: encode it at once, never change it.
         """
         shape_keys = tuple(record)
         plan = self._last_plan
@@ -862,30 +862,14 @@ class Preset:
             if plan is None:
                 return self.encode(record, trace_flags)
             self._last_plan = plan
-        layout = plan.layout
-        values = tuple(record.values())
-        if layout is not None:
-            known = plan.last
-            if known is not None and known[0] == trace_flags:
-                encoded = layout.fill(values, known[1])
-                if encoded is not _MISSING:
-                    return encoded if encoded is not None else self.encode(record, trace_flags)
-        context = plan.context(values)
-        if layout is not None:
-            try:
-                known = plan.contexts.get(context)
-            except Exception:  # noqa: BLE001 - a context value that cannot be hashed or compared
-                return self.encode(record, trace_flags)
-            if known is not None and known[0] == trace_flags:
-                encoded = layout.fill(values, known[1])
-                if encoded is not _MISSING:
-                    plan.last = known
-                    return encoded if encoded is not None else self.encode(record, trace_flags)
+        fill = plan.fills[trace_flags is not None]
+        if fill is not None:
+            encoded = fill((*record.values(), trace_flags))
+            if encoded is not None:
+                return encoded  # type: ignore[no-any-return]  # the function's dict
+            return self.encode(record, trace_flags)
         encoded = self.encode(record, trace_flags)
-        if all(type(value) is str and len(value) <= _CONTEXT_VALUE_LIMIT for value in context):
-            constants = plan.learn(values, encoded, context)
-            if constants is not None:
-                plan.remember(context, trace_flags, constants)
+        plan.learn((*record.values(), trace_flags), encoded)
         return encoded
 
     def encode_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
@@ -904,55 +888,38 @@ class Preset:
         The record is what ``processors.build_record`` makes (:func:`parts_record`):
         *template* with the head and the process id filled in, then *fields*. The
         template is the scope's (``context.state.record_parts()``), never changed once
-        made: what its context became is kept for as long as the same object comes
-        (held, so that no other object can take its identity). As with
-        :meth:`encode_reusing`, the result may share nested objects with other results.
+        made: its context values are read once for as long as the same object comes
+        (held, so that no other object can take its identity). Otherwise as
+        :meth:`encode_reusing`, without building the record.
         """
         field_keys = tuple(fields)
         found = self._last_parts
         if found is None or found[0] is not template or found[1] != field_keys:
-            found = self._parts_plans.get((id(template), field_keys))
-            if found is None or found[0] is not template:
-                return self._encode_new_parts(
-                    (timestamp, level, name, message, process_id), template, fields, trace_flags
-                )
-            self._last_parts = found
-        known = found[3]
-        if known[0] == trace_flags:
-            fill = found[2].layout.fill_parts  # type: ignore[union-attr]  # a layout for parts
+            record = parts_record(timestamp, level, name, message, process_id, template, fields)
+            encoded = self.encode_reusing(record, trace_flags)
+            plan = self._last_plan
+            if plan is not None and plan.keys == tuple(record):
+                context = tuple(template.values())[len(_HEAD_FIELDS) :]
+                self._last_parts = (template, field_keys, plan, context)
+            return encoded
+        fill = found[2].fills[trace_flags is not None]
+        if fill is not None:
             encoded = fill(
-                (timestamp, level, name, message, process_id, *fields.values()), known[1]
-            )  # type: ignore[misc]
+                (
+                    timestamp,
+                    level,
+                    name,
+                    message,
+                    process_id,
+                    *found[3],
+                    *fields.values(),
+                    trace_flags,
+                )
+            )
             if encoded is not None:
                 return encoded  # type: ignore[no-any-return]  # the function's dict
-        return self._encode_new_parts(
-            (timestamp, level, name, message, process_id), template, fields, trace_flags
-        )
-
-    def _encode_new_parts(
-        self,
-        head: tuple[object, object, object, object, object],
-        template: Mapping[str, Any],
-        fields: Mapping[str, Any],
-        trace_flags: str | None,
-    ) -> dict[str, Any]:
-        record = parts_record(*head, template, fields)
-        encoded = self.encode(record, trace_flags)
-        shape_keys = tuple(record)
-        plan = self._plans.get(shape_keys, _NO_PLAN)
-        if plan is _NO_PLAN:
-            plan = self._remember_plan(shape_keys)
-        if plan is None:
-            return encoded
-        values = tuple(record.values())
-        constants = plan.learn(values, encoded, plan.context(values))
-        if constants is None or plan.layout is None or plan.layout.fill_parts is None:
-            return encoded
-        entry = (template, tuple(fields), plan, (trace_flags, constants))
-        if len(self._parts_plans) >= _CONTEXTS_LIMIT:
-            self._parts_plans.clear()
-        self._parts_plans[id(template), entry[1]] = self._last_parts = entry
-        return encoded
+        record = parts_record(timestamp, level, name, message, process_id, template, fields)
+        return self.encode_reusing(record, trace_flags)
 
     def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
         plan = self._plan(shape_keys)
@@ -962,19 +929,15 @@ class Preset:
         return plan
 
     def _plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
-        """Where the head and call field values of records with *shape_keys* go
-        (``None``: such records are encoded one by one)."""
-        context: list[int] = []
+        """Where the values of records with *shape_keys* go (``None``: such records are
+        encoded one by one). The trace flags come after the record's values."""
         plain: list[tuple[Location, int]] = []
         coded: list[tuple[str, int, Convert]] = []
         for position, key in enumerate(shape_keys):
             if type(key) is not str:
                 return None
-            if key in _CONTEXT_FIELDS:
-                context.append(position)
-                continue
-            if key in _HEAD_FIELDS:
-                placed = self._head_places(key)
+            if key in _ALWAYS:
+                placed = self._places(key)
                 if placed is None:
                     return None
                 plain.extend((location, position) for location in placed[0])
@@ -983,10 +946,16 @@ class Preset:
             if key in _SOURCES or self._names.get(key) in (_RARE, _ELSEWHERE):
                 return None  # a field few records have, placed by its own step
             plain.append(((self._container, self._name(key)), position))
-        return _Plan(shape_keys, tuple(context), tuple(plain), tuple(coded))
+        flags: list[tuple[str, int, Convert]] = []
+        for _path, convert, name in self._flag_targets:
+            if name is None:
+                return None
+            flags.append((name, len(shape_keys), convert))
+        return _Plan(shape_keys, tuple(plain), tuple(coded), tuple(flags), self._constants)
 
-    def _head_places(self, key: str) -> tuple[list[Location], list[tuple[str, Convert]]] | None:
-        """Where the table puts the head field *key*: as it is, and converted."""
+    def _places(self, key: str) -> tuple[list[Location], list[tuple[str, Convert]]] | None:
+        """Where the table puts the field *key* of the head or context: as it is, and
+        converted (``None``: somewhere a compiled form does not reach)."""
         plain: list[Location] = []
         coded: list[tuple[str, Convert]] = []
         name = self._names.get(key)
@@ -1268,243 +1237,165 @@ def _lookup(record: Mapping[str, Any], path: Sequence[str]) -> tuple[bool, Any]:
     return True, current
 
 
-# -- Reusing the shape of an earlier record, for the renderer. ----------------------------
+# -- A compiled form per key sequence, for the renderer. ----------------------------------
 
-_HEAD_FIELDS: Final = (*keys.HEAD_KEYS, keys.PROCESS_ID)
-"""The fields of a record that vary per call and are placed by the table (the context is
-the same for every record of a scope)."""
-_CONTEXT_FIELDS: Final = frozenset(keys.CONTEXT_KEYS)
 _SOURCES: Final = frozenset((keys.ERROR, *(row.source for row in FIELDS)))
-_CONTEXT_VALUE_LIMIT: Final = 1024
-"""A context's encoded part is kept only for context values this short (ids and names are)."""
+_HEAD_FIELDS: Final = (*keys.HEAD_KEYS, keys.PROCESS_ID)
 _PLANS_LIMIT: Final = 64
 """Key sequences compiled per preset: records have few; bound odd callers."""
-_CONTEXTS_LIMIT: Final = 1024
-"""Contexts remembered per key sequence: the scopes whose records are being written."""
+_LEARNING_TRIES: Final = 8
+"""Records of a sequence that may show its form before it is encoded one by one for good."""
 
 Location = tuple[str | None, str]
 """Where a value lands in an encoded record: (a top-level container or ``None``, name)."""
-Fill = Callable[[tuple[Any, ...], tuple[Any, ...]], Any]
-"""A compiled record builder: (the record's values, its context's constants) -> the
-encoded record, ``None`` when a conversion refuses a value, ``_MISSING`` when the values
-are not of that context."""
+Fill = Callable[[tuple[Any, ...]], Any]
+"""A compiled encoder: a record's values, then the trace flags -> the encoded record, or
+``None`` when a conversion refuses a value."""
 
 
-def _getter(positions: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """The values at *positions* of a tuple, as a tuple (itemgetter returns one bare)."""
-    if not positions:
-        return lambda _values: ()
-    if len(positions) == 1:
-        (position,) = positions
-        return lambda values: (values[position],)
-    return operator.itemgetter(*positions)
+class _Plan:
+    """Where the values of records with one key sequence go, and, once a record showed
+    it, the compiled encoder of that form (one without trace flags, one with)."""
+
+    __slots__ = ("coded", "constants", "fills", "flags", "keys", "plain", "tries")
+
+    def __init__(
+        self,
+        keys: tuple[Any, ...],
+        plain: tuple[tuple[Location, int], ...],
+        coded: tuple[tuple[str, int, Convert], ...],
+        flags: tuple[tuple[str, int, Convert], ...],
+        constants: Mapping[str, object],
+    ) -> None:
+        self.keys = keys
+        self.plain = plain
+        """Values placed as they are: (location, position in the record)."""
+        self.coded = coded
+        """Values converted into one top-level name: (name, position, conversion)."""
+        self.flags = flags
+        """The trace flags, converted (their position follows the record's values)."""
+        self.constants = constants
+        """The names and values the preset writes on every record."""
+        self.fills: list[Fill | None] = [None, None]
+        self.tries = 0
+
+    def learn(self, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> None:
+        """Compile the encoder from *encoded*, the encoded record of *values*, if it shows
+        the plan holds (its form for records with trace flags if the last value is one)."""
+        if self.tries >= _LEARNING_TRIES:
+            return
+        self.tries += 1
+        with_flags = values[-1] is not None
+        coded = (*self.coded, *(self.flags if with_flags else ()))
+        if not _holds(self.plain, coded, self.constants, values, encoded):
+            return
+        try:
+            fill = _compile(encoded, dict(self.plain), coded, self.constants)
+            if _alike(fill(values), encoded):
+                self.fills[with_flags] = fill
+        except RecursionError:  # pragma: no cover - a record nested deeper than Python goes
+            return
 
 
-class _Layout:
-    """The encoded form of a key sequence's records, compiled from its first one.
-
-    Its functions build an encoded record in one dict display: the head and call field
-    values where the first record's went, and the rest (what the context and the
-    table's constants became) taken from the context's constants, a tuple made once per
-    context by :meth:`constants` from a record of that context that :meth:`Preset.encode`
-    encoded, once it is seen to have this layout.
-    """
-
-    __slots__ = ("_plan", "_recipe", "fill", "fill_parts", "nested", "top")
-
-    def __init__(self, plan: _Plan, encoded: Mapping[str, Any]) -> None:
-        self._plan = plan
-        self.top = tuple(encoded)
-        containers = {container for (container, _), _ in plan.plain if container is not None}
-        self.nested = tuple((name, tuple(encoded[name])) for name in containers)
-        coded = {name: (position, convert) for name, position, convert in plan.coded}
-        self.fill, self._recipe = _compile(encoded, dict(plan.plain), coded, plan.context_positions)
-        self.fill_parts: Fill | None = None
-        """The function for values laid out as parts: the head, then the call fields."""
-        head = len(_HEAD_FIELDS)
-        shift = len(plan.context_positions)
-        if plan.keys[:head] == _HEAD_FIELDS and plan.context_positions == tuple(
-            range(head, head + shift)
-        ):
-
-            def moved(position: int) -> int:
-                return position if position < head else position - shift
-
-            plain = {location: moved(position) for location, position in plan.plain}
-            coded = {
-                name: (moved(position), convert) for name, (position, convert) in coded.items()
-            }
-            self.fill_parts, recipe = _compile(encoded, plain, coded, ())
-            if recipe != self._recipe:  # the same walk over the same record
-                raise AssertionError(recipe)
-
-    def constants(
-        self, encoded: Mapping[str, Any], values: tuple[Any, ...], context: tuple[Any, ...]
-    ) -> tuple[Any, ...] | None:
-        """The constants of the context of *encoded*, the encoded record of *values*;
-        ``None`` if it is not of this layout."""
-        if tuple(encoded) != self.top:
-            return None
-        for name, members in self.nested:
-            inner = encoded[name]
-            if not isinstance(inner, dict) or tuple(inner) != members:
-                return None
-        for (container, name), position in self._plan.plain:
-            source = encoded if container is None else encoded[container]
-            if source[name] is not values[position]:
-                return None
-        found: list[Any] = []
-        for container, names, run in self._recipe:
-            source = encoded if container is None else encoded[container]
-            found.append({name: source[name] for name in names} if run else source[names[0]])
-        return (*found, *context)
-
-
-Recipe = list[tuple[str | None, tuple[str, ...], bool]]
-"""Where each constant of a context is read from an encoded record: (container, names,
-whether the names' items form one dict merged in, or the one name's value)."""
+def _holds(
+    plain: tuple[tuple[Location, int], ...],
+    coded: tuple[tuple[str, int, Convert], ...],
+    constants: Mapping[str, object],
+    values: tuple[Any, ...],
+    encoded: Mapping[str, Any],
+) -> bool:
+    """Tell whether *encoded* has each value at its planned locations and nowhere else,
+    and nothing else but the preset's constants (then every record of the key sequence is
+    encoded alike: the encoder looks at the values only through the conversions)."""
+    placed: dict[int, int] = {}  # id of a value -> its position
+    for position in (*(p for _, p in plain), *(p for _, p, _ in coded)):
+        if placed.setdefault(id(values[position]), position) != position:
+            return False  # one object in two fields: its locations would be ambiguous
+    locations: dict[Location, object] = {}
+    for location, position in plain:
+        container, name = location
+        inner = encoded if container is None else encoded.get(container)
+        if location in locations or not isinstance(inner, dict):
+            return False
+        if inner.get(name, _MISSING) is not values[position]:
+            return False
+        locations[location] = values[position]
+    for name, position, convert in coded:
+        value = convert(values[position])
+        if (None, name) in locations or value is SKIP or not _alike(encoded.get(name), value):
+            return False
+        locations[None, name] = value
+    containers = {container for container, _ in locations if container is not None}
+    for name, value in encoded.items():
+        if name in containers:
+            if not all((name, member) in locations for member in value):
+                return False
+        elif (None, name) not in locations and constants.get(name, _MISSING) is not value:
+            return False
+    return True
 
 
 def _compile(
     encoded: Mapping[str, Any],
     plain: Mapping[Location, int],
-    coded: Mapping[str, tuple[int, Convert]],
-    checks: tuple[int, ...],
-) -> tuple[Fill, Recipe]:
-    """A function ``fill(values, constants)`` that builds *encoded* again: the values at
-    the *plain* and *coded* places from *values*, the others from *constants* (read
-    with the recipe returned). With *checks*, the values at those positions must be the
-    very objects at the end of *constants* (the context's), else it returns ``_MISSING``.
+    coded: tuple[tuple[str, int, Convert], ...],
+    constants: Mapping[str, object],
+) -> Fill:
+    """A function of a record's values that builds *encoded* again, in one dict display:
+    the values at the *plain* places, the *coded* ones converted, the *constants*.
 
     No name or value is written into the source: each is an argument of an outer
     function, which the inner one reads as a cell (cheaper than a global).
     """
-    arguments: dict[str, object] = {"SKIP": SKIP, "MISSING": _MISSING}
+    arguments: dict[str, object] = {"SKIP": SKIP}
     by_name: dict[str, str] = {}
 
-    def argument(name: str) -> str:
-        found = by_name.get(name)
-        if found is None:
-            found = by_name[name] = f"a{len(arguments)}"
-            arguments[found] = name
+    def argument(value: object, name: str | None = None) -> str:
+        """The argument that holds *value* (one per name, for the names of the record)."""
+        known = by_name.get(name) if name is not None else None
+        if known is not None:
+            return known
+        found = f"a{len(arguments)}"
+        arguments[found] = value
+        if name is not None:
+            by_name[name] = found
         return found
 
     body: list[str] = []
     converted: dict[str, str] = {}
-    for index, (name, (position, convert)) in enumerate(coded.items()):
-        arguments[f"convert{index}"] = convert
-        body.append(f"    e{index} = convert{index}(v[{position}])")
-        body.append(f"    if e{index} is SKIP: return None")
+    for index, (name, position, convert) in enumerate(coded):
+        body.append(f"        e{index} = {argument(convert)}(v[{position}])")
+        body.append(f"        if e{index} is SKIP: return None")
         converted[name] = f"e{index}"
     containers = {container for container, _ in plain if container is not None}
-    recipe: Recipe = []
 
     def display(values: Mapping[str, Any], container: str | None) -> str:
-        items: list[str] = []
-        run: list[str] = []  # names whose values are the context's: one dict merged in
-
-        def end_run() -> None:
-            if len(run) > 1:
-                recipe.append((container, tuple(run), True))
-                items.append(f"**c[{len(recipe) - 1}]")
-            elif run:
-                recipe.append((container, (run[0],), False))
-                items.append(f"{argument(run[0])}: c[{len(recipe) - 1}]")
-            run.clear()
-
-        for name, value in values.items():
+        items = []
+        for name in values:
             if (container, name) in plain:
                 item = f"v[{plain[container, name]}]"
             elif container is None and name in converted:
                 item = converted[name]
             elif container is None and name in containers:
-                item = display(value, name)
+                item = display(values[name], name)
             else:
-                run.append(name)
-                continue
-            end_run()
-            items.append(f"{argument(name)}: {item}")
-        end_run()
+                item = argument(constants[name])
+            items.append(f"{argument(name, name)}: {item}")
         return "{" + ", ".join(items) + "}"
 
     result = display(encoded, None)
-    lines = ["    def fill(v, c):"]
-    if checks:
-        tests = " or ".join(
-            f"v[{position}] is not c[{len(recipe) + index}]"
-            for index, position in enumerate(checks)
-        )
-        lines.append(f"        if {tests}: return MISSING")
-    lines.extend(f"    {line}" for line in body)
-    lines.append(f"        return {result}")
-    source = "\n".join([f"def make({', '.join(arguments)}):", *lines, "    return fill"])
-    namespace: dict[str, Any] = {}
-    exec(compile(source, "<flext_logging.presets layout>", "exec"), namespace)  # noqa: S102 - our own source: names and values are arguments
-    return namespace["make"](**arguments), recipe
-
-
-class _Plan:
-    """Where the head and call field values of records with one key sequence go."""
-
-    __slots__ = (
-        "coded",
-        "context",
-        "context_positions",
-        "contexts",
-        "keys",
-        "last",
-        "layout",
-        "plain",
+    source = "\n".join(
+        [
+            f"def make({', '.join(arguments)}):",
+            "    def fill(v):",
+            *body,
+            f"        return {result}",
+            "    return fill",
+        ]
     )
-
-    def __init__(
-        self,
-        keys: tuple[Any, ...],
-        context: tuple[int, ...],
-        plain: tuple[tuple[Location, int], ...],
-        coded: tuple[tuple[str, int, Convert], ...],
-    ) -> None:
-        self.keys = keys
-        self.context_positions = context
-        self.context = _getter(context)
-        self.plain = plain
-        """Values placed as they are: (location, position in the record)."""
-        self.coded = coded
-        """Values converted into one top-level name: (name, position, conversion)."""
-        self.layout: _Layout | None = None
-        """Compiled from the first record whose encoded form shows the plan holds."""
-        self.contexts: dict[Any, tuple[str | None, tuple[Any, ...]]] = {}
-        """(trace flags, constants) per context seen (its values, or its mapping's id)."""
-        self.last: tuple[str | None, tuple[Any, ...]] | None = None
-        """The context used last: nearly always the next record's."""
-
-    def learn(
-        self,
-        values: tuple[Any, ...],
-        encoded: dict[str, Any],
-        context: tuple[Any, ...],
-    ) -> tuple[Any, ...] | None:
-        """The constants of the context of *encoded* (the encoded record of *values*),
-        compiling the layout from it if it is the first; ``None``: not reusable."""
-        layout = self.layout
-        if layout is None:
-            if not _matches(self, values, encoded):
-                return None
-            try:
-                layout = _Layout(self, encoded)
-            except RecursionError:
-                return None
-            constants = layout.constants(encoded, values, context)
-            if constants is None or not _alike(layout.fill(values, constants), encoded):
-                return None
-            self.layout = layout
-            return constants
-        return layout.constants(encoded, values, context)
-
-    def remember(self, key: Any, flags: str | None, constants: tuple[Any, ...]) -> None:
-        if len(self.contexts) >= _CONTEXTS_LIMIT:
-            self.contexts.clear()
-        self.contexts[key] = self.last = (flags, constants)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<flext_logging.presets encoder>", "exec"), namespace)  # noqa: S102 - our own source: names and values are arguments
+    return namespace["make"](**arguments)  # type: ignore[no-any-return]  # the function made
 
 
 def _alike(first: object, second: object) -> bool:
@@ -1515,13 +1406,8 @@ def _alike(first: object, second: object) -> bool:
                 _alike(value, second[key]) for key, value in first.items()
             )
         return first is second or bool(first == second)
-    except Exception:  # noqa: BLE001 - a value that cannot be compared: not the same
+    except Exception:  # noqa: BLE001 - a value that cannot be compared: not alike
         return False
-
-
-_PartsEntry = tuple[Mapping[str, Any], tuple[Any, ...], _Plan, tuple["str | None", tuple[Any, ...]]]
-"""For records built from parts: (the record template, the call field names, the plan,
-(trace flags, the context's constants))."""
 
 
 def parts_record(  # noqa: PLR0917 - the parts of build_record, in its order
@@ -1544,48 +1430,6 @@ def parts_record(  # noqa: PLR0917 - the parts of build_record, in its order
     record[keys.PROCESS_ID] = process_id
     record.update(fields)
     return record
-
-
-def _matches(plan: _Plan, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> bool:
-    """Tell whether *encoded* has each head and call field value at its planned location
-    and nowhere else (then every record of this key sequence and context is encoded
-    alike: the encoder looks at those values only through the conversions)."""
-    placed: dict[int, int] = {}  # id of a value -> its position
-    for position in (*(p for _, p in plan.plain), *(p for _, p, _ in plan.coded)):
-        if placed.setdefault(id(values[position]), position) != position:
-            return False  # one object in two fields: its locations would be ambiguous
-    locations: set[Location] = set()
-    for location, position in plan.plain:
-        container, name = location
-        inner = encoded if container is None else encoded.get(container)
-        if location in locations or not isinstance(inner, dict):
-            return False
-        if inner.get(name, _MISSING) is not values[position]:
-            return False
-        locations.add(location)
-    for name, position, convert in plan.coded:
-        value = convert(values[position])
-        if (None, name) in locations or value is SKIP or not _alike(encoded.get(name), value):
-            return False
-        locations.add((None, name))
-    return not _elsewhere(encoded, locations, placed)
-
-
-def _elsewhere(
-    encoded: Mapping[str, Any], locations: set[Location], placed: Mapping[int, int]
-) -> bool:
-    """Tell whether one of the *placed* values is somewhere else than its *locations*
-    (kept under another name too: a name taken, a value refused)."""
-    for name, value in encoded.items():
-        if (None, name) in locations:
-            continue
-        if id(value) in placed:
-            return True
-        if isinstance(value, dict):
-            for member, member_value in value.items():
-                if (name, member) not in locations and id(member_value) in placed:
-                    return True
-    return False
 
 
 # -- One preset per name, recognising a line, and the docs table. -------------------------

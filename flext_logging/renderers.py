@@ -385,8 +385,8 @@ class SchemaRenderer:
     ) -> None:
         preset = presets.preset(schema, gcp_project=gcp_project)
         self._encode = preset.encode
-        # The line is encoded at once and the mapped record dropped: the form that
-        # reuses the shape of the scope's earlier records serves (see encode_reusing).
+        # The line is encoded at once and the mapped record dropped: the compiled form,
+        # which shares the preset's constants between results, serves (encode_reusing).
         self._encode_line = preset.encode_reusing
         self._encode_parts = preset.encode_parts
         self._flags = schema in (presets.GCP, presets.OTEL)

@@ -881,3 +881,42 @@ def test_threads_in_their_own_scopes_get_their_own_context(schema: str) -> None:
     assert sorted((line["thread"], line["turn"]) for line in lines) == [
         (number, turn) for number in range(4) for turn in range(200)
     ]
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_lines_logged_in_many_scopes_are_the_lines_encoding_writes(schema: str) -> None:
+    """Through configure(): scopes of one to four records, nested, in spans, fields in
+    any order, errors: each preset line is its flat record's, encoded anew."""
+    flat, preset = io.StringIO(), io.StringIO()
+    configure(
+        outputs=[StreamOutput(flat), StreamOutput(preset, schema=schema)],
+        capture_stdlib=False,
+        service_name="svc",
+    )
+    logger = get_logger("scopes")
+    for number in range(40):
+        with FlextContext.Request.request_context(request_id=f"req-{number}", user_id="u"):
+            for turn in range(number % 4 + 1):
+                logger.info("plain", plan="pro", seats=turn)
+                logger.info("reordered", seats=turn, plan="pro")
+            if number % 5 == 0:
+                flags = "01" if number % 2 else "00"
+                with FlextContext.Trace.span(flags=flags):
+                    logger.warning("in a span", turn=number, span_flags=flags)
+                    logger.warning("in a span", turn=number + 1, span_flags=flags)
+            if number % 7 == 0:
+                try:
+                    raise ValueError(number)
+                except ValueError:
+                    logger.exception("failed", step="parse")
+            logger.info(keys.EVENT_REQUEST_FINISHED, status_code=200, duration_ms=1.5)
+    flat_lines = flat.getvalue().splitlines()
+    preset_lines = preset.getvalue().splitlines()
+    assert len(flat_lines) == len(preset_lines) > 250
+    for flat_line, preset_line in zip(flat_lines, preset_lines, strict=True):
+        record = json.loads(flat_line)
+        record[keys.TIMESTAMP] = datetime.datetime.fromisoformat(
+            record[keys.TIMESTAMP].replace("Z", "+00:00")
+        )
+        flags = record.get("span_flags") if schema in {"gcp", "otel"} else None
+        assert preset_line.encode() + b"\n" == _reference(schema, record, 65_536, flags), record
