@@ -836,7 +836,7 @@ class Preset:
             top[self._container] = main
         return top
 
-    def encode_reusing(
+    def encode_compiled(
         self, record: Mapping[str, Any], trace_flags: str | None = None
     ) -> dict[str, Any]:
         """Return what :meth:`encode` returns, through a function compiled for the
@@ -850,8 +850,8 @@ class Preset:
         one dict display from a record's values is compiled. It serves the next records
         of the sequence whatever their context; one whose conversion refuses a value
         goes through :meth:`encode`, as do records with fields few records have
-        (errors, durations, HTTP). The result may share the table's constants with
-        other results: encode it at once, never change it.
+        (errors, durations, HTTP). Like :meth:`encode`'s, the result is new dicts that
+        hold the record's values.
         """
         shape_keys = tuple(record)
         plan = self._last_plan
@@ -890,13 +890,13 @@ class Preset:
         template is the scope's (``context.state.record_parts()``), never changed once
         made: its context values are read once for as long as the same object comes
         (held, so that no other object can take its identity). Otherwise as
-        :meth:`encode_reusing`, without building the record.
+        :meth:`encode_compiled`, without building the record.
         """
         field_keys = tuple(fields)
         found = self._last_parts
         if found is None or found[0] is not template or found[1] != field_keys:
             record = parts_record(timestamp, level, name, message, process_id, template, fields)
-            encoded = self.encode_reusing(record, trace_flags)
+            encoded = self.encode_compiled(record, trace_flags)
             plan = self._last_plan
             if plan is not None and plan.keys == tuple(record):
                 context = tuple(template.values())[len(_HEAD_FIELDS) :]
@@ -919,7 +919,7 @@ class Preset:
             if encoded is not None:
                 return encoded  # type: ignore[no-any-return]  # the function's dict
         record = parts_record(timestamp, level, name, message, process_id, template, fields)
-        return self.encode_reusing(record, trace_flags)
+        return self.encode_compiled(record, trace_flags)
 
     def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
         plan = self._plan(shape_keys)

@@ -367,7 +367,9 @@ class SchemaRenderer:
     OpenTelemetry's names (``configure(schema=...)``, see docs/aggregators.md).
 
     The record is mapped by :class:`flext_logging.presets.Preset` into a new dict (what
-    other outputs render is untouched), then encoded as :class:`JSONRenderer` encodes.
+    other outputs render is untouched), by the encoder it compiled for the record's key
+    sequence (:meth:`~flext_logging.presets.Preset.encode_compiled`, the same bytes as
+    ``encode``), then encoded as :class:`JSONRenderer` encodes.
     A line over *max_record_bytes* is cut in the flat form and mapped again, so the head
     and the context ids are kept whole whatever the preset calls them. Cloud Logging's
     ``trace_sampled`` and OpenTelemetry's ``TraceFlags`` come from the span the record
@@ -385,9 +387,8 @@ class SchemaRenderer:
     ) -> None:
         preset = presets.preset(schema, gcp_project=gcp_project)
         self._encode = preset.encode
-        # The line is encoded at once and the mapped record dropped: the compiled form,
-        # which shares the preset's constants between results, serves (encode_reusing).
-        self._encode_line = preset.encode_reusing
+        # The compiled form of each key sequence (the same dicts as encode builds).
+        self._encode_line = preset.encode_compiled
         self._encode_parts = preset.encode_parts
         self._flags = schema in (presets.GCP, presets.OTEL)
         self._limit = max_record_bytes

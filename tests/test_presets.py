@@ -819,12 +819,12 @@ def test_reused_layouts_follow_the_span_flags(schema: str, flags: str) -> None:
 
 def _parts_cases() -> list[tuple[str, dict[str, Any]]]:
     return [
+        ("long", {"big": "x" * 70_000}),
         ("fields", {"plan": "pro", "seats": 3}),
         ("no fields", {}),
         ("odd fields", {"when": WHEN, "nested": {"a": [1]}, "none": None}),
         ("reserved", {"severity": 1, "dd.service": 2, "Attributes": 3}),
         ("shared", {"a": "same", "b": "same"}),
-        ("long", {"big": "x" * 70_000}),
     ]
 
 
@@ -846,14 +846,16 @@ def test_render_parts_writes_the_line_of_the_record_they_make(schema: str) -> No
                 line = renderer.render_parts(when, "info", "app", f"m{turn}", pid, context, fields)
                 assert line == renderer(None, "info", record), (name, turn)
                 assert line == _reference(schema, record, 65_536, None), (name, turn)
-    with FlextContext.Request.request_context(request_id="req-2"):
-        context = record_parts()[0]
-        record = processors.build_record(WHEN, "info", "app", "m", {"plan": "x"}, None)
-        assert record is not None
-        line = renderer.render_parts(
-            WHEN, "info", "app", "m", record[keys.PROCESS_ID], context, {"plan": "x"}
-        )
-        assert line == _reference(schema, record, 65_536, None)
+    for request in ("req-2", "req-3"):  # other scopes, the same fields: their own ids
+        with FlextContext.Request.request_context(request_id=request, user_id="u-1"):
+            template = record_parts()[0]
+            again = ("fields again", {"plan": "pro", "seats": 3})  # the scope's last and first
+            for name, fields in [again, *_parts_cases(), again]:
+                record = processors.build_record(WHEN, "info", "app", "m", fields, None)
+                assert record is not None
+                pid = record[keys.PROCESS_ID]
+                line = renderer.render_parts(WHEN, "info", "app", "m", pid, template, fields)
+                assert line == _reference(schema, record, 65_536, None), (request, name)
 
 
 @pytest.mark.parametrize("schema", presets.PRESETS)
