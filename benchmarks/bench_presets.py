@@ -167,7 +167,8 @@ def run(iterations: int, rounds: int) -> dict[str, dict[str, float]]:
 def steps(iterations: int, rounds: int) -> dict[str, dict[str, float]]:
     """The record path's part that differs per schema, paired with the flat one.
 
-    ``flat``: build the record and render it as JSON; ``<preset>``: build it and render
+    ``flat``: build the record (``presets.parts_record``: a copy of the scope's template,
+    as the pipeline builds it) and render it as JSON; ``<preset>``: build it and render
     it in the preset (what the pipeline does); ``<preset>_parts``: render the preset
     from the record's parts, no flat record built (``SchemaRenderer.render_parts``).
     Median per-round ratios to ``flat``.
@@ -179,10 +180,11 @@ def steps(iterations: int, rounds: int) -> dict[str, dict[str, float]]:
     message = "user created"
     with _scopes():
 
-        def build() -> dict[str, Any]:
-            record = processors.build_record(timestamp, "info", "bench", message, CALL_FIELDS, None)
-            assert record is not None
-            return record
+        def build() -> dict[str, Any]:  # as the pipeline builds a record
+            template = record_parts()[0]
+            return presets.parts_record(
+                timestamp, "info", "bench", message, pid, template, CALL_FIELDS
+            )
 
         others: dict[str, Callable[[], object]] = {}
         for schema in presets.PRESETS:

@@ -885,7 +885,7 @@ class Preset:
     ) -> dict[str, Any]:
         """Return what :meth:`encode` returns for the record made of these parts.
 
-        The record is what ``processors.build_record`` makes (:func:`parts_record`):
+        The record is the one the pipeline builds (:func:`parts_record`):
         *template* with the head and the process id filled in, then *fields*. The
         template is the scope's (``context.state.record_parts()``), never changed once
         made: its context values are read once for as long as the same object comes
@@ -1410,7 +1410,7 @@ def _alike(first: object, second: object) -> bool:
         return False
 
 
-def parts_record(  # noqa: PLR0917 - the parts of build_record, in its order
+def parts_record(  # noqa: PLR0917 - the parts of a record, in its order
     timestamp: object,
     level: object,
     name: object,
@@ -1419,7 +1419,7 @@ def parts_record(  # noqa: PLR0917 - the parts of build_record, in its order
     template: Mapping[str, Any],
     fields: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Return the record ``processors.build_record`` makes of these parts: a copy of the
+    """Return the record the pipeline builds of these parts (its one-step path): a copy of the
     scope's *template* (head and process id keys, then the context ids), its head and
     process id filled in, then the call's *fields*."""
     record = dict(template)

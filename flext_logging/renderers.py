@@ -420,7 +420,7 @@ class SchemaRenderer:
         template: Mapping[str, Any],
         fields: Mapping[str, Any],
     ) -> bytes:
-        """Render the record ``processors.build_record`` would make of these parts.
+        """Render the record the pipeline would build of these parts.
 
         The same line as calling the renderer with that record, without the record: for
         a pipeline whose outputs all render parts, no flat record is built. *template*

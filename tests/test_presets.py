@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flext_logging import FlextContext, configure, get_logger, keys, presets, processors
+from flext_logging import FlextContext, _pipeline, configure, get_logger, keys, presets
 from flext_logging.context.state import record_parts
 from flext_logging.outputs import FileOutput, StreamOutput
 from flext_logging.renderers import SchemaRenderer, dumps_record, fit_record
@@ -828,9 +828,28 @@ def _parts_cases() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _logged(call: Any) -> dict[str, Any]:
+    """The record the pipeline builds for *call*(logger), as its renderers receive it."""
+    captured: list[dict[str, Any]] = []
+
+    def capture(_logger: Any, _method: str, record: dict[str, Any]) -> None:
+        captured.append(dict(record))
+
+    pipeline = _pipeline.build_pipeline(
+        format="json", stream=io.StringIO(), extra_sinks=[(capture, StreamOutput(io.StringIO()))]
+    )
+    _pipeline.install(pipeline)
+    try:
+        call(get_logger("app"))
+    finally:
+        _pipeline.install(None)
+    (record,) = captured
+    return record
+
+
 @pytest.mark.parametrize("schema", presets.PRESETS)
 def test_render_parts_writes_the_line_of_the_record_they_make(schema: str) -> None:
-    """SchemaRenderer.render_parts == rendering processors.build_record's record."""
+    """SchemaRenderer.render_parts == rendering the record the pipeline builds of them."""
     renderer = SchemaRenderer(schema)
     with (
         FlextContext.Correlation.new_correlation(),
@@ -838,12 +857,9 @@ def test_render_parts_writes_the_line_of_the_record_they_make(schema: str) -> No
     ):
         for turn in range(3):
             for name, fields in _parts_cases():
-                when = WHEN + datetime.timedelta(seconds=turn)
-                context = record_parts()[0]
-                record = processors.build_record(when, "info", "app", f"m{turn}", fields, None)
-                assert record is not None
-                pid = record[keys.PROCESS_ID]
-                line = renderer.render_parts(when, "info", "app", f"m{turn}", pid, context, fields)
+                record = _logged(lambda logger, f=fields, t=turn: logger.info(f"m{t}", **f))
+                head = [record[key] for key in (*keys.HEAD_KEYS, keys.PROCESS_ID)]
+                line = renderer.render_parts(*head, record_parts()[0], fields)
                 assert line == renderer(None, "info", record), (name, turn)
                 assert line == _reference(schema, record, 65_536, None), (name, turn)
     for request in ("req-2", "req-3"):  # other scopes, the same fields: their own ids
@@ -851,10 +867,8 @@ def test_render_parts_writes_the_line_of_the_record_they_make(schema: str) -> No
             template = record_parts()[0]
             again = ("fields again", {"plan": "pro", "seats": 3})  # the scope's last and first
             for name, fields in [again, *_parts_cases(), again]:
-                record = processors.build_record(WHEN, "info", "app", "m", fields, None)
-                assert record is not None
-                pid = record[keys.PROCESS_ID]
-                line = renderer.render_parts(WHEN, "info", "app", "m", pid, template, fields)
+                record = presets.parts_record(WHEN, "info", "app", "m", 1, template, fields)
+                line = renderer.render_parts(WHEN, "info", "app", "m", 1, template, fields)
                 assert line == _reference(schema, record, 65_536, None), (request, name)
 
 
