@@ -867,9 +867,16 @@ def test_render_parts_writes_the_line_of_the_record_they_make(schema: str) -> No
             template = record_parts()[0]
             again = ("fields again", {"plan": "pro", "seats": 3})  # the scope's last and first
             for name, fields in [again, *_parts_cases(), again]:
-                record = presets.parts_record(WHEN, "info", "app", "m", 1, template, fields)
-                line = renderer.render_parts(WHEN, "info", "app", "m", 1, template, fields)
-                assert line == _reference(schema, record, 65_536, None), (request, name)
+                for turn in range(3):  # the same template and fields again: other values
+                    head = (WHEN + datetime.timedelta(seconds=turn), "info", "app", f"m{turn}", 1)
+                    record = presets.parts_record(*head, template, fields)
+                    line = renderer.render_parts(*head, template, fields)
+                    assert line == _reference(schema, record, 65_536, None), (request, name)
+            head = (WHEN, 5, "app", "m", 1)  # a level the preset refuses: the long way
+            record = presets.parts_record(*head, template, again[1])
+            assert renderer.render_parts(*head, template, again[1]) == _reference(
+                schema, record, 65_536, None
+            )
 
 
 @pytest.mark.parametrize("schema", presets.PRESETS)
