@@ -4,8 +4,9 @@ OpenTelemetry expect.
 One table, :data:`FIELDS`, says for every field of the flat schema (:mod:`keys`) where
 each preset writes it and how its value is converted. Everything else follows from it:
 
-- :meth:`Preset.encode` turns a flat record into the preset's shape (the JSON renderer
-  calls it for ``configure(schema=...)``);
+- :meth:`Preset.encode` turns a flat record into the preset's shape; the JSON renderer
+  of ``configure(schema=...)`` calls :meth:`Preset.encode_compiled`, the same result
+  through a function compiled per key sequence from where ``encode`` put the values;
 - :meth:`Preset.decode` turns it back, so the ``flext-logging`` tool reads every preset
   (:func:`to_flat` recognises which one a line is in);
 - :func:`markdown_table` is the table in ``docs/aggregators.md``, which a test keeps equal.
@@ -685,7 +686,8 @@ class Preset:
     Encoding is planned once here so that a record costs one dict comprehension (the
     fields the preset keeps in its main object, renamed), one small comprehension per
     container, a call per converted field, and nothing for the fields few records have
-    (durations, outcomes, errors, HTTP) unless the record has them.
+    (durations, outcomes, errors, HTTP) unless the record has them. The renderer's
+    :meth:`encode_compiled` costs one dict display per record of a key sequence seen.
     """
 
     __slots__ = (

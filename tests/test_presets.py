@@ -637,7 +637,7 @@ def test_an_output_preset_with_a_console_format_is_an_error() -> None:
 
 
 def _reference(schema: str, record: dict[str, Any], limit: int | None, flags: str | None) -> bytes:
-    """The line as SchemaRenderer wrote it before layouts were reused: encode, then dump."""
+    """The line as SchemaRenderer wrote it before encoders were compiled: encode, dump."""
     encode = presets.preset(schema).encode
     line = dumps_record(encode(record, flags))
     if limit is not None and len(line) > limit:
@@ -766,7 +766,7 @@ def _refused(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("schema", presets.PRESETS)
 @pytest.mark.parametrize("limit", [65_536, 2048])
-def test_reused_layouts_write_the_bytes_encoding_writes(schema: str, limit: int) -> None:
+def test_compiled_encoders_write_the_bytes_encoding_writes(schema: str, limit: int) -> None:
     """Every record, seen once or again, with other values or refused ones: the same line."""
     renderer = SchemaRenderer(schema, max_record_bytes=limit)
     for name, record in _CORPUS.items():
@@ -796,7 +796,7 @@ def test_a_context_value_that_only_compares_equal_is_written_as_it_is(schema: st
 
 @pytest.mark.parametrize("schema", presets.PRESETS)
 def test_many_contexts_and_record_shapes_stay_exact(schema: str) -> None:
-    """More contexts and key sequences than are remembered: still the same lines."""
+    """More key sequences than are compiled, in 1 100 contexts: still the same lines."""
     renderer = SchemaRenderer(schema)
     for number in range(1100):
         context = {**CONTEXT, keys.CORRELATION_ID: f"{number:032x}"}
@@ -806,7 +806,7 @@ def test_many_contexts_and_record_shapes_stay_exact(schema: str) -> None:
 
 
 @pytest.mark.parametrize(("schema", "flags"), [("gcp", "01"), ("otel", "00"), ("otel", "01")])
-def test_reused_layouts_follow_the_span_flags(schema: str, flags: str) -> None:
+def test_compiled_encoders_follow_the_span_flags(schema: str, flags: str) -> None:
     """Inside a span of the record's trace and outside it: the flags as encoding gives."""
     renderer = SchemaRenderer(schema)
     record = _record(plan="pro")
