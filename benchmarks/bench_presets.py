@@ -1,36 +1,40 @@
 """Measure what a schema preset adds to ``logger.info``, side by side in one process.
 
 The same call as ``make bench``'s first case (8 context fields from scopes, 2 call
-fields, JSON to a null sink) runs under each schema in turn: one pipeline per schema is
-built once and made the one in force for its round, so every schema sees the same
-machine noise. Each round times ``--iterations`` calls per schema; the report gives the
-median microseconds per call and the ratio to ``flat``. The last line of each schema is
-read back with ``presets.to_flat`` and checked, so no preset wins by writing less.
+fields, JSON to a null sink) runs under each schema. One pipeline per schema is built
+once; the measure is paired: in each short round, ``flat`` and one preset run back to
+back (which goes first alternates), timed on this thread's CPU clock
+(``time.thread_time``), and the round's ratio is preset / flat. The report gives the
+median of those ratios per preset, and the median µs per call of each schema. Noise from
+other work on the machine hits both halves of a round alike, so the median ratio is
+stable where single timings are not. The last line of each schema is read back with
+``presets.to_flat`` and checked, so no preset wins by writing less.
+
+The record path's own steps are measured the same way (``steps``): rendering the flat
+record, rendering it in a preset (what the pipeline does today), and rendering a preset
+from the record's parts without building the flat record (``SchemaRenderer.render_parts``,
+which the pipeline could call when every output renders parts).
 
     python benchmarks/bench_presets.py                       # make bench-presets
-    python benchmarks/bench_presets.py --iterations 50 --repeats 1   # smoke run
+    python benchmarks/bench_presets.py --iterations 50 --rounds 2   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
+import datetime
 import json
-import operator
 import statistics
 import sys
 import time
-import timeit
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 import flext_logging
-from flext_logging import FlextContext, _pipeline, get_logger, presets
-from flext_logging.context.state import current_fields
+from flext_logging import FlextContext, _pipeline, get_logger, presets, processors, renderers
+from flext_logging.context.state import record_parts
 
 CONTEXT = {
     "parent_correlation_id": "c9f0f895fb98ab9159f51fd0297e236d",
@@ -84,121 +88,150 @@ def _scopes() -> Iterator[None]:
         yield
 
 
-def run(iterations: int, repeats: int) -> dict[str, dict[str, float]]:
-    """Time logger.info under every schema, round-robin; return µs per call by schema."""
+def _cpu_per_call(step: Callable[[], object], iterations: int) -> float:
+    """µs of this thread's CPU per call of *step*."""
+    started = time.thread_time()
+    for _ in range(iterations):
+        step()
+    return (time.thread_time() - started) / iterations * 1e6
+
+
+def paired(
+    baseline: Callable[[], object],
+    others: dict[str, Callable[[], object]],
+    iterations: int,
+    rounds: int,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Median per-round ratio of each of *others* to *baseline*; µs samples of each."""
+    ratios: dict[str, list[float]] = {name: [] for name in others}
+    samples: dict[str, list[float]] = {"baseline": [], **{name: [] for name in others}}
+    for round_number in range(rounds + 1):  # round 0 warms up
+        for name, step in others.items():
+            if round_number % 2:
+                base = _cpu_per_call(baseline, iterations)
+                other = _cpu_per_call(step, iterations)
+            else:
+                other = _cpu_per_call(step, iterations)
+                base = _cpu_per_call(baseline, iterations)
+            if round_number and base > 0:
+                ratios[name].append(other / base)
+                samples[name].append(other)
+                samples["baseline"].append(base)
+    return {name: statistics.median(values) for name, values in ratios.items()}, samples
+
+
+def run(iterations: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Time logger.info under every schema, paired with flat; return µs and ratios."""
     sinks = {schema: Sink() for schema in presets.SCHEMAS}
     flext_logging.configure(format="json", stream=sinks["flat"], capture_stdlib=False, **SERVICE)  # type: ignore[arg-type]
     pipelines = {
         schema: _pipeline.build_pipeline(format="json", stream=sink, schema=schema)  # type: ignore[arg-type]
         for schema, sink in sinks.items()
     }
-    logger = get_logger("bench")
-    samples: dict[str, list[float]] = {schema: [] for schema in presets.SCHEMAS}
+    info = get_logger("bench").info
+
+    def calls(schema: str) -> Callable[[], object]:
+        pipeline = pipelines[schema]
+
+        def step() -> None:
+            _pipeline.install(pipeline)
+            for _ in range(10):
+                info("user created", **CALL_FIELDS)
+
+        return step
+
     with _scopes():
-        info = logger.info
-        for round_number in range(repeats + 1):  # round 0 warms up
-            for schema, pipeline in pipelines.items():
-                _pipeline.install(pipeline)
-                started = time.perf_counter()
-                for _ in range(iterations):
-                    info("user created", **CALL_FIELDS)
-                elapsed = time.perf_counter() - started
-                if round_number:
-                    samples[schema].append(elapsed / iterations * 1e6)
+        ratios, samples = paired(
+            calls(presets.FLAT),
+            {schema: calls(schema) for schema in presets.PRESETS},
+            max(iterations // 10, 1),
+            rounds,
+        )
     _pipeline.install(None)
     for schema, sink in sinks.items():
         _check(schema, sink.last)
-    flat = statistics.median(samples["flat"])
-    return {
-        schema: {
-            "median_us": statistics.median(values),
-            "min_us": min(values),
-            "max_us": max(values),
-            "ratio_to_flat": statistics.median(values) / flat,
+    results = {
+        presets.FLAT: {
+            "median_us": statistics.median(samples["baseline"]) / 10,
+            "ratio_to_flat": 1.0,
         }
-        for schema, values in samples.items()
     }
+    for schema in presets.PRESETS:
+        results[schema] = {
+            "median_us": statistics.median(samples[schema]) / 10,
+            "ratio_to_flat": ratios[schema],
+        }
+    return results
 
 
-def parts(iterations: int, repeats: int) -> dict[str, float]:
-    """Time the ways of remapping one record that docs/aggregators.md ("Cost") compares.
+def steps(iterations: int, rounds: int) -> dict[str, dict[str, float]]:
+    """The record path's part that differs per schema, paired with the flat one.
 
-    The record is the one ``run()`` logs, as the renderer receives it. Each step is
-    timed alone (best of *repeats*), in µs: what encoding the flat record costs, and
-    what any remap done after the record is built costs at least.
+    ``flat``: build the record (``presets.parts_record``: a copy of the scope's template,
+    as the pipeline builds it) and render it as JSON; ``<preset>``: build it and render
+    it in the preset (what the pipeline does); ``<preset>_parts``: render the preset
+    from the record's parts, no flat record built (``SchemaRenderer.render_parts``).
+    Median per-round ratios to ``flat``.
     """
-    captured: list[dict[str, Any]] = []
-
-    def capture(_logger: Any, _method: str, record: dict[str, Any]) -> dict[str, Any]:
-        captured.append(dict(record))
-        return record
-
-    pipeline = _pipeline.build_pipeline(
-        format="json",
-        stream=Sink(),  # type: ignore[arg-type]  # write() and flush() are all it needs
-        extra_processors=[capture],
-    )
-    _pipeline.install(pipeline)
+    flext_logging.configure(format="json", stream=Sink(), capture_stdlib=False, **SERVICE)  # type: ignore[arg-type]
+    timestamp = datetime.datetime.now(datetime.timezone.utc)
+    pid = processors.process_id
+    flat = renderers.JSONRenderer()
+    message = "user created"
     with _scopes():
-        context = dict(current_fields())
-        get_logger("bench").info("user created", **CALL_FIELDS)
-    _pipeline.install(None)
-    record = captured[-1]
-    ecs = presets.preset(presets.ECS)
-    names = {key: f"renamed.{key}" for key in record}
-    order = tuple(record)
-    new_names = tuple(names[key] for key in order)
-    getter = operator.itemgetter(*order)
-    plans = {order: (new_names, getter)}
-    prefix_length = 4 + len(context)
-    prefix = order[:prefix_length]
 
-    def zipped() -> dict[str, Any]:
-        planned, get = plans[tuple(record)]
-        return dict(zip(planned, get(record), strict=True))
+        def build() -> dict[str, Any]:  # as the pipeline builds a record
+            template = record_parts()[0]
+            return presets.parts_record(
+                timestamp, "info", "bench", message, pid, template, CALL_FIELDS
+            )
 
-    steps: dict[str, Callable[[], object]] = {
-        "orjson_dumps_flat": lambda: orjson.dumps(record, option=orjson.OPT_UTC_Z),
-        "rename_comprehension": lambda: {names[key]: value for key, value in record.items()},
-        "rename_zip_itemgetter": zipped,
-        "context_check": lambda: (
-            tuple(itertools.islice(record, prefix_length)) == prefix
-            and context.items() <= record.items()
-        ),
-        "ecs_encode": lambda: ecs.encode(record),
-    }
-    return {
-        name: min(timeit.repeat(step, number=iterations, repeat=repeats)) / iterations * 1e6
-        for name, step in steps.items()
-    }
+        others: dict[str, Callable[[], object]] = {}
+        for schema in presets.PRESETS:
+            renderer = renderers.SchemaRenderer(schema)
+            if renderer(None, "info", build()) != renderer.render_parts(
+                timestamp, "info", "bench", message, pid, record_parts()[0], CALL_FIELDS
+            ):
+                raise SystemExit(f"{schema}: render_parts differs from rendering the record")
+            others[schema] = lambda r=renderer: r(None, "info", build())
+            others[f"{schema}_parts"] = lambda r=renderer: r.render_parts(
+                timestamp, "info", "bench", message, pid, record_parts()[0], CALL_FIELDS
+            )
+        ratios, samples = paired(lambda: flat(None, "info", build()), others, iterations, rounds)
+    result = {"flat": {"median_us": statistics.median(samples["baseline"]), "ratio_to_flat": 1.0}}
+    for name, ratio in ratios.items():
+        result[name] = {"median_us": statistics.median(samples[name]), "ratio_to_flat": ratio}
+    return result
+
+
+def _print(title: str, rows: dict[str, dict[str, float]]) -> None:
+    print(f"{title:<16} {'median µs':>10} {'vs flat':>8}")
+    for name, row in rows.items():
+        print(f"{name:<16} {row['median_us']:>10.3f} {row['ratio_to_flat']:>8.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table, write the JSON report."""
+    """Run the benchmark, print the tables, write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--iterations", type=int, default=2000, help="calls per half-round")
+    parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument(
         "--output", type=Path, default=Path(__file__).with_name("preset_results.json")
     )
     args = parser.parse_args(argv)
-    results = run(args.iterations, args.repeats)
-    print(f"{'schema':<10} {'median µs':>10} {'min':>8} {'max':>8} {'vs flat':>8}")
-    for schema, row in results.items():
-        print(
-            f"{schema:<10} {row['median_us']:>10.3f} {row['min_us']:>8.3f} {row['max_us']:>8.3f}"
-            f" {row['ratio_to_flat']:>8.3f}"
-        )
-    steps = parts(args.iterations * 5, args.repeats)
-    print(f"\n{'one record, one step':<24} {'µs':>8}")
-    for name, value in steps.items():
-        print(f"{name:<24} {value:>8.3f}")
+    results = run(args.iterations, args.rounds)
+    _print("logger.info", results)
+    record_steps = steps(args.iterations, args.rounds)
+    print()
+    _print("record path", record_steps)
     report = {
+        "date": datetime.date.today().isoformat(),
         "python": sys.version.split()[0],
+        "method": "paired rounds, thread CPU time, median of per-round ratios",
         "iterations": args.iterations,
-        "repeats": args.repeats,
+        "rounds": args.rounds,
         "schemas": results,
-        "steps_us": steps,
+        "record_path": record_steps,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

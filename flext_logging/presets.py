@@ -4,8 +4,9 @@ OpenTelemetry expect.
 One table, :data:`FIELDS`, says for every field of the flat schema (:mod:`keys`) where
 each preset writes it and how its value is converted. Everything else follows from it:
 
-- :meth:`Preset.encode` turns a flat record into the preset's shape (the JSON renderer
-  calls it for ``configure(schema=...)``);
+- :meth:`Preset.encode` turns a flat record into the preset's shape; the JSON renderer
+  of ``configure(schema=...)`` calls :meth:`Preset.encode_compiled`, the same result
+  through a function compiled per key sequence from where ``encode`` put the values;
 - :meth:`Preset.decode` turns it back, so the ``flext-logging`` tool reads every preset
   (:func:`to_flat` recognises which one a line is in);
 - :func:`markdown_table` is the table in ``docs/aggregators.md``, which a test keeps equal.
@@ -40,6 +41,7 @@ __all__ = [
     "detect",
     "dotted",
     "markdown_table",
+    "parts_record",
     "preset",
     "reading_targets",
     "to_flat",
@@ -100,7 +102,6 @@ class _Skip:
 SKIP: Final = _Skip()
 _UTC: Final = datetime.timezone.utc
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
-_MICROSECOND: Final = datetime.timedelta(microseconds=1)
 _RFC3339: Final = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)"
 )
@@ -127,7 +128,8 @@ def _unix_ns(value: object) -> object:
     """A record time (datetime or RFC 3339 text) as decimal nanoseconds since the epoch."""
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
-        return f"{(moment - _EPOCH) // _MICROSECOND}000"  # timedelta // timedelta: exact
+        delta = moment - _EPOCH  # exact: whole days, seconds and microseconds
+        return f"{(delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds}000"
     if isinstance(value, str):
         nanoseconds = _parse_rfc3339(value)
         return SKIP if nanoseconds is None else str(nanoseconds)
@@ -669,6 +671,7 @@ _ELSEWHERE: Final = "\x00"
 _RARE: Final = "\x01"
 """Likewise for the fields few records have: when it is there, they are placed one by one."""
 _MISSING: Final = object()
+_NO_PLAN: Final[Any] = object()
 
 Rare = Callable[[dict[str, Any], dict[str, Any], object, Mapping[str, Any], bool], None]
 """Places one field seen on few records: (top, main, value, record, is a request)."""
@@ -683,7 +686,8 @@ class Preset:
     Encoding is planned once here so that a record costs one dict comprehension (the
     fields the preset keeps in its main object, renamed), one small comprehension per
     container, a call per converted field, and nothing for the fields few records have
-    (durations, outcomes, errors, HTTP) unless the record has them.
+    (durations, outcomes, errors, HTTP) unless the record has them. The renderer's
+    :meth:`encode_compiled` costs one dict display per record of a key sequence seen.
     """
 
     __slots__ = (
@@ -695,7 +699,10 @@ class Preset:
         "_error_targets",
         "_flag_targets",
         "_groups",
+        "_last_parts",
+        "_last_plan",
         "_names",
+        "_plans",
         "_rare",
         "_reserved",
         "_reserved_prefixes",
@@ -744,6 +751,11 @@ class Preset:
         self._reserved_prefixes = _RESERVED_PREFIXES[name]
         self._names = known
         self._groups = tuple((container, tuple(pairs)) for container, pairs in groups.items())
+        self._plans: dict[tuple[Any, ...], _Plan | None] = {}
+        self._last_plan: _Plan | None = None
+        self._last_parts: (
+            tuple[Mapping[str, Any], tuple[Any, ...], _Plan, tuple[Any, ...]] | None
+        ) = None
 
     def _plan_decoding(self, source: str, targets: tuple[Target, ...]) -> None:
         """Read back each field from its first target; the others are derived from it."""
@@ -825,6 +837,145 @@ class Preset:
         if self._container and main:
             top[self._container] = main
         return top
+
+    def encode_compiled(
+        self, record: Mapping[str, Any], trace_flags: str | None = None
+    ) -> dict[str, Any]:
+        """Return what :meth:`encode` returns, through a function compiled for the
+        record's key sequence.
+
+        The renderer's path. Records with one key sequence are encoded alike: where
+        each value goes is decided by the table and the keys alone, and the values are
+        looked at only by the conversions. The first record of a sequence is encoded by
+        :meth:`encode`; if each of its values is at its planned place and nowhere else,
+        and what is left is the table's constants, a function that builds that form in
+        one dict display from a record's values is compiled. It serves the next records
+        of the sequence whatever their context; one whose conversion refuses a value
+        goes through :meth:`encode`, as do records with fields few records have
+        (errors, durations, HTTP). Like :meth:`encode`'s, the result is new dicts that
+        hold the record's values.
+        """
+        shape_keys = tuple(record)
+        plan = self._last_plan
+        if plan is None or plan.keys != shape_keys:
+            plan = self._plans.get(shape_keys, _NO_PLAN)
+            if plan is _NO_PLAN:
+                plan = self._remember_plan(shape_keys)
+            if plan is None:
+                return self.encode(record, trace_flags)
+            self._last_plan = plan
+        fill = plan.fills[trace_flags is not None]
+        if fill is not None:
+            encoded = fill((*record.values(), trace_flags))
+            if encoded is not None:
+                return encoded  # type: ignore[no-any-return]  # the function's dict
+            return self.encode(record, trace_flags)
+        encoded = self.encode(record, trace_flags)
+        plan.learn((*record.values(), trace_flags), encoded)
+        return encoded
+
+    def encode_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
+        self,
+        timestamp: object,
+        level: object,
+        name: object,
+        message: object,
+        process_id: object,
+        template: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        trace_flags: str | None = None,
+    ) -> dict[str, Any]:
+        """Return what :meth:`encode` returns for the record made of these parts.
+
+        The record is the one the pipeline builds (:func:`parts_record`):
+        *template* with the head and the process id filled in, then *fields*. The
+        template is the scope's (``context.state.record_parts()``), never changed once
+        made: its context values are read once for as long as the same object comes
+        (held, so that no other object can take its identity). Otherwise as
+        :meth:`encode_compiled`, without building the record.
+        """
+        field_keys = tuple(fields)
+        found = self._last_parts
+        if found is None or found[0] is not template or found[1] != field_keys:
+            record = parts_record(timestamp, level, name, message, process_id, template, fields)
+            encoded = self.encode_compiled(record, trace_flags)
+            plan = self._last_plan
+            if plan is not None and plan.keys == tuple(record):
+                context = tuple(template.values())[len(_HEAD_FIELDS) :]
+                self._last_parts = (template, field_keys, plan, context)
+            return encoded
+        fill = found[2].fills[trace_flags is not None]
+        if fill is not None:
+            encoded = fill(
+                (
+                    timestamp,
+                    level,
+                    name,
+                    message,
+                    process_id,
+                    *found[3],
+                    *fields.values(),
+                    trace_flags,
+                )
+            )
+            if encoded is not None:
+                return encoded  # type: ignore[no-any-return]  # the function's dict
+        record = parts_record(timestamp, level, name, message, process_id, template, fields)
+        return self.encode_compiled(record, trace_flags)
+
+    def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
+        plan = self._plan(shape_keys)
+        if len(self._plans) >= _PLANS_LIMIT:
+            self._plans.clear()
+        self._plans[shape_keys] = plan
+        return plan
+
+    def _plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
+        """Where the values of records with *shape_keys* go (``None``: such records are
+        encoded one by one). The trace flags come after the record's values."""
+        plain: list[tuple[Location, int]] = []
+        coded: list[tuple[str, int, Convert]] = []
+        for position, key in enumerate(shape_keys):
+            if type(key) is not str:
+                return None
+            if key in _ALWAYS:
+                placed = self._places(key)
+                if placed is None:
+                    return None
+                plain.extend((location, position) for location in placed[0])
+                coded.extend((name, position, convert) for name, convert in placed[1])
+                continue
+            if key in _SOURCES or self._names.get(key) in (_RARE, _ELSEWHERE):
+                return None  # a field few records have, placed by its own step
+            plain.append(((self._container, self._name(key)), position))
+        flags: list[tuple[str, int, Convert]] = []
+        for _path, convert, name in self._flag_targets:
+            if name is None:
+                return None
+            flags.append((name, len(shape_keys), convert))
+        return _Plan(shape_keys, tuple(plain), tuple(coded), tuple(flags), self._constants)
+
+    def _places(self, key: str) -> tuple[list[Location], list[tuple[str, Convert]]] | None:
+        """Where the table puts the field *key* of the head or context: as it is, and
+        converted (``None``: somewhere a compiled form does not reach)."""
+        plain: list[Location] = []
+        coded: list[tuple[str, Convert]] = []
+        name = self._names.get(key)
+        if name is None:
+            name = self._name(key)  # not in this preset's table: kept as the rest is
+        if name is _RARE:
+            return None
+        if name is not _ELSEWHERE:
+            plain.append((self._container, name))
+        plain.extend((None, top_name) for source, top_name in self._top_plain if source == key)
+        for container, pairs in self._groups:
+            plain.extend((container, member) for source, member in pairs if source == key)
+        for source, _path, convert, _primary, top_key in self._coded:
+            if source == key:
+                if top_key is None:
+                    return None
+                coded.append((top_key, convert))
+        return plain, coded
 
     def _place_rare(
         self, top: dict[str, Any], main: dict[str, Any], record: Mapping[str, Any]
@@ -1086,6 +1237,201 @@ def _lookup(record: Mapping[str, Any], path: Sequence[str]) -> tuple[bool, Any]:
             return False, None
         current = current[part]
     return True, current
+
+
+# -- A compiled form per key sequence, for the renderer. ----------------------------------
+
+_SOURCES: Final = frozenset((keys.ERROR, *(row.source for row in FIELDS)))
+_HEAD_FIELDS: Final = (*keys.HEAD_KEYS, keys.PROCESS_ID)
+_PLANS_LIMIT: Final = 64
+"""Key sequences compiled per preset: records have few; bound odd callers."""
+_LEARNING_TRIES: Final = 8
+"""Records of a sequence that may show its form before it is encoded one by one for good."""
+
+Location = tuple[str | None, str]
+"""Where a value lands in an encoded record: (a top-level container or ``None``, name)."""
+Fill = Callable[[tuple[Any, ...]], Any]
+"""A compiled encoder: a record's values, then the trace flags -> the encoded record, or
+``None`` when a conversion refuses a value."""
+
+
+class _Plan:
+    """Where the values of records with one key sequence go, and, once a record showed
+    it, the compiled encoder of that form (one without trace flags, one with)."""
+
+    __slots__ = ("coded", "constants", "fills", "flags", "keys", "plain", "tries")
+
+    def __init__(
+        self,
+        keys: tuple[Any, ...],
+        plain: tuple[tuple[Location, int], ...],
+        coded: tuple[tuple[str, int, Convert], ...],
+        flags: tuple[tuple[str, int, Convert], ...],
+        constants: Mapping[str, object],
+    ) -> None:
+        self.keys = keys
+        self.plain = plain
+        """Values placed as they are: (location, position in the record)."""
+        self.coded = coded
+        """Values converted into one top-level name: (name, position, conversion)."""
+        self.flags = flags
+        """The trace flags, converted (their position follows the record's values)."""
+        self.constants = constants
+        """The names and values the preset writes on every record."""
+        self.fills: list[Fill | None] = [None, None]
+        self.tries = 0
+
+    def learn(self, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> None:
+        """Compile the encoder from *encoded*, the encoded record of *values*, if it shows
+        the plan holds (its form for records with trace flags if the last value is one)."""
+        if self.tries >= _LEARNING_TRIES:
+            return
+        self.tries += 1
+        with_flags = values[-1] is not None
+        coded = (*self.coded, *(self.flags if with_flags else ()))
+        if not _holds(self.plain, coded, self.constants, values, encoded):
+            return
+        try:
+            fill = _compile(encoded, dict(self.plain), coded, self.constants)
+            if _alike(fill(values), encoded):
+                self.fills[with_flags] = fill
+        except RecursionError:  # pragma: no cover - a record nested deeper than Python goes
+            return
+
+
+def _holds(
+    plain: tuple[tuple[Location, int], ...],
+    coded: tuple[tuple[str, int, Convert], ...],
+    constants: Mapping[str, object],
+    values: tuple[Any, ...],
+    encoded: Mapping[str, Any],
+) -> bool:
+    """Tell whether *encoded* has each value at its planned locations and nowhere else,
+    and nothing else but the preset's constants (then every record of the key sequence is
+    encoded alike: the encoder looks at the values only through the conversions)."""
+    placed: dict[int, int] = {}  # id of a value -> its position
+    for position in (*(p for _, p in plain), *(p for _, p, _ in coded)):
+        if placed.setdefault(id(values[position]), position) != position:
+            return False  # one object in two fields: its locations would be ambiguous
+    locations: dict[Location, object] = {}
+    for location, position in plain:
+        container, name = location
+        inner = encoded if container is None else encoded.get(container)
+        if location in locations or not isinstance(inner, dict):
+            return False
+        if inner.get(name, _MISSING) is not values[position]:
+            return False
+        locations[location] = values[position]
+    for name, position, convert in coded:
+        value = convert(values[position])
+        if (None, name) in locations or value is SKIP or not _alike(encoded.get(name), value):
+            return False
+        locations[None, name] = value
+    containers = {container for container, _ in locations if container is not None}
+    for name, value in encoded.items():
+        if name in containers:
+            if not all((name, member) in locations for member in value):
+                return False
+        elif (None, name) not in locations and constants.get(name, _MISSING) is not value:
+            return False
+    return True
+
+
+def _compile(
+    encoded: Mapping[str, Any],
+    plain: Mapping[Location, int],
+    coded: tuple[tuple[str, int, Convert], ...],
+    constants: Mapping[str, object],
+) -> Fill:
+    """A function of a record's values that builds *encoded* again, in one dict display:
+    the values at the *plain* places, the *coded* ones converted, the *constants*.
+
+    No name or value is written into the source: each is an argument of an outer
+    function, which the inner one reads as a cell (cheaper than a global).
+    """
+    arguments: dict[str, object] = {"SKIP": SKIP}
+    by_name: dict[str, str] = {}
+
+    def argument(value: object, name: str | None = None) -> str:
+        """The argument that holds *value* (one per name, for the names of the record)."""
+        known = by_name.get(name) if name is not None else None
+        if known is not None:
+            return known
+        found = f"a{len(arguments)}"
+        arguments[found] = value
+        if name is not None:
+            by_name[name] = found
+        return found
+
+    body: list[str] = []
+    converted: dict[str, str] = {}
+    for index, (name, position, convert) in enumerate(coded):
+        body.append(f"        e{index} = {argument(convert)}(v[{position}])")
+        body.append(f"        if e{index} is SKIP: return None")
+        converted[name] = f"e{index}"
+    containers = {container for container, _ in plain if container is not None}
+
+    def display(values: Mapping[str, Any], container: str | None) -> str:
+        items = []
+        for name in values:
+            if (container, name) in plain:
+                item = f"v[{plain[container, name]}]"
+            elif container is None and name in converted:
+                item = converted[name]
+            elif container is None and name in containers:
+                item = display(values[name], name)
+            else:
+                item = argument(constants[name])
+            items.append(f"{argument(name, name)}: {item}")
+        return "{" + ", ".join(items) + "}"
+
+    result = display(encoded, None)
+    source = "\n".join(
+        [
+            f"def make({', '.join(arguments)}):",
+            "    def fill(v):",
+            *body,
+            f"        return {result}",
+            "    return fill",
+        ]
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<flext_logging.presets encoder>", "exec"), namespace)  # noqa: S102 - our own source: names and values are arguments
+    return namespace["make"](**arguments)  # type: ignore[no-any-return]  # the function made
+
+
+def _alike(first: object, second: object) -> bool:
+    """Tell whether two encoded records are equal, their keys in the same order."""
+    try:
+        if isinstance(first, dict) and isinstance(second, dict):
+            return list(first) == list(second) and all(
+                _alike(value, second[key]) for key, value in first.items()
+            )
+        return first is second or bool(first == second)
+    except Exception:  # noqa: BLE001 - a value that cannot be compared: not alike
+        return False
+
+
+def parts_record(  # noqa: PLR0917 - the parts of a record, in its order
+    timestamp: object,
+    level: object,
+    name: object,
+    message: object,
+    process_id: object,
+    template: Mapping[str, Any],
+    fields: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Return the record the pipeline builds of these parts (its one-step path): a copy of the
+    scope's *template* (head and process id keys, then the context ids), its head and
+    process id filled in, then the call's *fields*."""
+    record = dict(template)
+    record[keys.TIMESTAMP] = timestamp
+    record[keys.LEVEL] = level
+    record[keys.LOGGER] = name
+    record[keys.MESSAGE] = message
+    record[keys.PROCESS_ID] = process_id
+    record.update(fields)
+    return record
 
 
 # -- One preset per name, recognising a line, and the docs table. -------------------------

@@ -367,14 +367,16 @@ class SchemaRenderer:
     OpenTelemetry's names (``configure(schema=...)``, see docs/aggregators.md).
 
     The record is mapped by :class:`flext_logging.presets.Preset` into a new dict (what
-    other outputs render is untouched), then encoded as :class:`JSONRenderer` encodes.
+    other outputs render is untouched), by the encoder it compiled for the record's key
+    sequence (:meth:`~flext_logging.presets.Preset.encode_compiled`, the same bytes as
+    ``encode``), then encoded as :class:`JSONRenderer` encodes.
     A line over *max_record_bytes* is cut in the flat form and mapped again, so the head
     and the context ids are kept whole whatever the preset calls them. Cloud Logging's
     ``trace_sampled`` and OpenTelemetry's ``TraceFlags`` come from the span the record
     was made in, when it is the record's trace.
     """
 
-    __slots__ = ("_encode", "_flags", "_limit")
+    __slots__ = ("_encode", "_encode_line", "_encode_parts", "_flags", "_limit")
 
     def __init__(
         self,
@@ -383,15 +385,20 @@ class SchemaRenderer:
         max_record_bytes: int | None = DEFAULT_MAX_RECORD_BYTES,
         gcp_project: str | None = None,
     ) -> None:
-        self._encode = presets.preset(schema, gcp_project=gcp_project).encode
+        preset = presets.preset(schema, gcp_project=gcp_project)
+        self._encode = preset.encode
+        # The compiled form of each key sequence (the same dicts as encode builds).
+        self._encode_line = preset.encode_compiled
+        self._encode_parts = preset.encode_parts
         self._flags = schema in (presets.GCP, presets.OTEL)
         self._limit = max_record_bytes
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
         flags = _trace_flags(event_dict) if self._flags else None
-        mapped = self._encode(event_dict, flags)
+        mapped = self._encode_line(event_dict, flags)
         try:
-            line = orjson.dumps(mapped, default=_default, option=_ORJSON_OPTIONS)
+            # As JSONRenderer: a record with a key that is no string takes the fallback.
+            line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
         except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
             line = dumps_record(mapped)
         else:
@@ -401,6 +408,44 @@ class SchemaRenderer:
         if limit is not None and len(line) > limit:
             encode = self._encode
             return fit_record(event_dict, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
+        return line
+
+    def render_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
+        self,
+        timestamp: object,
+        level: str,
+        name: str,
+        message: str,
+        process_id: int,
+        template: Mapping[str, Any],
+        fields: Mapping[str, Any],
+    ) -> bytes:
+        """Render the record the pipeline would build of these parts.
+
+        The same line as calling the renderer with that record, without the record: for
+        a pipeline whose outputs all render parts, no flat record is built. *template*
+        is the scope's record template ``context.state.record_parts()`` returned (the
+        head and ``process_id`` keys, then the context ids; never changed once made),
+        *fields* the call's fields, bound and redacted.
+        """
+        flags = _trace_flags(template) if self._flags else None
+        mapped = self._encode_parts(
+            timestamp, level, name, message, process_id, template, fields, flags
+        )
+        try:
+            line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
+        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
+            line = dumps_record(mapped)
+        else:
+            if not line.isascii():
+                line = _escape_breaks(line)
+        limit = self._limit
+        if limit is not None and len(line) > limit:
+            record = presets.parts_record(
+                timestamp, level, name, message, process_id, template, fields
+            )
+            encode = self._encode
+            return fit_record(record, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
         return line
 
 

@@ -31,18 +31,22 @@ def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_bench_presets_reports_every_schema_against_flat(tmp_path: Path) -> None:
-    """One row per schema, with the ratio to flat (flat's is 1)."""
+    """One row per schema, with the paired ratio to flat (flat's is 1), and the dated
+    record path steps, the parts form beside each preset."""
     report = tmp_path / "presets.json"
     completed = _run(
-        "bench_presets.py", "--iterations", "200", "--repeats", "1", "--output", str(report)
+        "bench_presets.py", "--iterations", "50", "--rounds", "2", "--output", str(report)
     )
     assert completed.returncode == 0, completed.stderr
-    schemas = json.loads(report.read_text())["schemas"]
+    results = json.loads(report.read_text())
+    schemas = results["schemas"]
     assert set(schemas) == set(presets.SCHEMAS)
     assert schemas["flat"]["ratio_to_flat"] == 1.0
-    assert all(row["median_us"] > 0 for row in schemas.values())
-    steps = json.loads(report.read_text())["steps_us"]
-    assert {"orjson_dumps_flat", "rename_comprehension", "context_check"} <= set(steps)
+    assert all(row["median_us"] > 0 and row["ratio_to_flat"] > 0 for row in schemas.values())
+    steps = results["record_path"]
+    assert set(steps) == {"flat", *presets.PRESETS, *(f"{name}_parts" for name in presets.PRESETS)}
+    assert results["date"]
+    assert "paired" in results["method"]
 
 
 def test_bench_clickhouse_loads_and_traces_a_small_log(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import io
 import ipaddress
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flext_logging import FlextContext, configure, get_logger, keys, presets
+from flext_logging import FlextContext, _pipeline, configure, get_logger, keys, presets
+from flext_logging.context.state import record_parts
 from flext_logging.outputs import FileOutput, StreamOutput
-from flext_logging.renderers import SchemaRenderer
+from flext_logging.renderers import SchemaRenderer, dumps_record, fit_record
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "aggregators.md"
 WHEN = datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=datetime.timezone.utc)
@@ -629,3 +631,315 @@ def test_an_output_preset_with_a_console_format_is_an_error() -> None:
         configure(outputs=[StreamOutput(io.StringIO(), format="console", schema="ecs")])
     with pytest.raises(ValueError, match="schema must be one of"):
         configure(outputs=[StreamOutput(io.StringIO(), schema="elastic")])
+
+
+# -- The renderer's fast path: the same bytes as encoding each record anew -----------------
+
+
+def _reference(schema: str, record: dict[str, Any], limit: int | None, flags: str | None) -> bytes:
+    """The line as SchemaRenderer wrote it before encoders were compiled: encode, dump."""
+    encode = presets.preset(schema).encode
+    line = dumps_record(encode(record, flags))
+    if limit is not None and len(line) > limit:
+        return fit_record(record, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]
+    return line
+
+
+class _AlwaysEqual:
+    """A value that claims to equal anything (and hashes like a context id)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"AlwaysEqual({self.text!r})"
+
+
+_SHARED = "one object in two fields"
+_CORPUS: dict[str, dict[str, Any]] = {
+    **SAMPLES,
+    "process id": {**_record(plan="pro"), keys.PROCESS_ID: 4242},
+    "process id first": {keys.PROCESS_ID: 7, **_record()},
+    "no context": {
+        keys.TIMESTAMP: WHEN,
+        keys.LEVEL: "info",
+        keys.LOGGER: "a",
+        keys.MESSAGE: "m",
+        keys.PROCESS_ID: 1,
+        "x": 1,
+    },
+    "some context": {
+        keys.TIMESTAMP: WHEN,
+        keys.LEVEL: "warning",
+        keys.LOGGER: "a",
+        keys.MESSAGE: "m",
+        keys.PROCESS_ID: 1,
+        keys.CORRELATION_ID: CONTEXT[keys.CORRELATION_ID],
+        keys.SERVICE_NAME: "svc",
+        "x": [1, {"y": None}],
+    },
+    "odd field values": _record(
+        none=None,
+        yes=True,
+        ratio=float("nan"),
+        big=10**30,
+        when=datetime.datetime(2024, 1, 1),
+        raw=b"\xff",
+        items={1, 2},
+        obj=object(),
+        nested={"a": {"b": [1, 2, {"c": "d"}]}},
+        text="line\nbreak \u0085 \u2028 \x1b[31m",
+    ),
+    "odd keys": {**_record(), 3: "int key", (1, 2): "tuple key"},
+    "names the presets write": _record(
+        **{
+            "labels.correlation_id": 1,
+            "dd.service": 2,
+            "severity": 3,
+            "Attributes": {"x": 1},
+            "Resource": 5,
+            "ecs.version": 6,
+            "event.dataset": 7,
+            "logging.googleapis.com/labels": 8,
+            "SeverityNumber": 9,
+            "process.pid": 10,
+            "\x00": 11,
+            "\x01": 12,
+            "flext.plan": 13,
+            "plan": 14,
+        }
+    ),
+    _SHARED: _record(first="same", second="same"),
+    "a field holding a context value": _record(who=CONTEXT[keys.USER_ID]),
+    "odd head": {
+        keys.TIMESTAMP: 12,
+        keys.LEVEL: 20,
+        keys.LOGGER: None,
+        keys.MESSAGE: {"not": "text"},
+        keys.PROCESS_ID: "pid",
+        **CONTEXT,
+        "x": 1,
+    },
+    "odd context": {**_record(), keys.TRACE_ID: 5, keys.REQUEST_ID: ["a"], keys.USER_ID: None},
+    "long": _record(big="x" * 70_000, other="y" * 5000, small="kept"),
+    "long error": _record(level="error", error={**ERROR, keys.ERROR_MESSAGE: "e" * 80_000}),
+}
+
+
+def _variant(record: dict[str, Any], turn: int) -> dict[str, Any]:
+    """The same keys in the same order and the same context objects, other head and call
+    field values (new objects)."""
+    changed: dict[Any, Any] = {}
+    for key, value in record.items():
+        if key in keys.CONTEXT_KEYS:
+            changed[key] = value
+        elif key == keys.TIMESTAMP and isinstance(value, datetime.datetime):
+            changed[key] = value + datetime.timedelta(seconds=turn, microseconds=7 * turn)
+        elif isinstance(value, str) and key != keys.LEVEL:
+            changed[key] = f"{value}-{turn}"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            changed[key] = value + 1000 + turn
+        elif key == keys.LEVEL:
+            changed[key] = ("debug", "error", "critical")[turn % 3]
+        else:
+            changed[key] = {"turn": turn}
+    return changed
+
+
+def _refused(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Variants whose head values a conversion refuses, and one object in two fields."""
+    shared = "the same object"
+    return [
+        {**record, keys.LEVEL: 7},
+        {**record, keys.TIMESTAMP: "not a time"},
+        {**record, keys.PROCESS_ID: "not a number"},
+        {**record, keys.MESSAGE: None},
+        {key: shared if key not in keys.CONTEXT_KEYS else value for key, value in record.items()},
+    ]
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+@pytest.mark.parametrize("limit", [65_536, 2048])
+def test_compiled_encoders_write_the_bytes_encoding_writes(schema: str, limit: int) -> None:
+    """Every record, seen once or again, with other values or refused ones: the same line."""
+    renderer = SchemaRenderer(schema, max_record_bytes=limit)
+    for name, record in _CORPUS.items():
+        records = [record, record, *(_variant(record, turn) for turn in range(3))]
+        records += [*_refused(record), _variant(record, 4), record]
+        for index, each in enumerate(records):
+            line = renderer(None, "info", each)
+            assert line == _reference(schema, each, limit, None), (name, index)
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_a_context_value_that_only_compares_equal_is_written_as_it_is(schema: str) -> None:
+    """Equal but not the same object (or claiming equality): written from the record."""
+    renderer = SchemaRenderer(schema)
+    record = _record(plan="pro")
+    renderer(None, "info", record)
+    renderer(None, "info", record)
+    copies = {key: "".join(list(value)) for key, value in CONTEXT.items()}
+    for other in (
+        {**record, **copies},
+        {**record, keys.CORRELATION_ID: _AlwaysEqual(CONTEXT[keys.CORRELATION_ID])},
+        {**record, keys.SERVICE_NAME: _AlwaysEqual("user-service")},
+        record,
+    ):
+        assert renderer(None, "info", other) == _reference(schema, other, 65_536, None)
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_many_contexts_and_record_shapes_stay_exact(schema: str) -> None:
+    """More key sequences than are compiled, in 1 100 contexts: still the same lines."""
+    renderer = SchemaRenderer(schema)
+    for number in range(1100):
+        context = {**CONTEXT, keys.CORRELATION_ID: f"{number:032x}"}
+        record = {**_record(), **context, f"field_{number % 70}": number}
+        for each in (record, _variant(record, number)):
+            assert renderer(None, "info", each) == _reference(schema, each, 65_536, None)
+
+
+@pytest.mark.parametrize(("schema", "flags"), [("gcp", "01"), ("otel", "00"), ("otel", "01")])
+def test_compiled_encoders_follow_the_span_flags(schema: str, flags: str) -> None:
+    """Inside a span of the record's trace and outside it: the flags as encoding gives."""
+    renderer = SchemaRenderer(schema)
+    record = _record(plan="pro")
+    outside = renderer(None, "info", record)
+    with FlextContext.Trace.span(trace_id=TRACE, flags=flags):
+        inside = [renderer(None, "info", record) for _ in range(3)]
+    assert outside == renderer(None, "info", record) == _reference(schema, record, 65_536, None)
+    assert inside == [_reference(schema, record, 65_536, flags)] * 3
+
+
+def _parts_cases() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("long", {"big": "x" * 70_000}),
+        ("fields", {"plan": "pro", "seats": 3}),
+        ("no fields", {}),
+        ("odd fields", {"when": WHEN, "nested": {"a": [1]}, "none": None}),
+        ("reserved", {"severity": 1, "dd.service": 2, "Attributes": 3}),
+        ("shared", {"a": "same", "b": "same"}),
+    ]
+
+
+def _logged(call: Any) -> dict[str, Any]:
+    """The record the pipeline builds for *call*(logger), as its renderers receive it."""
+    captured: list[dict[str, Any]] = []
+
+    def capture(_logger: Any, _method: str, record: dict[str, Any]) -> None:
+        captured.append(dict(record))
+
+    pipeline = _pipeline.build_pipeline(
+        format="json", stream=io.StringIO(), extra_sinks=[(capture, StreamOutput(io.StringIO()))]
+    )
+    _pipeline.install(pipeline)
+    try:
+        call(get_logger("app"))
+    finally:
+        _pipeline.install(None)
+    (record,) = captured
+    return record
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_render_parts_writes_the_line_of_the_record_they_make(schema: str) -> None:
+    """SchemaRenderer.render_parts == rendering the record the pipeline builds of them."""
+    renderer = SchemaRenderer(schema)
+    with (
+        FlextContext.Correlation.new_correlation(),
+        FlextContext.Request.request_context(user_id="u-1", request_id="req-1"),
+    ):
+        for turn in range(3):
+            for name, fields in _parts_cases():
+                record = _logged(lambda logger, f=fields, t=turn: logger.info(f"m{t}", **f))
+                head = [record[key] for key in (*keys.HEAD_KEYS, keys.PROCESS_ID)]
+                line = renderer.render_parts(*head, record_parts()[0], fields)
+                assert line == renderer(None, "info", record), (name, turn)
+                assert line == _reference(schema, record, 65_536, None), (name, turn)
+    for request in ("req-2", "req-3"):  # other scopes, the same fields: their own ids
+        with FlextContext.Request.request_context(request_id=request, user_id="u-1"):
+            template = record_parts()[0]
+            again = ("fields again", {"plan": "pro", "seats": 3})  # the scope's last and first
+            for name, fields in [again, *_parts_cases(), again]:
+                for turn in range(3):  # the same template and fields again: other values
+                    head = (WHEN + datetime.timedelta(seconds=turn), "info", "app", f"m{turn}", 1)
+                    record = presets.parts_record(*head, template, fields)
+                    line = renderer.render_parts(*head, template, fields)
+                    assert line == _reference(schema, record, 65_536, None), (request, name)
+            head = (WHEN, 5, "app", "m", 1)  # a level the preset refuses: the long way
+            record = presets.parts_record(*head, template, again[1])
+            assert renderer.render_parts(*head, template, again[1]) == _reference(
+                schema, record, 65_536, None
+            )
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_threads_in_their_own_scopes_get_their_own_context(schema: str) -> None:
+    """Records of several threads, interleaved, under one preset: each line its own ids."""
+    stream = io.StringIO()
+    configure(schema=schema, stream=stream, capture_stdlib=False)
+    logger = get_logger("threads")
+    start = threading.Barrier(4)
+
+    def work(number: int) -> None:
+        start.wait(timeout=10)
+        with FlextContext.Request.request_context(request_id=f"req-{number}"):
+            for turn in range(200):
+                logger.info("tick", thread=number, turn=turn)
+
+    threads = [threading.Thread(target=work, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    lines = [presets.to_flat(json.loads(line)) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 800
+    assert all(line[keys.REQUEST_ID] == f"req-{line['thread']}" for line in lines)
+    assert sorted((line["thread"], line["turn"]) for line in lines) == [
+        (number, turn) for number in range(4) for turn in range(200)
+    ]
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_lines_logged_in_many_scopes_are_the_lines_encoding_writes(schema: str) -> None:
+    """Through configure(): scopes of one to four records, nested, in spans, fields in
+    any order, errors: each preset line is its flat record's, encoded anew."""
+    flat, preset = io.StringIO(), io.StringIO()
+    configure(
+        outputs=[StreamOutput(flat), StreamOutput(preset, schema=schema)],
+        capture_stdlib=False,
+        service_name="svc",
+    )
+    logger = get_logger("scopes")
+    for number in range(40):
+        with FlextContext.Request.request_context(request_id=f"req-{number}", user_id="u"):
+            for turn in range(number % 4 + 1):
+                logger.info("plain", plan="pro", seats=turn)
+                logger.info("reordered", seats=turn, plan="pro")
+            if number % 5 == 0:
+                flags = "01" if number % 2 else "00"
+                with FlextContext.Trace.span(flags=flags):
+                    logger.warning("in a span", turn=number, span_flags=flags)
+                    logger.warning("in a span", turn=number + 1, span_flags=flags)
+            if number % 7 == 0:
+                try:
+                    raise ValueError(number)
+                except ValueError:
+                    logger.exception("failed", step="parse")
+            logger.info(keys.EVENT_REQUEST_FINISHED, status_code=200, duration_ms=1.5)
+    flat_lines = flat.getvalue().splitlines()
+    preset_lines = preset.getvalue().splitlines()
+    assert len(flat_lines) == len(preset_lines) > 250
+    for flat_line, preset_line in zip(flat_lines, preset_lines, strict=True):
+        record = json.loads(flat_line)
+        record[keys.TIMESTAMP] = datetime.datetime.fromisoformat(
+            record[keys.TIMESTAMP].replace("Z", "+00:00")
+        )
+        flags = record.get("span_flags") if schema in {"gcp", "otel"} else None
+        assert preset_line.encode() + b"\n" == _reference(schema, record, 65_536, flags), record
