@@ -13,10 +13,9 @@ stdlib logger's level cache, which ``logging`` clears whenever any level changes
 the pipeline clears when it is replaced), so a call below its level costs one
 dictionary lookup.
 
-An enabled call builds the record in one dict literal (head, process id, context,
-fields bound to the scope) and adds its fields with one check for the names that need
-care (context keys, head keys, ``extra=``, ``exc_info=``, ``stack_info=``), then hands
-it to :meth:`Pipeline.write <flext_logging._pipeline.Pipeline.write>`.
+An enabled call hands its parts (time, level, name, message, the logger's bound fields
+and the call's) to :attr:`Pipeline.log <flext_logging._pipeline.Pipeline.log>`, which
+builds, redacts, renders and writes the record.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ began: while that span is still OpenTelemetry's active one, ours is the inner sp
 # every thread and task, including those whose context was created before configure()
 # ran. Replaced, never mutated.
 _process_defaults: dict[str, str] = {}
-# What record_parts() returns outside any scope: the defaults, no bound field.
+# What record_parts() returns outside any scope: the defaults' template, no bound field.
 _default_parts: _Parts = (_template(_process_defaults), EMPTY)
 # The span a child process runs in, below its parent's: what new spans descend from.
 _process_span: TraceSpan | None = None
