@@ -41,7 +41,6 @@ __all__ = [
     "detect",
     "dotted",
     "markdown_table",
-    "parts_record",
     "preset",
     "reading_targets",
     "to_flat",
@@ -699,7 +698,6 @@ class Preset:
         "_error_targets",
         "_flag_targets",
         "_groups",
-        "_last_parts",
         "_last_plan",
         "_names",
         "_plans",
@@ -753,9 +751,6 @@ class Preset:
         self._groups = tuple((container, tuple(pairs)) for container, pairs in groups.items())
         self._plans: dict[tuple[Any, ...], _Plan | None] = {}
         self._last_plan: _Plan | None = None
-        self._last_parts: (
-            tuple[Mapping[str, Any], tuple[Any, ...], _Plan, tuple[Any, ...]] | None
-        ) = None
 
     def _plan_decoding(self, source: str, targets: tuple[Target, ...]) -> None:
         """Read back each field from its first target; the others are derived from it."""
@@ -873,55 +868,6 @@ class Preset:
         encoded = self.encode(record, trace_flags)
         plan.learn((*record.values(), trace_flags), encoded)
         return encoded
-
-    def encode_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
-        self,
-        timestamp: object,
-        level: object,
-        name: object,
-        message: object,
-        process_id: object,
-        template: Mapping[str, Any],
-        fields: Mapping[str, Any],
-        trace_flags: str | None = None,
-    ) -> dict[str, Any]:
-        """Return what :meth:`encode` returns for the record made of these parts.
-
-        The record is the one the pipeline builds (:func:`parts_record`):
-        *template* with the head and the process id filled in, then *fields*. The
-        template is the scope's (``context.state.record_parts()``), never changed once
-        made: its context values are read once for as long as the same object comes
-        (held, so that no other object can take its identity). Otherwise as
-        :meth:`encode_compiled`, without building the record.
-        """
-        field_keys = tuple(fields)
-        found = self._last_parts
-        if found is None or found[0] is not template or found[1] != field_keys:
-            record = parts_record(timestamp, level, name, message, process_id, template, fields)
-            encoded = self.encode_compiled(record, trace_flags)
-            plan = self._last_plan
-            if plan is not None and plan.keys == tuple(record):
-                context = tuple(template.values())[len(_HEAD_FIELDS) :]
-                self._last_parts = (template, field_keys, plan, context)
-            return encoded
-        fill = found[2].fills[trace_flags is not None]
-        if fill is not None:
-            encoded = fill(
-                (
-                    timestamp,
-                    level,
-                    name,
-                    message,
-                    process_id,
-                    *found[3],
-                    *fields.values(),
-                    trace_flags,
-                )
-            )
-            if encoded is not None:
-                return encoded  # type: ignore[no-any-return]  # the function's dict
-        record = parts_record(timestamp, level, name, message, process_id, template, fields)
-        return self.encode_compiled(record, trace_flags)
 
     def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
         plan = self._plan(shape_keys)
@@ -1410,28 +1356,6 @@ def _alike(first: object, second: object) -> bool:
         return first is second or bool(first == second)
     except Exception:  # noqa: BLE001 - a value that cannot be compared: not alike
         return False
-
-
-def parts_record(  # noqa: PLR0917 - the parts of a record, in its order
-    timestamp: object,
-    level: object,
-    name: object,
-    message: object,
-    process_id: object,
-    template: Mapping[str, Any],
-    fields: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Return the record the pipeline builds of these parts (its one-step path): a copy of the
-    scope's *template* (head and process id keys, then the context ids), its head and
-    process id filled in, then the call's *fields*."""
-    record = dict(template)
-    record[keys.TIMESTAMP] = timestamp
-    record[keys.LEVEL] = level
-    record[keys.LOGGER] = name
-    record[keys.MESSAGE] = message
-    record[keys.PROCESS_ID] = process_id
-    record.update(fields)
-    return record
 
 
 # -- One preset per name, recognising a line, and the docs table. -------------------------

@@ -376,7 +376,7 @@ class SchemaRenderer:
     was made in, when it is the record's trace.
     """
 
-    __slots__ = ("_encode", "_encode_line", "_encode_parts", "_flags", "_limit")
+    __slots__ = ("_encode", "_encode_line", "_flags", "_limit")
 
     def __init__(
         self,
@@ -389,7 +389,6 @@ class SchemaRenderer:
         self._encode = preset.encode
         # The compiled form of each key sequence (the same dicts as encode builds).
         self._encode_line = preset.encode_compiled
-        self._encode_parts = preset.encode_parts
         self._flags = schema in (presets.GCP, presets.OTEL)
         self._limit = max_record_bytes
 
@@ -408,44 +407,6 @@ class SchemaRenderer:
         if limit is not None and len(line) > limit:
             encode = self._encode
             return fit_record(event_dict, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
-        return line
-
-    def render_parts(  # noqa: PLR0917 - the record path: positional arguments cost the least
-        self,
-        timestamp: object,
-        level: str,
-        name: str,
-        message: str,
-        process_id: int,
-        template: Mapping[str, Any],
-        fields: Mapping[str, Any],
-    ) -> bytes:
-        """Render the record the pipeline would build of these parts.
-
-        The same line as calling the renderer with that record, without the record: for
-        a pipeline whose outputs all render parts, no flat record is built. *template*
-        is the scope's record template ``context.state.record_parts()`` returned (the
-        head and ``process_id`` keys, then the context ids; never changed once made),
-        *fields* the call's fields, bound and redacted.
-        """
-        flags = _trace_flags(template) if self._flags else None
-        mapped = self._encode_parts(
-            timestamp, level, name, message, process_id, template, fields, flags
-        )
-        try:
-            line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
-        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
-            line = dumps_record(mapped)
-        else:
-            if not line.isascii():
-                line = _escape_breaks(line)
-        limit = self._limit
-        if limit is not None and len(line) > limit:
-            record = presets.parts_record(
-                timestamp, level, name, message, process_id, template, fields
-            )
-            encode = self._encode
-            return fit_record(record, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
         return line
 
 

@@ -32,7 +32,7 @@ def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 def test_bench_presets_reports_every_schema_against_flat(tmp_path: Path) -> None:
     """One row per schema, with the paired ratio to flat (flat's is 1), and the dated
-    record path steps, the parts form beside each preset."""
+    record path steps of each preset."""
     report = tmp_path / "presets.json"
     completed = _run(
         "bench_presets.py", "--iterations", "50", "--rounds", "2", "--output", str(report)
@@ -44,7 +44,7 @@ def test_bench_presets_reports_every_schema_against_flat(tmp_path: Path) -> None
     assert schemas["flat"]["ratio_to_flat"] == 1.0
     assert all(row["median_us"] > 0 and row["ratio_to_flat"] > 0 for row in schemas.values())
     steps = results["record_path"]
-    assert set(steps) == {"flat", *presets.PRESETS, *(f"{name}_parts" for name in presets.PRESETS)}
+    assert set(steps) == {"flat", *presets.PRESETS}
     assert results["date"]
     assert "paired" in results["method"]
 
