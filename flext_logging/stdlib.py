@@ -278,7 +278,12 @@ class FlextHandler(logging.Handler):
         # The logging.Logger tells the pipeline the record came from logging (the root
         # logger is not in loggerDict), so a LoggingOutput does not hand it back.
         logger = found if isinstance(found, logging.Logger) else logging.root
-        if not (record.exc_info or record.exc_text or record.stack_info or _field_resolvers):
+        try:
+            # An integration's fields for the records it recognises (gunicorn's access lines).
+            resolved = [given for resolve in _field_resolvers if (given := resolve(record))]
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            resolved = []
+        if not (record.exc_info or record.exc_text or record.stack_info or resolved):
             # Nearly every record: built from its parts the way a logger's call is.
             try:
                 fields = _record_fields(record)
@@ -302,10 +307,8 @@ class FlextHandler(logging.Handler):
             return
         try:
             built, detailed = record_from_logging(record, pipeline.message_key)
-            for resolver in _field_resolvers:
-                resolved = resolver(record)
-                if resolved:  # they give way to the record's own
-                    place_fields(built, resolved, message_key=pipeline.message_key, override=False)
+            for given in resolved:  # they give way to the record's own
+                place_fields(built, given, message_key=pipeline.message_key, override=False)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
             pipeline.emit(logger, _method_name(record), event_dict)
