@@ -110,7 +110,13 @@ class Pipeline:
         self.sinks = tuple(sinks)
         # The sinks with each renderer's __call__ bound once: calling an instance costs
         # about twice what calling a bound method does.
-        self._renders = tuple((_bound(renderer), output) for renderer, output in self.sinks)
+        # With each, the LoggingOutput to ask first whether it is idle (see
+        # LoggingOutput.idle_with): the root-only one is, nearly always, and then is
+        # skipped without a call.
+        self._renders = tuple(
+            (_bound(renderer), output, output if isinstance(output, LoggingOutput) else None)
+            for renderer, output in self.sinks
+        )
         self.min_level = min_level
         """The level of every logger without a level of its own."""
         self.log_operations = log_operations
@@ -227,7 +233,12 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - logging must never raise into the caller
                 self._write_fallback(method_name, built, exc)
                 return
-        for renderer, output in self._renders:
+        root = logging.root
+        for renderer, output, handoff in self._renders:
+            if handoff is not None:
+                idle = handoff.idle_with
+                if idle is not None and root.handlers == idle:
+                    continue
             try:
                 line = renderer(logger, method_name, record)
             except structlog.DropEvent:
@@ -311,7 +322,10 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     long_way = pipeline._log_long_way
     write_fallback = pipeline._write_fallback
     finish = pipeline._finish
-    renders = tuple((render, output.write) for render, output in pipeline._renders)
+    renders = tuple(
+        (render, output.write, handoff) for render, output, handoff in pipeline._renders
+    )
+    root = logging.root
     needing_care = processors.CALL_NAMES_NEEDING_CARE
     read_structlog = processors.structlog_context
     drop_event = structlog.DropEvent
@@ -367,7 +381,11 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
         if steps:
             finish(logger, method_name, record, steps)
             return
-        for render, write in renders:
+        for render, write, handoff in renders:
+            if handoff is not None:
+                idle = handoff.idle_with
+                if idle is not None and root.handlers == idle:
+                    continue
             try:
                 line = render(logger, method_name, record)
             except drop_event:

@@ -107,3 +107,37 @@ def test_no_secret_reaches_the_file_on_the_direct_path(tmp_path: Path, secret: s
     """The direct path searches the message and the fields it adds: nothing leaks."""
     text = json.dumps(_lines(tmp_path, "direct"), ensure_ascii=False)
     assert secret not in text
+
+
+HANDLERS_LATER = r"""
+import io, logging
+from flext_logging import configure, get_logger
+
+configure(format="json", stream=io.StringIO())
+log = get_logger("app")
+log.info("before any handler")
+seen = []
+
+class Keep(logging.Handler):
+    def emit(self, record):
+        seen.append(record.getMessage())
+
+keep = Keep()
+logging.getLogger().addHandler(keep)
+log.info("while a handler is on the root")
+logging.getLogger().removeHandler(keep)
+log.info("after it left")
+logging.getLogger().handlers.append(keep)  # added without addHandler, as some code does
+log.info("appended to the list")
+print(seen)
+"""
+
+
+def test_root_handlers_added_later_get_the_records_on_the_direct_path(tmp_path: Path) -> None:
+    """pytest's caplog, OpenTelemetry's handler, a file handler: added to the root after
+    configure(), they get our records while they are there, and only then."""
+    script = tmp_path / "later.py"
+    script.write_text(HANDLERS_LATER, encoding="utf-8")
+    done = run_python(str(script))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['while a handler is on the root', 'appended to the list']"

@@ -117,7 +117,7 @@ class LoggingOutput(Output):
     ``exc_text``; ``exc_info`` is not set, so no unredacted exception text is formatted.
     """
 
-    __slots__ = ("_root_handlers_only", "_seen", "_targets", "format", "level")
+    __slots__ = ("_root_handlers_only", "_seen", "_targets", "format", "idle_with", "level")
 
     def __init__(self, *, level: int | str | None = None, root_handlers_only: bool = False) -> None:
         self.format = LOGGING_FORMAT
@@ -125,6 +125,11 @@ class LoggingOutput(Output):
         self._root_handlers_only = root_handlers_only
         self._seen: list[logging.Handler] = []
         self._targets: tuple[logging.Handler, ...] = ()
+        self.idle_with: list[logging.Handler] | None = self._seen if root_handlers_only else None
+        """The root's handlers as last seen while none of them takes records (``None``
+        otherwise, and for an output that is not root-only): while the root's handlers
+        still equal it, :meth:`render` returns ``None`` for every record, so a record
+        path may skip the call."""
 
     def render(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
         """Return *event_dict* as a ``LogRecord``, or ``None`` when no handler would take it."""
@@ -168,6 +173,7 @@ class LoggingOutput(Output):
                 if not isinstance(handler, logging.NullHandler)
                 and not getattr(handler, FEEDS_PIPELINE, False)
             )
+            self.idle_with = None if self._targets else self._seen
         return self._targets
 
 
