@@ -331,7 +331,7 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     drop_event = structlog.DropEvent
     modules = sys.modules
     if redactor is not None:
-        clean_texts, clean_fields = redactor.memos()
+        clean_values, plain_names = redactor.memos()
         redact_message, redact_fields = redactor.redact_message, redactor.redact_fields
 
     def log(  # noqa: PLR0912, PLR0917 - one function, positional arguments: the cheapest
@@ -358,7 +358,11 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
                 return
             if redactor is not None:
                 try:
-                    known = message in clean_texts and clean_fields.issuperset(fields.items())
+                    known = (
+                        message in clean_values
+                        and plain_names.issuperset(fields)
+                        and clean_values.issuperset(fields.values())
+                    )
                 except TypeError:  # an unhashable value (a list, a dict): to be searched
                     known = False
                 if not known:

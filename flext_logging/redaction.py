@@ -329,8 +329,7 @@ class Redactor:
     """
 
     __slots__ = (
-        "_clean_fields",
-        "_clean_texts",
+        "_clean_values",
         "_known",
         "_min_length",
         "_names",
@@ -368,10 +367,9 @@ class Redactor:
         self._secret: set[str] = set()
         self._renamed: dict[str, str] = {}
         self._plain_names: set[str] = set()  # known, neither secret nor renamed
-        # Short strings, and (name, value) pairs of fields with a scalar value, found
-        # clean: to answer at once when they repeat (each cleared when full).
-        self._clean_texts: set[str] = set()
-        self._clean_fields: set[tuple[str, object]] = set()
+        # Short strings and scalars found clean: to answer at once when they repeat
+        # (cleared when full).
+        self._clean_values: set[object] = set()
 
     # -- Names -------------------------------------------------------------------------
 
@@ -414,14 +412,14 @@ class Redactor:
         if size > _SHORT:
             result = self._redact_long(text)
         else:
-            if text in self._clean_texts:
+            if text in self._clean_values:
                 return text  # this object: callers tell "unchanged" by identity
             result = self._redact_short(text)
         for pattern in self._patterns:
             result = pattern.sub(REDACTED, result)
         if result is text and size <= _SHORT:
             # Messages and many values repeat: a clean one costs one lookup next time.
-            _remember(self._clean_texts, text)
+            _remember(self._clean_values, text)
         return result
 
     def _redact_short(self, text: str) -> str:
@@ -552,18 +550,19 @@ class Redactor:
         """Return *value* as the data a renderer writes, secrets replaced at any depth."""
         return self._clean(value, MAX_DEPTH, set())
 
-    def memos(self) -> tuple[set[str], set[tuple[str, object]]]:
-        """The texts, and the (name, value) pairs of fields, found clean (never modify them).
+    def memos(self) -> tuple[set[object], set[str]]:
+        """The values, and the field names, found clean (never modify them).
 
         Messages and fields repeat from call to call: a record builder that finds its
-        message in the first set and every field in the second skips :meth:`redact_text`
-        and :meth:`redact_fields`. Only short texts, and fields whose value is a short
-        text or a number (or ``True``, ``False``, ``None``), are remembered; a value of
-        another type that equals one of them (a ``str`` or ``int`` subclass, an enum
-        member, a ``Decimal``) is written as that text or number. The sets are cleared
-        when full, never replaced: a builder may keep them.
+        message and each field's value in the first set, and each field's name in the
+        second, skips :meth:`redact_text` and :meth:`redact_fields` (a value's search does
+        not depend on the name it comes under, once the name is neither secret nor
+        renamed). Only short texts and numbers (and ``True``, ``False``, ``None``) are
+        remembered; a value of another type that equals one of them (a ``str`` or ``int``
+        subclass, an enum member, a ``Decimal``) is written as that text or number. The
+        sets are bounded, cleared when full, never replaced: a builder may keep them.
         """
-        return self._clean_texts, self._clean_fields
+        return self._clean_values, self._plain_names
 
     def redact_message(self, message: str) -> str:
         """Return a message with every secret shape replaced (a str subclass as its text)."""
@@ -582,20 +581,18 @@ class Redactor:
         if not self._plain_names.issuperset(fields):
             return self(None, "", dict(fields))  # a name to learn, redact or rename
         min_length = self._min_length
-        clean_fields = self._clean_fields
+        clean_values = self._clean_values
         changed: dict[str, Any] | None = None
         for key, value in fields.items():
             kind = type(value)
             if kind is str:
                 if len(value) < min_length:
-                    _remember(clean_fields, (key, value))
+                    _remember(clean_values, value)
                     continue
-                clean = self.redact_text(value)
-                if clean is value and len(value) <= _SHORT:
-                    _remember(clean_fields, (key, value))
+                clean = self.redact_text(value)  # which remembers a short clean text
             elif kind in _SAFE_TYPES:
                 if kind in _MEMO_TYPES:
-                    _remember(clean_fields, (key, value))
+                    _remember(clean_values, value)
                 continue
             else:
                 clean = self._clean(value, MAX_DEPTH, set())
