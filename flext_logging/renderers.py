@@ -335,6 +335,17 @@ def _size(line: bytes | str) -> int:
     return len(line) if isinstance(line, bytes) else len(line.encode("utf-8", "surrogatepass"))
 
 
+def _json_line(record: Mapping[str, Any]) -> bytes:
+    """*record* as one JSON line: :func:`dumps_record`'s first step inlined (the path of
+    nearly every record), its fallbacks for what orjson refuses (a key that is no
+    string), line breaks escaped."""
+    try:
+        line = orjson.dumps(record, default=_default, option=_FAST_OPTIONS)
+    except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
+        return dumps_record(record)
+    return line if line.isascii() else _escape_breaks(line)
+
+
 class JSONRenderer:
     """Render a record as one JSON object per line (bytes), timestamps as RFC 3339 ``Z``.
 
@@ -348,7 +359,8 @@ class JSONRenderer:
         self._limit = max_record_bytes
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
-        # dumps_record's first step inlined: this is the path of nearly every record.
+        # _json_line inlined: a call costs ~4% of this path's instructions, and it is the
+        # path of nearly every record.
         try:
             line = orjson.dumps(event_dict, default=_default, option=_FAST_OPTIONS)
         except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
@@ -394,15 +406,7 @@ class SchemaRenderer:
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
         flags = _trace_flags(event_dict) if self._flags else None
-        mapped = self._encode_line(event_dict, flags)
-        try:
-            # As JSONRenderer: a record with a key that is no string takes the fallback.
-            line = orjson.dumps(mapped, default=_default, option=_FAST_OPTIONS)
-        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
-            line = dumps_record(mapped)
-        else:
-            if not line.isascii():
-                line = _escape_breaks(line)
+        line = _json_line(self._encode_line(event_dict, flags))
         limit = self._limit
         if limit is not None and len(line) > limit:
             encode = self._encode

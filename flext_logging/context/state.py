@@ -116,15 +116,22 @@ _default_parts: _Parts = (_template(_process_defaults), EMPTY)
 _process_span: TraceSpan | None = None
 
 
-def current_fields() -> Mapping[str, str]:
-    """Return the context fields that have a value, in schema order (never modify it)."""
+def _current_cache() -> _Cache | None:
+    """The current scope's cache, refreshed once after ``configure()`` replaced the
+    process defaults; ``None`` outside any scope (only the process defaults apply)."""
     snapshot = fields.get()
     if snapshot is None:
-        return _process_defaults
+        return None
     cache = snapshot.cache
     if cache is None or cache[0] is not _process_defaults:
         cache = _refresh(snapshot)
-    return cache[1]
+    return cache
+
+
+def current_fields() -> Mapping[str, str]:
+    """Return the context fields that have a value, in schema order (never modify it)."""
+    cache = _current_cache()
+    return _process_defaults if cache is None else cache[1]
 
 
 def record_fields() -> Mapping[str, Any]:
@@ -134,13 +141,8 @@ def record_fields() -> Mapping[str, Any]:
     :func:`bind`, in the order they were bound. One ``ContextVar.get`` on the path
     of every record.
     """
-    snapshot = fields.get()
-    if snapshot is None:
-        return _process_defaults
-    cache = snapshot.cache
-    if cache is None or cache[0] is not _process_defaults:
-        cache = _refresh(snapshot)
-    return cache[2]
+    cache = _current_cache()
+    return _process_defaults if cache is None else cache[2]
 
 
 def record_parts() -> tuple[dict[str, Any], Mapping[str, Any]]:
@@ -151,6 +153,7 @@ def record_parts() -> tuple[dict[str, Any], Mapping[str, Any]]:
     were set) and adds the bound fields, the application's values, apart. One
     ``ContextVar.get``, and no tuple made per record.
     """
+    # _current_cache inlined: this is the path of every record (a call is ~3% of it).
     snapshot = fields.get()
     if snapshot is None:
         return _default_parts
