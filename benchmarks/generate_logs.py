@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
+import os
 import random
 import re
 import sys
@@ -167,6 +169,26 @@ def _service_process_id(logger: Any, method_name: str, event_dict: dict[str, Any
     """A processor: the process id of the service that wrote the record."""
     event_dict[keys.PROCESS_ID] = PROCESS_IDS.get(event_dict.get(keys.SERVICE_NAME, ""), 4100)
     return event_dict
+
+
+@contextlib.contextmanager
+def _recorded_ids(seed: int) -> Iterator[None]:
+    """The ids the package makes while the trees are recorded, drawn from *seed*.
+
+    The templates are made by finding each recorded id in the lines; with random ids a
+    rare coincidence between an id and the text around it made a template, and so the
+    whole file, differ from run to run. Recorded from seeded ids, the same seed always
+    gives the same templates (the file's own ids come from the seed anyway).
+    """
+    ids = random.Random(seed)  # noqa: S311 - ids of a synthetic log, not secrets
+    saved_urandom, saved_state = os.urandom, random.getstate()
+    os.urandom = ids.randbytes  # trace and span ids
+    random.seed(seed)  # correlation and request ids
+    try:
+        yield
+    finally:
+        os.urandom = saved_urandom
+        random.setstate(saved_state)
 
 
 async def _record_trees(count: int) -> list[list[str]]:
@@ -317,7 +339,9 @@ def generate(
     Return the planted id, the fan-out root's id, the bytes and the lines written.
     """
     rng = random.Random(seed)  # noqa: S311 - ids of a synthetic log, not secrets
-    templates = [Template(lines) for lines in asyncio.run(_record_trees(TEMPLATE_REQUESTS))]
+    with _recorded_ids(seed):
+        trees = asyncio.run(_record_trees(TEMPLATE_REQUESTS))
+    templates = [Template(lines) for lines in trees]
     # A request whose job failed in the worker: errors in a child correlation.
     planted = next(t for t in templates if t.failed and len(t.correlations) > 1)
     planted_id = f"{rng.getrandbits(128):032x}"
