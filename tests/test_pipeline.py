@@ -141,3 +141,133 @@ def test_root_handlers_added_later_get_the_records_on_the_direct_path(tmp_path: 
     done = run_python(str(script))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['while a handler is on the root', 'appended to the list']"
+
+
+# The same calls under a schema preset, written once on the direct path and once the
+# long way (with a user processor), in one process so that process, correlation and span
+# ids are the same: scopes, levels, loggers, names the vendors reserve, refused values.
+PRESET_WORKLOAD = r"""
+import json, logging, os, sys
+from flext_logging import FlextContext, configure, get_logger
+from flext_logging.context import scopes
+
+schema, out = sys.argv[1], sys.argv[2]
+scopes.new_span_id = lambda: "b" * 16  # the same span ids both ways
+
+def calls():
+    log = get_logger("app.orders")
+    other = get_logger("app.billing")
+    with FlextContext.Serialization.context_from({"correlation_id": "c" * 32}):
+        for n in range(3):
+            log.info("order placed", order_id=n, plan="pro")
+        log.info("no fields")
+        log.warning("another level", order_id=1)
+        other.info("another logger", order_id=2)
+        log.info("other order", plan="pro", order_id=3)
+        log.info("more fields", a=1, b=2.5, c=None, d=[1, "x"], e={"k": "v"})
+        log.info("named as the vendor reserves", status="x", host="h", timestamp="t",
+                 severity="s", labels="l", Body="b", flext="f")
+        log.info("too big a number", n=2**70)
+        log.info("caf\u00e9 \u2028 line separator", text="\u00fcber")
+        log.info("too long", blob="x" * 10_000)
+        log.info("a secret", api_key="k-123456789", note="Bearer abc123def456ghi789")
+        with FlextContext.Request.request_context(request_id="req-1", user_id="u-1"):
+            log.info("in a request", plan="pro")
+            with FlextContext.bound(region="eu"):
+                log.info("with a bound field", plan="pro")
+            log.info("back in the request", plan="pro")
+            with FlextContext.Performance.timed_operation("charge"):
+                log.info("in an operation", amount=5)
+            with FlextContext.Trace.span(trace_id="a" * 32):
+                log.info("in a sampled span")
+            with FlextContext.Trace.span(trace_id="d" * 32, flags="00"):
+                log.info("in a span not sampled", plan="pro")
+        logging.getLogger("lib.db").info("from logging", extra={"pool": 3})
+        log.error("failed", code="E1")
+
+for way, options in (("direct", {}), ("long", {"processors": [lambda l, m, e: e]})):
+    with open(f"{out}.{way}", "w", encoding="utf-8") as stream:
+        configure(format="json", stream=stream, service_name="orders", service_version="1.0",
+                  schema=schema, gcp_project="proj-1", max_record_bytes=4096, **options)
+        calls()
+"""
+
+_TIME_NAMES = ("timestamp", "@timestamp", "time", "Timestamp")
+
+
+def _preset_lines(path: Path) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for record in records:  # the time and durations differ from one way to the other
+        for part in (record, *(value for value in record.values() if isinstance(value, dict))):
+            for name in [name for name in part if name in _TIME_NAMES or "duration" in name]:
+                del part[name]
+    return records
+
+
+@pytest.mark.parametrize("schema", ["ecs", "gcp", "datadog", "otel"])
+def test_a_preset_writes_on_the_direct_path_what_the_long_way_writes(
+    tmp_path: Path, schema: str
+) -> None:
+    """Every line the same, key order included: scopes, levels, loggers, field names the
+    vendor reserves, values orjson refuses, line separators, the size cap, secrets."""
+    script = tmp_path / "presets.py"
+    script.write_text(PRESET_WORKLOAD, encoding="utf-8")
+    out = tmp_path / schema
+    done = run_python(str(script), schema, str(out))
+    assert done.returncode == 0, done.stderr
+    direct = _preset_lines(Path(f"{out}.direct"))
+    long_way = _preset_lines(Path(f"{out}.long"))
+    assert len(direct) == 22
+    assert [list(record) for record in direct] == [list(record) for record in long_way]
+    assert direct == long_way
+    text = Path(f"{out}.direct").read_text(encoding="utf-8")
+    assert "k-123456789" not in text
+    assert "abc123def456ghi789" not in text
+    assert "\u2028" not in text
+
+
+FORKED = r"""
+import json, os, sys
+from flext_logging import configure, get_logger
+
+configure(format="json", stream=open(sys.argv[2], "a", encoding="utf-8", buffering=1),
+          schema=sys.argv[1])
+log = get_logger("app")
+log.info("in the parent", n=1)
+child = os.fork()
+if child == 0:
+    log.info("in the child", n=2)
+    os._exit(0)
+os.waitpid(child, 0)
+print(child)
+"""
+
+_PROCESS_ID = {
+    "ecs": ("process.pid",),
+    "gcp": ("process_id",),
+    "datadog": ("process_id",),
+    "otel": ("Resource", "process.pid"),
+}
+
+
+@pytest.mark.parametrize("schema", ["ecs", "gcp", "datadog", "otel"])
+def test_a_forked_child_writes_its_own_process_id_under_a_preset(
+    tmp_path: Path, schema: str
+) -> None:
+    """A child forked after the parent logged under a preset writes its own process id
+    (whatever a renderer keeps from the parent's records)."""
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED, encoding="utf-8")
+    log = tmp_path / "forked.log"
+    done = run_python(str(script), schema, str(log))
+    assert done.returncode == 0, done.stderr
+    parent, child = (json.loads(line) for line in log.read_text(encoding="utf-8").splitlines())
+    path = _PROCESS_ID[schema]
+
+    def pid(record: dict[str, Any]) -> Any:
+        for part in path:
+            record = record[part]
+        return record
+
+    assert pid(child) == int(done.stdout.strip())
+    assert pid(parent) != pid(child)
