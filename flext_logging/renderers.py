@@ -32,7 +32,7 @@ from flext_logging._jsonsafe import (
 )
 from flext_logging.context.state import current_span
 from flext_logging.exceptions import BaseError
-from flext_logging.processors import EXC_INFO
+from flext_logging.processors import COLLISION_SUFFIX, EXC_INFO
 from flext_logging.redaction import Redactor
 
 __all__ = [
@@ -143,7 +143,8 @@ def fit_record(record: Mapping[str, Any], limit: int, render: Render) -> bytes |
     holds the excess is cut inside it (``error.context``); a value that would keep
     fewer than 256 characters is removed (the message never is). The head and the
     context ids stay whole. The record then carries ``truncated: true`` and
-    ``truncated_fields``, the names cut, largest first. Fields past the
+    ``truncated_fields``, the names cut, largest first (a field of the record with one
+    of the marker's names is kept as ``<name>_field``). Fields past the
     first 1000, and names too many to list in a quarter of *limit*, are counted in
     ``fields_omitted`` instead. Cost: linear in the record's size.
     """
@@ -152,7 +153,9 @@ def fit_record(record: Mapping[str, Any], limit: int, render: Render) -> bytes |
     kept = omitted = 0
     for key, value in record.items():
         if key in _MARKER:
-            continue  # written anew below
+            # A call's own field of the marker's name: kept beside the marker, renamed as
+            # a field named like the head is.
+            key = f"{key}{COLLISION_SUFFIX}"  # noqa: PLW2901 - the name it is written under
         if key in _PROTECTED or key == keys.MESSAGE:
             fitted[key] = value
         elif kept < MAX_CUT_FIELDS:

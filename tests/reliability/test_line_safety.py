@@ -277,3 +277,19 @@ def test_an_integer_past_the_digit_limit_only_changes_its_own_value(
         record = json.loads(output)
         assert record[keys.LEVEL] in ("info", "warning")
         assert record[keys.REQUEST_ID] == "r-huge"
+
+
+def test_a_cut_record_keeps_the_fields_named_like_its_marker() -> None:
+    """A call's own truncated/truncated_fields/fields_omitted are renamed <name>_field
+    beside the marker (the collision rule of the head), never dropped."""
+    record = _big_record(
+        blob="x" * 10_000, truncated="mine", truncated_fields=["a"], fields_omitted=3
+    )
+    out = json.loads(JSONRenderer(max_record_bytes=4096)(None, "info", record))
+    assert out[keys.TRUNCATED] is True
+    assert out[keys.TRUNCATED_FIELDS] == ["blob"]
+    assert (out["truncated_field"], out["truncated_fields_field"], out["fields_omitted_field"]) == (
+        "mine",
+        ["a"],
+        3,
+    )
