@@ -642,8 +642,11 @@ def _place(node: Node) -> None:
     """Draw each child inside its parent on the timeline, labelling clock skew.
 
     A child of another service that starts before its parent (its clock behind) is
-    drawn at the parent's start; one that ends after its parent's reported end (its
-    clock ahead) is drawn ending with its parent. Children are sorted by that start.
+    drawn at the parent's start; one that ends after its parent's reported end and
+    starts at least as late after the parent's start (its clock ahead) is drawn ending
+    with its parent. One that starts in time and only ends late wrote its finishing
+    record after its answer reached the caller (a busy server): no skew. Children are
+    sorted by their drawn start.
     """
     end = (
         node.display_s + node.duration_ms / 1000
@@ -658,7 +661,14 @@ def _place(node: Node) -> None:
             if child.start_s < node.display_s:
                 child.skew_ms = round((node.display_s - child.start_s) * 1000, 3)
                 child.display_s = node.display_s
-            elif foreign and end is not None and child_end > end + _AHEAD_TOLERANCE_S:
+            elif (
+                foreign
+                and end is not None
+                and child_end > end + _AHEAD_TOLERANCE_S
+                # A clock ahead moves the child's start as far as its end; a finishing
+                # record written late (a busy server) moves only the end.
+                and child.start_s - node.display_s >= child_end - end
+            ):
                 child.skew_ms = -round((child_end - end) * 1000, 3)
                 child.display_s = max(node.display_s, end - (child.duration_ms or 0.0) / 1000)
         _place(child)

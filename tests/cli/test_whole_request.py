@@ -292,6 +292,37 @@ def test_a_server_whose_clock_runs_ahead_is_flagged() -> None:
     assert any("ends 40 ms after its parent" in line for line in _tree(*records))
 
 
+def test_a_server_that_finishes_writing_late_is_no_clock_skew() -> None:
+    """The callee starts 2 ms into the call and writes its end 15 ms after the caller
+    saw the answer (a busy server, one clock): no skew is claimed."""
+    records = [
+        make_record(
+            keys.EVENT_HTTP_REQUEST_FINISHED,
+            "01.100000",
+            correlation="c",
+            span="s-client",
+            service="shop",
+            method="GET",
+            url="http://users/u",
+            duration_ms=100.0,
+        ),
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "01.115000",
+            correlation="c",
+            span="s-server",
+            parent_span_id="s-client",
+            service="users",
+            method="GET",
+            path="/u",
+            duration_ms=113.0,
+        ),
+    ]
+    root = build_tree(records, "c", "correlation")
+    assert root.children[0].children[0].skew_ms == 0.0
+    assert not any("clock skew" in line for line in _tree(*records))
+
+
 def test_a_span_is_not_named_after_an_operation_inside_it() -> None:
     """A span whose records merely ran in a timed operation has no operation label."""
     root = build_tree(
