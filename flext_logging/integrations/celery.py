@@ -28,6 +28,7 @@ from typing import Any, Final, NamedTuple
 
 try:
     from celery import Celery, Task, signals
+    from celery.exceptions import Ignore, Reject
 except ImportError as error:
     raise ImportError(
         "flext_logging.integrations.celery needs celery: pip install 'flext-logging[celery]'"
@@ -80,10 +81,14 @@ def install(app: Celery) -> None:
             _started(sender, task_id)
 
     def finished(
-        sender: Task[Any, Any] | None = None, task_id: str = "", state: str | None = None, **_: Any
+        sender: Task[Any, Any] | None = None,
+        task_id: str = "",
+        state: str | None = None,
+        retval: Any = None,
+        **_: Any,
     ) -> None:
         if sender is not None and sender.app is app:
-            _finished(sender, task_id, state)
+            _finished(sender, task_id, state, retval)
 
     def failed(
         sender: Task[Any, Any] | None = None,
@@ -174,6 +179,10 @@ def _started(task: Task[Any, Any], task_id: str) -> None:
 
 
 def _failed(task: Task[Any, Any], task_id: str, exception: BaseException | None) -> None:
+    if isinstance(exception, (Ignore, Reject)):
+        # The worker reports a rejected message as a failure too, after the attempt:
+        # task_postrun closed it already (task_ignored, task_rejected).
+        return
     _logger.error(keys.EVENT_TASK_FAILED, exc_info=exception, **_closing_fields(task, task_id))
 
 
@@ -193,10 +202,18 @@ def _retried(task: Task[Any, Any], reason: Any) -> None:
     )
 
 
-def _finished(task: Task[Any, Any], task_id: str, state: str | None) -> None:
+def _finished(task: Task[Any, Any], task_id: str, state: str | None, retval: Any) -> None:
     try:
         if state == "SUCCESS":
             _logger.info(keys.EVENT_TASK_SUCCEEDED, **_closing_fields(task, task_id))
+        elif state == "IGNORED":  # raise Ignore(): the attempt ends, nothing is stored
+            _logger.info(keys.EVENT_TASK_IGNORED, **_closing_fields(task, task_id))
+        elif state == "REJECTED":  # raise Reject(): the message is rejected or requeued
+            fields = _closing_fields(task, task_id)
+            requeue = getattr(retval, "requeue", None)
+            if isinstance(requeue, bool):
+                fields[keys.TASK_REQUEUE] = requeue
+            _logger.warning(keys.EVENT_TASK_REJECTED, **fields)
     finally:
         attempt = _current(task_id)
         if attempt is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 TIMEOUT = 20.0
 LOGGING_UID = "tests.celery.leave_logging_alone"
-CLOSING = ("task_succeeded", "task_failed", "task_retried")
+CLOSING = ("task_succeeded", "task_failed", "task_retried", "task_ignored", "task_rejected")
 """The records that end an attempt of a task."""
 Records = list[dict[str, Any]]
 

@@ -24,6 +24,7 @@ pytest.importorskip("redis", reason="the celery extra (redis client) is not inst
 
 from celery import Celery, signals
 from celery.contrib.testing.worker import start_worker
+from celery.exceptions import Ignore, Reject
 
 from flext_logging import FlextContext, get_logger
 from flext_logging.integrations.celery import install
@@ -58,6 +59,16 @@ def celery_app(redis_url: str) -> Iterator[Celery]:
     def fail() -> None:
         task_logger.info("about to fail")
         raise ValueError("bad input")
+
+    @app.task(name="tests.ignored")
+    def ignored() -> None:
+        task_logger.info("ignoring")
+        raise Ignore
+
+    @app.task(name="tests.rejected")
+    def rejected() -> None:
+        task_logger.info("rejecting")
+        raise Reject("not for us", requeue=False)
 
     @app.task(name="tests.flaky", bind=True, max_retries=3)
     def flaky(self: Any, failures: int) -> str:
@@ -114,6 +125,36 @@ def test_failing_task_is_logged_at_error_with_the_error(celery_app: Celery) -> N
     assert failed["error"]["message"] == "bad input"
     assert failed["duration_ms"] >= 0
     assert not [record for record in records if record["message"] == "task_succeeded"]
+
+
+@pytest.mark.parametrize(
+    ("task_name", "closing", "level"),
+    [("tests.ignored", "task_ignored", "info"), ("tests.rejected", "task_rejected", "warning")],
+)
+def test_an_ignored_or_rejected_task_closes_its_attempt(
+    celery_app: Celery, task_name: str, closing: str, level: str
+) -> None:
+    """raise Ignore / raise Reject end the attempt: one closing record, with its duration,
+    in the attempt's correlation, and nothing that says it succeeded or failed."""
+    with capture_logs() as records:
+        with Correlation.new_correlation() as publisher_id:
+            result = celery_app.tasks[task_name].delay()
+        [ended] = wait_for(records, closing)
+        # One task after it, on the worker's one thread: whatever the worker writes about
+        # the first task is written by the time this one has succeeded.
+        celery_app.tasks["tests.add"].delay(1, 2)
+        wait_for(records, "task_succeeded")
+    started = next(record for record in records if record["message"] == "task_started")
+    assert not [record for record in records if record["message"] == "task_failed"]
+    assert ended["level"] == level
+    assert (ended["task_id"], ended["task_name"]) == (result.id, task_name)
+    assert ended["parent_correlation_id"] == publisher_id
+    assert ended["correlation_id"] == started["correlation_id"]
+    assert ended["duration_ms"] >= 0
+    if closing == "task_rejected":
+        assert ended["requeue"] is False
+    attempt = attempts(records)[ended["correlation_id"]]
+    assert [record["message"] for record in attempt if record["message"] in CLOSING] == [closing]
 
 
 def test_tasks_never_see_another_tasks_context(celery_app: Celery) -> None:
