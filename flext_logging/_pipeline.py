@@ -824,14 +824,15 @@ _CONTEXT_LOGGER: Final = "flext_logging.context"
 
 
 def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> None:
-    """Log the end of a ``timed_operation``: ``operation_finished`` or ``operation_failed``."""
+    """Log the end of a ``timed_operation``: ``operation_finished`` (a cancelled one at
+    warning level, with its ``error_type``) or ``operation_failed``."""
     pipeline = active()
     if not pipeline.log_operations:
         return
-    failed = outcome.get("status") == keys.STATUS_FAILED
-    if threshold(_OPERATIONS_LOGGER, pipeline.min_level) > (
-        logging.ERROR if failed else logging.INFO
-    ):
+    status = outcome.get("status")
+    failed = status == keys.STATUS_FAILED
+    level = _OPERATION_LEVELS.get(str(status), "info")
+    if threshold(_OPERATIONS_LOGGER, pipeline.min_level) > level_number(level):
         return
     fields: dict[str, Any] = {
         # Named here, not only by the context: the exit may run in a Context that never
@@ -840,7 +841,7 @@ def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> 
         keys.DURATION_MS: round(outcome["duration_seconds"] * 1000.0, 3),
         keys.STATUS: outcome["status"],
     }
-    if failed:
+    if status != keys.STATUS_SUCCEEDED:
         fields[keys.ERROR_TYPE] = outcome.get("error_type")
         if isinstance(exc, BaseError):
             fields[keys.ERROR_CODE_FIELD] = exc.error_code
@@ -850,7 +851,11 @@ def _report_operation(outcome: Mapping[str, Any], exc: BaseException | None) -> 
         keys.EVENT_OPERATION_FAILED if failed else keys.EVENT_OPERATION_FINISHED
     )
     fields[keys.LOGGER] = _OPERATIONS_LOGGER
-    pipeline.emit(None, "error" if failed else "info", fields)
+    pipeline.emit(None, level, fields)
+
+
+_OPERATION_LEVELS: Final = {keys.STATUS_FAILED: "error", keys.STATUS_CANCELLED: "warning"}
+"""The level of an operation's closing record by its status (else info)."""
 
 
 # Set while a dropped value is being reported: the report's own record may meet the same

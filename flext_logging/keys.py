@@ -100,6 +100,8 @@ FRAME_LOCALS: Final = "locals"
 # -- Values of STATUS and the events the library itself emits. -----------------------
 STATUS_SUCCEEDED: Final = "succeeded"
 STATUS_FAILED: Final = "failed"
+STATUS_CANCELLED: Final = "cancelled"
+"""An operation ended by what is no error: a cancelled task, an interrupt, an exit."""
 EVENT_OPERATION_FINISHED: Final = "operation_finished"
 EVENT_OPERATION_FAILED: Final = "operation_failed"
 EVENT_INVALID_ID_DROPPED: Final = "invalid_context_id_dropped"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime
 import io
@@ -1255,3 +1256,39 @@ def test_timed_operation_decorates_a_coroutine_function_for_the_whole_await() ->
     assert inside["operation"] == "fetch"
     assert finished["message"] == "operation_finished"
     assert finished["duration_ms"] >= 10
+
+
+@pytest.mark.parametrize("stop", [asyncio.CancelledError, KeyboardInterrupt, GeneratorExit])
+def test_an_operation_stopped_by_what_is_no_error_is_cancelled_not_failed(
+    stop: type[BaseException],
+) -> None:
+    """A cancelled task, an interrupt, a closed generator: operation_finished at warning
+    level with status cancelled and the exception's type; no operation_failed."""
+    outcomes: list[dict[str, Any]] = []
+    with capture_logs() as records, pytest.raises(stop):
+        _fail_in_operation("fetch", stop(), outcomes)
+    (record,) = records
+    assert (record["message"], record["level"]) == ("operation_finished", "warning")
+    assert (record["status"], record["error_type"]) == ("cancelled", stop.__qualname__)
+    assert outcomes[0]["status"] == "cancelled"
+
+
+def test_a_cancelled_asyncio_task_ends_its_operation_as_cancelled() -> None:
+    """task.cancel() while the task awaits inside timed_operation: status cancelled."""
+
+    async def fetch() -> None:
+        with Performance.timed_operation("fetch"):
+            await asyncio.sleep(60)
+
+    async def main() -> None:
+        task = asyncio.create_task(fetch())
+        await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    with capture_logs() as records:
+        asyncio.run(main())
+    (record,) = (record for record in records if record["message"].startswith("operation_"))
+    assert (record["message"], record["status"]) == ("operation_finished", "cancelled")
+    assert record["error_type"] == "CancelledError"

@@ -321,7 +321,10 @@ class TimedOperation:
         if exc_type is None:
             outcome["status"] = keys.STATUS_SUCCEEDED
         else:
-            outcome["status"] = keys.STATUS_FAILED
+            # What is no Exception (asyncio's CancelledError, KeyboardInterrupt,
+            # SystemExit, GeneratorExit) stops the work; it is not the work failing.
+            cancelled = not issubclass(exc_type, Exception)
+            outcome["status"] = keys.STATUS_CANCELLED if cancelled else keys.STATUS_FAILED
             outcome["error_type"] = exc_type.__qualname__
         entry = self._metadata_on_entry
         current = metadata_var.get()
