@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from cli_records import make_record
+from cli_records import Record, make_record
 from rich.console import Console
 
 from flext_logging import keys
@@ -257,9 +257,9 @@ def test_json_keeps_the_status_code_a_number_and_the_error_message() -> None:
     ]
 
 
-def test_a_server_whose_clock_runs_ahead_is_flagged() -> None:
-    """The callee ends 40 ms after its caller's call ended: skew, drawn inside the caller."""
-    records = [
+def _call(server_end: str, server_duration_ms: float) -> list[Record]:
+    """shop's 100 ms call from 01.000 to 01.100, and users' record of serving it."""
+    return [
         make_record(
             keys.EVENT_HTTP_REQUEST_FINISHED,
             "01.100000",
@@ -270,18 +270,23 @@ def test_a_server_whose_clock_runs_ahead_is_flagged() -> None:
             url="http://users/u",
             duration_ms=100.0,
         ),
-        make_record(  # the server's clock is 60 ms ahead: it "ends" at 01.140
+        make_record(
             keys.EVENT_REQUEST_FINISHED,
-            "01.140000",
+            server_end,
             correlation="c",
             span="s-server",
             parent_span_id="s-client",
             service="users",
             method="GET",
             path="/u",
-            duration_ms=80.0,
+            duration_ms=server_duration_ms,
         ),
     ]
+
+
+def test_a_server_whose_clock_runs_ahead_is_flagged() -> None:
+    """The callee ends 40 ms after its caller's call ended: skew, drawn inside the caller."""
+    records = _call("01.140000", 80.0)  # the server's clock is 60 ms ahead
     root = build_tree(records, "c", "correlation")
     server = root.children[0].children[0]
     assert server.skew_ms == -40.0
@@ -295,29 +300,7 @@ def test_a_server_whose_clock_runs_ahead_is_flagged() -> None:
 def test_a_server_that_finishes_writing_late_is_no_clock_skew() -> None:
     """The callee starts 2 ms into the call and writes its end 15 ms after the caller
     saw the answer (a busy server, one clock): no skew is claimed."""
-    records = [
-        make_record(
-            keys.EVENT_HTTP_REQUEST_FINISHED,
-            "01.100000",
-            correlation="c",
-            span="s-client",
-            service="shop",
-            method="GET",
-            url="http://users/u",
-            duration_ms=100.0,
-        ),
-        make_record(
-            keys.EVENT_REQUEST_FINISHED,
-            "01.115000",
-            correlation="c",
-            span="s-server",
-            parent_span_id="s-client",
-            service="users",
-            method="GET",
-            path="/u",
-            duration_ms=113.0,
-        ),
-    ]
+    records = _call("01.115000", 113.0)
     root = build_tree(records, "c", "correlation")
     assert root.children[0].children[0].skew_ms == 0.0
     assert not any("clock skew" in line for line in _tree(*records))
