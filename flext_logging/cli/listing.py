@@ -19,7 +19,7 @@ from typing import Any, Final
 from flext_logging import keys
 from flext_logging.cli.reading import Progress, Reader, RecordFilter
 from flext_logging.cli.times import record_seconds
-from flext_logging.cli.tree import FINISH_EVENTS, error_code, is_failure
+from flext_logging.cli.tree import FINISH_EVENTS, TASK_CLOSING_EVENTS, error_code, is_failure
 
 __all__ = ["NEEDLES", "REQUEST_COLUMNS", "Request", "collect_requests", "select"]
 
@@ -58,8 +58,7 @@ _SERVER_EVENTS: Final = frozenset(
         keys.EVENT_REQUEST_FAILED,
         keys.EVENT_RPC_FINISHED,
         keys.EVENT_RPC_FAILED,
-        keys.EVENT_TASK_SUCCEEDED,
-        keys.EVENT_TASK_FAILED,
+        *TASK_CLOSING_EVENTS,
     }
 )
 

@@ -34,6 +34,7 @@ from flext_logging.cli.times import format_instant, record_seconds
 
 __all__ = [
     "BY_FIELDS",
+    "TASK_CLOSING_EVENTS",
     "By",
     "Collected",
     "FileSearch",
@@ -59,6 +60,14 @@ BY_FIELDS: Final[dict[str, str]] = {
 }
 """The record field each kind of id is looked up in, in the order auto-detection tries."""
 
+TASK_CLOSING_EVENTS: Final = (
+    keys.EVENT_TASK_SUCCEEDED,
+    keys.EVENT_TASK_FAILED,
+    keys.EVENT_TASK_RETRIED,
+    keys.EVENT_TASK_IGNORED,
+    keys.EVENT_TASK_REJECTED,
+)
+"""The events that close an attempt of a task: one per ``task_started``."""
 FINISH_EVENTS: Final = frozenset(
     {
         keys.EVENT_REQUEST_FINISHED,
@@ -67,8 +76,7 @@ FINISH_EVENTS: Final = frozenset(
         keys.EVENT_HTTP_REQUEST_FAILED,
         keys.EVENT_RPC_FINISHED,
         keys.EVENT_RPC_FAILED,
-        keys.EVENT_TASK_SUCCEEDED,
-        keys.EVENT_TASK_FAILED,
+        *TASK_CLOSING_EVENTS,
     }
 )
 FAILED_EVENTS: Final = frozenset(
@@ -87,8 +95,7 @@ _SERVED: Final = frozenset(
         keys.EVENT_REQUEST_FAILED,
         keys.EVENT_RPC_FINISHED,
         keys.EVENT_RPC_FAILED,
-        keys.EVENT_TASK_SUCCEEDED,
-        keys.EVENT_TASK_FAILED,
+        *TASK_CLOSING_EVENTS,
     }
 )
 """Events of work a service did for a caller: they name the correlation they ran in."""

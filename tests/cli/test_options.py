@@ -258,3 +258,28 @@ def test_the_two_ends_of_a_grpc_call_are_two_rows(
         f"{method},1,0,9.0,9.0,9.0",
         f"{method} (client),1,0,12.0,12.0,12.0",
     ]
+
+
+def test_every_end_of_a_task_attempt_closes_its_row(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A retried, ignored or rejected attempt ends its task's row like a succeeded one:
+    it is counted with its duration (the Celery integration writes one of these five
+    records for each task_started)."""
+    ends = (
+        (keys.EVENT_TASK_SUCCEEDED, "info", 10.0),
+        (keys.EVENT_TASK_RETRIED, "warning", 20.0),
+        (keys.EVENT_TASK_IGNORED, "info", 30.0),
+        (keys.EVENT_TASK_REJECTED, "warning", 40.0),
+    )
+    log = write_log(
+        "app.log",
+        *(
+            make_record(
+                event, f"0{n}.000000", level=level, task_name="send_mail", duration_ms=duration
+            )
+            for n, (event, level, duration) in enumerate(ends, start=1)
+        ),
+    )
+    _, out, _ = _run(["stats", str(log), "--format", "csv"], capsys)
+    assert out.splitlines()[1:] == ["send_mail,4,0,20.0,40.0,40.0"]

@@ -280,3 +280,22 @@ def test_a_large_shuffled_input_is_rebuilt_completely(write_log: Callable[..., P
     assert [r[keys.MESSAGE] for r in root.records] == [f"step {n}" for n in range(50)]
     child = root.children[0]
     assert [r[keys.MESSAGE] for r in child.records] == [f"step {n}" for n in range(50, 100)]
+
+
+def test_a_retried_attempt_is_closed_by_its_retry_record() -> None:
+    """task_retried ends an attempt: the node takes its duration and is named after the
+    task, like one closed by task_succeeded."""
+    records = [
+        make_record(keys.EVENT_TASK_STARTED, "01.000000", correlation="c-job", task_name="send"),
+        make_record("smtp down", "01.200000", correlation="c-job"),
+        make_record(
+            keys.EVENT_TASK_RETRIED,
+            "01.500000",
+            correlation="c-job",
+            level="warning",
+            task_name="send",
+            duration_ms=480.0,
+        ),
+    ]
+    root = build_tree(records, "c-job", "correlation")
+    assert (root.operation, root.duration_ms, root.status) == ("send", 480.0, "ok")
