@@ -66,6 +66,10 @@ _ERROR_TEXT_LIMIT: Final = 300
 _READ_COLUMNS: Final = (*COLUMNS, FIELDS_COLUMN)
 _ID_COLUMNS: Final = (keys.REQUEST_ID, keys.TRACE_ID, keys.PARENT_CORRELATION_ID)
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_OUTSIDE_CORRELATIONS: Final = "(correlation_id = '' AND ({}))"
+"""Rows of no correlation whose ids match: the id table has none of them (its view keeps
+only rows of a correlation, in every version of our DDL), and ``correlation_id = ''``
+is one range of the primary key, so only those rows are read."""
 
 Query = Callable[[str], Iterator[bytes]]
 """Run one SQL statement; yield the lines of its answer (``FORMAT JSONEachRow``)."""
@@ -371,6 +375,7 @@ class TableSearch:
                 f"(correlation_id IN ({_listed(chunk)}) AND ({in_ids}))"
                 for chunk in _chunks(correlations)
             )
+            conditions.append(_OUTSIDE_CORRELATIONS.format(in_ids))
         else:
             conditions.append(in_ids)
         return self._found(" OR ".join(conditions))
@@ -396,6 +401,9 @@ class TableSearch:
                         f" OR (correlation_id IN ({_listed(inner)})"
                         f" AND parent_correlation_id IN ({listed}))"
                     )
+                where += " OR " + _OUTSIDE_CORRELATIONS.format(
+                    f"parent_correlation_id IN ({listed})"
+                )
             else:
                 where = f"correlation_id IN ({listed}) OR parent_correlation_id IN ({listed})"
             found.extend(self._found(where))
