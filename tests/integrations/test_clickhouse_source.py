@@ -541,3 +541,38 @@ def test_a_table_without_the_id_table_is_searched_by_its_id_columns(
         from_table = _run(["trace", ident, "--source", url, "--format", "json"], capsys)
         assert from_table[0] == from_file[0] == 0
         assert orjson.loads(from_table[1]) == orjson.loads(from_file[1])
+
+
+def test_a_table_of_the_earlier_ddl_gives_the_files_answers(
+    loaded: Loaded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table made before the process_id column is filled and read as it was: the
+    process id in fields, the trees and the numbers the file's."""
+    earlier = "flext_cli.earlier"
+    statements = ddl(earlier)
+    statements = [statement.replace("\n    process_id UInt32,", "") for statement in statements]
+    assert not any(keys.PROCESS_ID in statement for statement in statements)
+    for statement in statements:
+        loaded.server.query(statement)
+    output = ClickHouseOutput(
+        loaded.server.url, table=earlier, batch_size=500, flush_interval=0.05, overflow="block"
+    )
+    for record in loaded.records:
+        output.write(output.renderer(None, "info", record))
+    output.flush()
+    assert (output.delivered, output.dropped) == (len(loaded.records), 0)
+    output.close()
+    pids = loaded.server.query(
+        f"SELECT countIf(visitParamHas(fields, 'process_id')) FROM {earlier} FORMAT TSV"
+    )
+    assert int(pids) == sum(keys.PROCESS_ID in record for record in loaded.records) > 0
+    url = f"clickhouse://127.0.0.1:{loaded.server.http_port}/{earlier}"
+    for argv in (
+        ["trace", loaded.ids["planted_request"], "--format", "json"],
+        ["trace", loaded.ids["planted_correlation"], "--format", "json"],
+        ["stats", "--by", "service", "--format", "json"],
+    ):
+        from_file = _run([*argv, str(loaded.log)], capsys)
+        from_table = _run([*argv, "--source", url], capsys)
+        assert from_table == from_file
+        assert from_file[0] == 0
