@@ -390,6 +390,10 @@ def test_trace_asks_the_server_for_the_trees_rows_only(loaded: Loaded, which: st
     assert any(quote(ident) in sql for sql in recorded.statements)
     assert len(found.records) <= recorded.rows <= 2 * len(found.records)
     assert recorded.rows < len(loaded.records) // 20
+    reads = [sql for sql in recorded.statements if sql.startswith(f"SELECT {keys.TIMESTAMP}")]
+    for sql in reads:  # each read of rows is ranges of the primary key, the loose rows' too
+        assert "correlation_id = ''" in sql
+        loaded.server.query(sql, force_primary_key="1")
 
 
 def test_the_time_window_is_asked_of_the_server(loaded: Loaded) -> None:
