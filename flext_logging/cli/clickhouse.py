@@ -38,6 +38,7 @@ from flext_logging.outputs.clickhouse_table import (
     ID_KINDS,
     IDS_SUFFIX,
     PORTABLE,
+    PROCESS_ID_COLUMN,
     record_from_row,
     split_table,
 )
@@ -64,8 +65,13 @@ _IN_LIST_LIMIT: Final = 1000
 """Ids per ``IN (...)`` list: a fan-out of thousands of jobs stays under max_query_size."""
 _ERROR_TEXT_LIMIT: Final = 300
 _READ_COLUMNS: Final = (*COLUMNS, FIELDS_COLUMN)
+"""The columns every table of ours has (``process_id`` is read too where it is one)."""
 _ID_COLUMNS: Final = (keys.REQUEST_ID, keys.TRACE_ID, keys.PARENT_CORRELATION_ID)
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_OUTSIDE_CORRELATIONS: Final = "(correlation_id = '' AND ({}))"
+"""Rows of no correlation whose ids match: the id table has none of them (its view keeps
+only rows of a correlation, in every version of our DDL), and ``correlation_id = ''``
+is one range of the primary key, so only those rows are read."""
 
 Query = Callable[[str], Iterator[bytes]]
 """Run one SQL statement; yield the lines of its answer (``FORMAT JSONEachRow``)."""
@@ -195,7 +201,7 @@ class ClickHouseSource:
     of *location* (the password from ``CLICKHOUSE_PASSWORD``). A test gives another.
     """
 
-    __slots__ = ("_has_ids", "_ids", "_layout", "_query", "_table", "location")
+    __slots__ = ("_columns", "_has_ids", "_ids", "_layout", "_query", "_table", "location")
 
     def __init__(self, location: Location, *, query: Query | None = None) -> None:
         self.location = location
@@ -204,6 +210,7 @@ class ClickHouseSource:
         self._ids = f"{self._table}{IDS_SUFFIX}"
         self._layout: str | None = None
         self._has_ids = False
+        self._columns = ", ".join(_READ_COLUMNS)
 
     @classmethod
     def open(cls, url: str) -> ClickHouseSource:
@@ -259,6 +266,8 @@ class ClickHouseSource:
         self._has_ids = {"kind", "id", keys.CORRELATION_ID} <= set(
             columns.get(location.table + IDS_SUFFIX, {})
         )
+        if PROCESS_ID_COLUMN in found:  # tables made before the column keep it in `fields`
+            self._columns = ", ".join((*_READ_COLUMNS, PROCESS_ID_COLUMN))
         return layout
 
     def window(self, since: float | None, until: float | None) -> str:
@@ -288,9 +297,9 @@ class ClickHouseSource:
 
     def rows(self, where: str, *, ordered: bool = False) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """Yield each row matching *where* as (its bytes, the record it was made from)."""
-        columns = ", ".join(_READ_COLUMNS)
+        self.layout  # noqa: B018 - inspects the table once: its columns
         order = " ORDER BY timestamp" if ordered else ""
-        sql = f"SELECT {columns} FROM {self._table} WHERE {where}{order}"  # noqa: S608
+        sql = f"SELECT {self._columns} FROM {self._table} WHERE {where}{order}"  # noqa: S608
         for line, row in self._json(sql):
             yield line, record_from_row(row)
 
@@ -371,6 +380,7 @@ class TableSearch:
                 f"(correlation_id IN ({_listed(chunk)}) AND ({in_ids}))"
                 for chunk in _chunks(correlations)
             )
+            conditions.append(_OUTSIDE_CORRELATIONS.format(in_ids))
         else:
             conditions.append(in_ids)
         return self._found(" OR ".join(conditions))
@@ -396,6 +406,9 @@ class TableSearch:
                         f" OR (correlation_id IN ({_listed(inner)})"
                         f" AND parent_correlation_id IN ({listed}))"
                     )
+                where += " OR " + _OUTSIDE_CORRELATIONS.format(
+                    f"parent_correlation_id IN ({listed})"
+                )
             else:
                 where = f"correlation_id IN ({listed}) OR parent_correlation_id IN ({listed})"
             found.extend(self._found(where))

@@ -40,6 +40,8 @@ from flext_logging.outputs.clickhouse_table import (
     INSERT_SETTINGS,
     LAYOUTS,
     PORTABLE,
+    PROCESS_ID_COLUMN,
+    PROCESS_ID_MAX,
     ddl,
     record_from_row,
     split_table,
@@ -57,14 +59,44 @@ __all__ = [
     "ClickHouseRowRenderer",
     "batch_body",
     "ddl",
+    "process_id_in_fields",
     "record_from_row",
     "split_table",
 ]
 
 _COLUMN_SET: Final = frozenset(COLUMNS)
+_PROCESS_ID_TYPES: Final = ("UInt32", "UInt64", "Int64")
+"""Column types that take every process id the renderer writes in the column."""
+_PID_KEY: Final = orjson.dumps(PROCESS_ID_COLUMN)
+# The row is a flat object of text and one number, so an unescaped `"process_id":` after
+# `{` or `,` can only be that key (a quote inside a text value is always `\"`).
+_PID_PAIR: Final = re.compile(
+    rb"(?<=[{,])" + re.escape(_PID_KEY) + rb":(\d+),|," + re.escape(_PID_KEY) + rb":(\d+)(?=\})"
+)
+_FIELDS_OPEN: Final = re.compile(rb"(?<=[{,])" + re.escape(orjson.dumps(FIELDS_COLUMN)) + rb':"\{')
 _FIXED_TIME: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _ORJSON_OPTIONS: Final = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 _UTC: Final = datetime.timezone.utc
+
+
+def process_id_in_fields(row: bytes) -> bytes:
+    """Return *row* with its ``process_id`` column moved into ``fields``.
+
+    For a table made by the DDL before the column (the server refuses a row naming a
+    column the table lacks): the process id is kept where the earlier rows keep it.
+    """
+    pair = _PID_PAIR.search(row)
+    if pair is None:
+        return row
+    pid = pair.group(1) or pair.group(2)
+    rest = row[: pair.start()] + row[pair.end() :]
+    opened = _FIELDS_OPEN.search(rest)
+    if opened is None:  # not a row of ours: as it is (the server will say what is wrong)
+        return row
+    at = opened.end()
+    entry = b'\\"' + PROCESS_ID_COLUMN.encode() + b'\\":' + pid
+    entry += b"" if rest[at : at + 1] == b"}" else b","
+    return rest[:at] + entry + rest[at:]
 
 
 def batch_body(rows: list[bytes], batch_id: str) -> bytes:
@@ -76,9 +108,11 @@ def batch_body(rows: list[bytes], batch_id: str) -> bytes:
 class ClickHouseRowRenderer:
     """Render a record as one JSONEachRow row (bytes) of the table ``ddl()`` makes.
 
-    The head and context go to their columns as text; every other field goes, as JSON, to
-    ``fields``. A value a text column cannot take (a call's ``request_id=42``) is written
-    as text there and kept as it was in ``fields``, and a time that is not our fixed-width
+    The head and context go to their columns as text, ``process_id`` to its number
+    column; every other field goes, as JSON, to ``fields``. A value a text column cannot
+    take (a call's ``request_id=42``) is written as text there and kept as it was in
+    ``fields``; a ``process_id`` that is no whole number from 1 to 2**32-1 goes to
+    ``fields`` only (the column's 0 says "none"); and a time that is not our fixed-width
     RFC 3339 text is replaced by the time of rendering (the original kept in ``fields``),
     so that one odd record can never make the server refuse a batch.
     """
@@ -101,7 +135,10 @@ def _row(record: Mapping[str, Any]) -> bytes:
     rest: dict[Any, Any] = {}
     for key, value in record.items():
         if key not in _COLUMN_SET:
-            rest[key] = value
+            if key == PROCESS_ID_COLUMN and type(value) is int and 0 < value <= PROCESS_ID_MAX:
+                row[key] = value
+            else:
+                rest[key] = value
         elif type(value) is str:
             row[key] = value
         elif key == keys.TIMESTAMP and isinstance(value, datetime.datetime):
@@ -176,6 +213,7 @@ class ClickHouseOutput(Output):
         "_overflow",
         "_port",
         "_prefix",
+        "_process_id_column",
         "_queue_size",
         "_rows",
         "_table",
@@ -236,6 +274,7 @@ class ClickHouseOutput(Output):
         self._max_backoff = max_backoff
         self._close_timeout = close_timeout
         self._create_table = create_table
+        self._process_id_column: bool | None = None  # asked of the server before a batch
         self.renderer = ClickHouseRowRenderer(max_record_bytes=max_record_bytes)
         """The renderer whose rows this output sends (the pipeline pairs them)."""
         self.on_dropped: Callable[[int], None] | None = None
@@ -394,7 +433,7 @@ class ClickHouseOutput(Output):
     def _deliver(self, batch: list[bytes]) -> None:
         """Send *batch* until the server has it once, or until close gives up on it."""
         batch_id = os.urandom(16).hex()
-        body = batch_body(batch, batch_id)
+        body: bytes | None = None
         settings = dict(INSERT_SETTINGS[self._layout])
         if self._layout == DATETIME64:
             settings["insert_deduplication_token"] = batch_id
@@ -404,24 +443,19 @@ class ClickHouseOutput(Output):
         give_up_at: float | None = None
         while True:
             try:
-                if self._create_table:
-                    for statement in ddl(self._table, layout=self._layout):
-                        self._post(statement, b"", {})
-                    self._create_table = False
-                if unknown and self._layout == PORTABLE:
-                    found = self._count(batch_id)
-                    if found >= len(batch):
-                        self._delivered(len(batch))
-                        return
-                    if found:  # one insert is one block: a part of it is not expected
-                        self._delivered(found)
-                        self._drop_undelivered(len(batch) - found)
-                        return
+                if body is None:
+                    body = self._prepared(batch, batch_id)
+                if unknown and self._layout == PORTABLE and self._settled(batch, batch_id):
+                    return
                 self._post(query, body, settings)
             except _UnknownError as exc:
                 unknown = True
                 self._report_outage(exc)
-            except (_UnsentError, _RefusedError) as exc:
+            except _RefusedError as exc:
+                # The table may have been made again or altered: see its columns again.
+                self._process_id_column, body = None, None
+                self._report_outage(exc)
+            except _UnsentError as exc:
                 self._report_outage(exc)
             else:
                 self._delivered(len(batch))
@@ -434,6 +468,29 @@ class ClickHouseOutput(Output):
             self._wake.wait(delay)
             self._wake.clear()
             delay = min(delay * 2, self._max_backoff)
+
+    def _prepared(self, batch: list[bytes], batch_id: str) -> bytes:
+        """The insert's body, the table made (``create_table``) and its columns seen first."""
+        if self._create_table:
+            for statement in ddl(self._table, layout=self._layout):
+                self._post(statement, b"", {})
+            self._create_table = False
+        if self._process_id_column is None:
+            self._process_id_column = self._has_process_id_column()
+        rows = batch if self._process_id_column else [*map(process_id_in_fields, batch)]
+        return batch_body(rows, batch_id)
+
+    def _settled(self, batch: list[bytes], batch_id: str) -> bool:
+        """After a lost answer: whether the server has the batch (then it is counted)."""
+        found = self._count(batch_id)
+        if found >= len(batch):
+            self._delivered(len(batch))
+            return True
+        if found:  # one insert is one block: a part of it is not expected
+            self._delivered(found)
+            self._drop_undelivered(len(batch) - found)
+            return True
+        return False
 
     def _delivered(self, count: int) -> None:
         self.delivered += count
@@ -462,6 +519,27 @@ class ClickHouseOutput(Output):
                 self.on_dropped(count)
 
     # -- HTTP --------------------------------------------------------------------------
+
+    def _has_process_id_column(self) -> bool:
+        """Whether the table has a ``process_id`` column of a type our rows fit.
+
+        A table made by the DDL before that column has none; the rows sent to it carry
+        the process id in ``fields``, as its earlier rows do. So do they when the server
+        will not say (a user who may insert but not read ``system.columns``): the server
+        takes such a row into either table.
+        """
+        database, name = self._table.split(".")
+        try:
+            answer = self._post(  # both names are checked identifiers: no injection
+                "SELECT type FROM system.columns"  # noqa: S608
+                f" WHERE database = '{database}' AND table = '{name}'"
+                f" AND name = '{PROCESS_ID_COLUMN}' FORMAT TSV",
+                b"",
+                {},
+            )
+        except _RefusedError:
+            return False
+        return answer.decode("utf-8", "replace").strip() in _PROCESS_ID_TYPES
 
     def _count(self, batch_id: str) -> int:
         """How many rows of *batch_id* the table has (a check before resending)."""

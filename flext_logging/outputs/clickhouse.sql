@@ -3,7 +3,7 @@
 -- replaced by flext_logging.outputs.clickhouse.ddl(); see docs/clickhouse.md.
 --
 -- Rows come from ClickHouseOutput (INSERT ... FORMAT JSONEachRow, no settings needed):
--- the head and context fields in typed columns, every other field of the record (the
+-- the head, process_id and context fields in typed columns, every other field (the
 -- call's own, error, metadata) as one JSON object in `fields`, losslessly.
 
 CREATE DATABASE IF NOT EXISTS {database};
@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS {database}.{table}
     level String,
     logger String,
     message String,
+    -- os.getpid() of the writer; 0: the record had none (or not a whole number: then
+    -- it is in `fields`). Tables made before this column keep it in `fields`.
+    process_id UInt32,
     correlation_id String,
     parent_correlation_id String,
     trace_id String,

@@ -16,6 +16,9 @@ CREATE TABLE IF NOT EXISTS {database}.{table}
     level LowCardinality(String),
     logger LowCardinality(String),
     message String,
+    -- os.getpid() of the writer; 0: the record had none (or not a whole number: then
+    -- it is in `fields`). Tables made before this column keep it in `fields`.
+    process_id UInt32,
     correlation_id String,
     parent_correlation_id String,
     trace_id String,

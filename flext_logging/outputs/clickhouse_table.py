@@ -27,6 +27,8 @@ __all__ = [
     "INSERT_SETTINGS",
     "LAYOUTS",
     "PORTABLE",
+    "PROCESS_ID_COLUMN",
+    "PROCESS_ID_MAX",
     "ddl",
     "record_from_row",
     "split_table",
@@ -44,7 +46,12 @@ INSERT_SETTINGS: Final[Mapping[str, Mapping[str, str]]] = {
 _SQL_FILES: Final = {PORTABLE: "clickhouse.sql", DATETIME64: "clickhouse_datetime64.sql"}
 
 COLUMNS: Final = (*keys.HEAD_KEYS, *keys.CONTEXT_KEYS)
-"""The typed columns: the head and context fields, as text."""
+"""The text columns: the head and context fields (every table of ours has them)."""
+PROCESS_ID_COLUMN: Final = keys.PROCESS_ID
+"""``process_id UInt32``: 0 is a record without one (no real process has id 0). Tables
+made by the DDL before it have no such column: their ``fields`` hold the process id."""
+PROCESS_ID_MAX: Final = 2**32 - 1
+"""The largest value the column takes (the server would wrap a larger one, silently)."""
 FIELDS_COLUMN: Final = "fields"
 """Every other field of a record, as one JSON object in text: lossless, on any server."""
 BATCH_COLUMN: Final = "batch_id"
@@ -90,16 +97,22 @@ def ddl(table: str = "flext.records", *, layout: str = PORTABLE) -> list[str]:
 def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Return the record a row of the table was made from: the row renderer's inverse.
 
-    A typed column's ``''`` is a field the record did not have; ``fields`` gives back
-    every other field (``process_id`` among them) and the value of a column that was not
-    text (a call's ``request_id=42``, an odd time), each in its place. A DateTime64 time
-    (``2024-05-06 07:08:09.123456``) comes back in our RFC 3339 form. A ``fields`` text
-    that is no JSON object is kept whole under ``fields``: nothing of a row is lost.
+    A text column's ``''`` and ``process_id``'s 0 are a field the record did not have
+    (a row without a ``process_id`` column, from a table of the earlier DDL, is read the
+    same); ``fields`` gives back every other field and the value of a column that was
+    not of the column's type (a call's ``request_id=42``, an odd time, a process id that
+    is no whole number, or the process id of a table without its column), each in its
+    place. A DateTime64 time (``2024-05-06 07:08:09.123456``) comes back in our RFC 3339
+    form. A ``fields`` text that is no JSON object is kept whole under ``fields``:
+    nothing of a row is lost.
     """
     record: dict[str, Any] = {}
-    for name in COLUMNS:
+    for name in keys.RECORD_KEYS:  # in schema order: process_id after the head
         value = row.get(name)
-        if isinstance(value, str) and value:
+        if name == PROCESS_ID_COLUMN:
+            if type(value) is int and 0 < value <= PROCESS_ID_MAX:
+                record[name] = value
+        elif isinstance(value, str) and value:
             record[name] = value
     stamp = record.get(keys.TIMESTAMP)
     if stamp is not None and _DATETIME64_TEXT.fullmatch(stamp):
@@ -115,7 +128,7 @@ def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         record[FIELDS_COLUMN] = text
         return record
     record.update(rest)
-    # The fields of fixed place (process_id is one, kept in `fields`) go back to it.
+    # The fields of fixed place go back to it (process_id, read from `fields` or not).
     ordered: dict[str, Any] = {key: record[key] for key in keys.RECORD_KEYS if key in record}
     ordered.update(record)
     return ordered

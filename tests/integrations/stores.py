@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -222,9 +223,10 @@ class ClickHouse:
             stop(self.process)
             self.process = None
 
-    def query(self, sql: str) -> str:
-        """Run *sql* over HTTP and return the answer as text (raise on an error)."""
-        request = urllib.request.Request(self.url + "/", data=sql.encode("utf-8"), method="POST")
+    def query(self, sql: str, **settings: str) -> str:
+        """Run *sql* over HTTP with *settings*; return the answer as text (raise on an error)."""
+        url = f"{self.url}/?{urllib.parse.urlencode(settings)}"
+        request = urllib.request.Request(url, data=sql.encode("utf-8"), method="POST")
         with urllib.request.urlopen(request, timeout=30) as answer:
             return str(answer.read().decode("utf-8"))
 

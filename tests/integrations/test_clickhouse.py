@@ -29,6 +29,8 @@ from flext_logging.outputs.clickhouse import (
     ClickHouseRowRenderer,
     batch_body,
     ddl,
+    process_id_in_fields,
+    record_from_row,
     split_table,
 )
 
@@ -93,6 +95,7 @@ def test_ddl_makes_the_tables_the_trace_tool_reads(server: ClickHouse, table: st
         for line in server.query(f"DESCRIBE TABLE {table} FORMAT TSV").splitlines()
     }
     assert set(COLUMNS) | {"fields", "batch_id"} <= set(columns)
+    assert columns[keys.PROCESS_ID] == ["UInt32", ""]
     assert columns["time"] == ["DateTime", "MATERIALIZED"]
     assert columns["microsecond"] == ["UInt32", "MATERIALIZED"]
 
@@ -122,11 +125,8 @@ def test_records_land_with_typed_columns_and_lossless_fields(
         "u-1",
         "shop",
     )
-    assert json.loads(first["fields"]) == {
-        keys.PROCESS_ID: os.getpid(),  # a number, with the call's own fields
-        "plan": "pro",
-        "nested": {"a": [1, {"b": None}]},
-    }
+    assert first[keys.PROCESS_ID] == os.getpid()  # a number column of its own
+    assert json.loads(first["fields"]) == {"plan": "pro", "nested": {"a": [1, {"b": None}]}}
     assert len(first[keys.TIMESTAMP]) == 27
     assert first[keys.TIMESTAMP].endswith("Z")
     error = json.loads(failed["fields"])[keys.ERROR]
@@ -167,6 +167,138 @@ def test_row_renderer_keeps_every_odd_value_out_of_the_typed_columns() -> None:
     assert fields[keys.TIMESTAMP] == "yesterday"  # ... the original kept
     assert fields[keys.CORRELATION_ID] == ["not", "text"]
     assert fields["1"] == "int key"
+
+
+ODD_PROCESS_IDS = [0, -1, 2**32, True, 4.0, "4242", None, [1]]
+"""No whole number from 1 to 2**32-1: the column's 0 (none), the value in fields."""
+
+
+def test_process_ids_land_in_their_column_or_losslessly_in_fields(
+    server: ClickHouse, table: str
+) -> None:
+    """A process id goes to its UInt32 column; any other value to fields, read back as it was.
+
+    Debian's 18.16 refuses -1 and silently wraps 2**32 to 0 in a UInt32: neither may
+    reach the column.
+    """
+    stamps = (f"2026-11-22T10:00:00.{index:06d}Z" for index in range(100))
+    records = [
+        {
+            keys.TIMESTAMP: next(stamps),
+            keys.LEVEL: "info",
+            keys.LOGGER: "pids",
+            keys.MESSAGE: f"pid {index}",
+            keys.PROCESS_ID: value,
+            keys.CORRELATION_ID: "c-pids",
+        }
+        for index, value in enumerate([1, 4242, 2**32 - 1, *ODD_PROCESS_IDS])
+    ]
+    records.append({keys.TIMESTAMP: next(stamps), keys.MESSAGE: "no pid"})
+    output = _output(server, table)
+    for record in records:
+        output.write(output.renderer(None, "info", record))
+    output.flush()
+    assert (output.delivered, output.dropped) == (len(records), 0)
+    rows = _rows(server, table)
+    assert [row[keys.PROCESS_ID] for row in rows] == [1, 4242, 2**32 - 1] + [0] * 9
+    assert all(keys.PROCESS_ID not in json.loads(row["fields"]) for row in rows[:3])
+    assert [record_from_row(row) for row in rows] == records
+    output.close()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"plan": "pro"},
+        {"note": ',"process_id":7,"fields":"{', "nested": {"process_id_field": 3}},
+    ],
+)
+def test_a_row_for_an_earlier_table_has_its_process_id_in_fields(fields: dict[str, Any]) -> None:
+    """The column moves into fields and nothing else changes, whatever the text holds."""
+    record = {
+        keys.TIMESTAMP: "2026-11-22T10:00:00.000001Z",
+        keys.LEVEL: "info",
+        keys.LOGGER: "x",
+        keys.MESSAGE: 'said ,"process_id":1, and "fields":"{\\',
+        keys.PROCESS_ID: 4242,
+        keys.CORRELATION_ID: "c",
+        **fields,
+    }
+    row = json.loads(ClickHouseRowRenderer()(None, "info", record))
+    moved = json.loads(process_id_in_fields(ClickHouseRowRenderer()(None, "info", record)))
+    assert moved == {
+        **{key: value for key, value in row.items() if key != keys.PROCESS_ID},
+        "fields": json.dumps({keys.PROCESS_ID: 4242, **fields}, separators=(",", ":")),
+    }
+    assert record_from_row(moved) == record
+    no_pid = {key: value for key, value in record.items() if key != keys.PROCESS_ID}
+    plain = ClickHouseRowRenderer()(None, "info", no_pid)
+    assert process_id_in_fields(plain) == plain  # nothing to move
+    foreign = b'{"process_id":1,"fields":{}}\n'  # not a row of ours: left as it is
+    assert process_id_in_fields(foreign) == foreign
+
+
+def _earlier_ddl(table: str) -> list[str]:
+    """The package's DDL as it was before the ``process_id`` column (the rest is the same)."""
+    statements = ddl(table)
+    earlier = [statement.replace("\n    process_id UInt32,", "") for statement in statements]
+    assert earlier != statements
+    assert not any(keys.PROCESS_ID in statement for statement in earlier)
+    return earlier
+
+
+def test_a_table_of_the_earlier_ddl_takes_rows_with_the_process_id_in_fields(
+    server: ClickHouse,
+) -> None:
+    """No process_id column: the output sends it in fields, as that table's rows had it;
+    after the documented ALTER, a new output fills the column, and both read back alike."""
+    table = f"flext_test.records_{next(_tables)}"
+    for statement in _earlier_ddl(table):
+        server.query(statement)
+    output = _output(server, table)
+    _pipe_to(output)
+    with FlextContext.Correlation.new_correlation():
+        logger.info("before", plan="pro")
+    output.flush()
+    assert (output.delivered, output.dropped) == (1, 0)
+    output.close()
+    (before,) = _rows(server, table)
+    assert keys.PROCESS_ID not in before
+    assert json.loads(before["fields"]) == {keys.PROCESS_ID: os.getpid(), "plan": "pro"}
+
+    server.query(f"ALTER TABLE {table} ADD COLUMN process_id UInt32 AFTER message")
+    output = _output(server, table)
+    _pipe_to(output)
+    logger.info("after", plan="pro")
+    output.flush()
+    assert (output.delivered, output.dropped) == (1, 0)
+    output.close()
+    old, new = _rows(server, table)
+    assert (old[keys.PROCESS_ID], new[keys.PROCESS_ID]) == (0, os.getpid())
+    assert json.loads(new["fields"]) == {"plan": "pro"}
+    for row, message in ((old, "before"), (new, "after")):
+        record = record_from_row(row)
+        assert list(record)[:5] == [*keys.HEAD_KEYS, keys.PROCESS_ID]
+        assert (record[keys.MESSAGE], record[keys.PROCESS_ID]) == (message, os.getpid())
+
+
+def test_a_column_dropped_while_the_output_runs_costs_no_record(
+    server: ClickHouse, table: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The server refuses a row naming a column the table lost; the output looks again."""
+    output = _output(server, table)
+    _pipe_to(output)
+    logger.info("first")
+    output.flush()
+    server.query(f"ALTER TABLE {table} DROP COLUMN process_id")
+    logger.info("second")
+    output.flush()
+    assert (output.delivered, output.dropped) == (2, 0)
+    second = _rows(server, table, "message = 'second'")
+    assert [record_from_row(row)[keys.PROCESS_ID] for row in second] == [os.getpid()]
+    assert "accepts records again" in capfd.readouterr().err
+    output.close()
 
 
 # -- Faults -------------------------------------------------------------------------------
@@ -349,6 +481,7 @@ def test_datetime64_layout_on_a_modern_engine(tmp_path: Path) -> None:
             keys.LEVEL: "info",
             keys.LOGGER: "app",
             keys.MESSAGE: "héllo",
+            keys.PROCESS_ID: 4242 + index,
             keys.CORRELATION_ID: "c-1",
             keys.REQUEST_ID: "r-1",
             "index": index,
@@ -364,10 +497,12 @@ def test_datetime64_layout_on_a_modern_engine(tmp_path: Path) -> None:
             f"INSERT INTO flext.records SETTINGS {clause} FORMAT JSONEachRow\n{body.decode()}"
         )
     answer = session.query(
-        "SELECT toString(timestamp), message, fields FROM flext.records ORDER BY timestamp",
+        "SELECT toString(timestamp), message, process_id, fields FROM flext.records"
+        " ORDER BY timestamp",
         "JSONEachRow",
     )
     rows = [json.loads(line) for line in str(answer).splitlines() if line]
+    assert [row[keys.PROCESS_ID] for row in rows] == [4242, 4243, 4244]
     assert [row["toString(timestamp)"] for row in rows] == [
         "2024-05-06 07:08:09.123456",
         "2024-05-06 07:08:09.123457",

@@ -10,6 +10,7 @@ id and the window are asked of the server, which returns only the rows they name
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -75,6 +76,57 @@ def _odd_lines(correlation: str) -> list[dict[str, Any]]:
     ]
 
 
+LOOSE_MESSAGES = frozenset({"cache warmed", "span exported", "job picked up", "foreign line"})
+
+
+def _loose_lines(records: list[dict[str, Any]], ids: dict[str, str]) -> list[dict[str, Any]]:
+    """Records outside any correlation that carry an id of a tree: the id table has none.
+
+    A request id bound but no correlation (a background step of the request), a trace
+    id alone, a job that knows only its parent correlation, and a foreign line (no
+    logger, no level) with the request id. Each has a time of its own, inside the tree's.
+    """
+    taken = {r[keys.TIMESTAMP] for r in records}
+    root = next(r for r in records if r.get(keys.REQUEST_ID) == ids["planted_request"])
+    start = datetime.datetime.fromisoformat(root[keys.TIMESTAMP].replace("Z", "+00:00"))
+
+    def stamp(offset_us: int) -> str:
+        while True:
+            moment = start + datetime.timedelta(microseconds=offset_us)
+            text = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if text not in taken:
+                taken.add(text)
+                return text
+            offset_us += 1
+
+    def line(offset_us: int, message: str, **ids: str) -> dict[str, Any]:
+        head: dict[str, Any] = {
+            keys.TIMESTAMP: stamp(offset_us),
+            keys.LEVEL: "info",
+            keys.LOGGER: "loose",
+            keys.MESSAGE: message,
+            keys.PROCESS_ID: 4242,
+        }
+        return {**head, **{key: ids[key] for key in keys.CONTEXT_KEYS if key in ids}}
+
+    return [
+        line(
+            301,
+            "cache warmed",
+            trace_id=ids["planted_trace"],
+            request_id=ids["planted_request"],
+        ),
+        line(503, "span exported", trace_id=ids["other_trace"]),
+        line(707, "job picked up", parent_correlation_id=ids["planted_correlation"]),
+        {
+            keys.TIMESTAMP: stamp(911),
+            keys.MESSAGE: "foreign line",
+            keys.REQUEST_ID: ids["planted_request"],
+            "upstream": "10.0.0.9:8080",
+        },
+    ]
+
+
 def _pick_ids(records: list[dict[str, Any]], planted: str, fanout: str) -> dict[str, str]:
     """Ids of each kind: roots, a child correlation, request ids and trace ids."""
     child = next(r for r in records if r.get(keys.PARENT_CORRELATION_ID) == planted)
@@ -98,8 +150,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     root = tmp_path_factory.mktemp("clickhouse-source")
     log = root / "app.log"
     planted, fanout, _, _ = generate(log, size_mb=0.5, fanout=40)
+    records = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    ids = _pick_ids(records, planted, fanout)
     with log.open("ab") as stream:
-        for record in _odd_lines("odd-correlation"):
+        for record in [*_odd_lines("odd-correlation"), *_loose_lines(records, ids)]:
             stream.write(orjson.dumps(record) + b"\n")
     records = [orjson.loads(line) for line in log.read_bytes().splitlines()]
     with clickhouse(root) as server:
@@ -113,7 +167,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
         output.flush()
         assert (output.delivered, output.dropped) == (len(records), 0)
         output.close()
-        yield Loaded(server, log, records, _pick_ids(records, planted, fanout))
+        yield Loaded(server, log, records, ids)
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -165,6 +219,40 @@ def test_trace_builds_the_same_tree_from_the_table(
     assert from_file[0] == from_table[0] == 0
     assert orjson.loads(from_table[1]) == orjson.loads(from_file[1])
     assert from_table[2] == ""
+
+
+def _messages(tree: dict[str, Any]) -> set[str]:
+    """Every record's message in the JSON tree ``trace --format json`` prints."""
+    found: set[str] = set()
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        found.update(str(record.get(keys.MESSAGE)) for record in node.get("records", []))
+        pending.extend(node.get("children", []))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("which", "loose"),
+    [
+        ("planted_request", {"cache warmed", "foreign line", "job picked up"}),
+        ("planted_trace", {"cache warmed", "job picked up"}),
+        ("other_trace", {"span exported"}),
+        ("planted_correlation", {"job picked up"}),
+    ],
+)
+def test_records_outside_any_correlation_are_found_by_their_ids(
+    loaded: Loaded, which: str, loose: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record with no correlation id is in the table's tree of its request, trace or
+    parent id, as in the file's, though the id table cannot name it."""
+    ident = loaded.ids[which]
+    from_file, from_table = _both(loaded, ["trace", ident, "--format", "json"], capsys)
+    assert from_file[0] == from_table[0] == 0
+    # The job that names only its parent is in every tree that finds that correlation.
+    assert _messages(orjson.loads(from_file[1])) & LOOSE_MESSAGES == loose
+    assert _messages(orjson.loads(from_table[1])) == _messages(orjson.loads(from_file[1]))
+    assert orjson.loads(from_table[1]) == orjson.loads(from_file[1])
 
 
 @pytest.mark.parametrize(
@@ -302,6 +390,10 @@ def test_trace_asks_the_server_for_the_trees_rows_only(loaded: Loaded, which: st
     assert any(quote(ident) in sql for sql in recorded.statements)
     assert len(found.records) <= recorded.rows <= 2 * len(found.records)
     assert recorded.rows < len(loaded.records) // 20
+    reads = [sql for sql in recorded.statements if sql.startswith(f"SELECT {keys.TIMESTAMP}")]
+    for sql in reads:  # each read of rows is ranges of the primary key, the loose rows' too
+        assert "correlation_id = ''" in sql
+        loaded.server.query(sql, force_primary_key="1")
 
 
 def test_the_time_window_is_asked_of_the_server(loaded: Loaded) -> None:
@@ -453,3 +545,38 @@ def test_a_table_without_the_id_table_is_searched_by_its_id_columns(
         from_table = _run(["trace", ident, "--source", url, "--format", "json"], capsys)
         assert from_table[0] == from_file[0] == 0
         assert orjson.loads(from_table[1]) == orjson.loads(from_file[1])
+
+
+def test_a_table_of_the_earlier_ddl_gives_the_files_answers(
+    loaded: Loaded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table made before the process_id column is filled and read as it was: the
+    process id in fields, the trees and the numbers the file's."""
+    earlier = "flext_cli.earlier"
+    statements = ddl(earlier)
+    statements = [statement.replace("\n    process_id UInt32,", "") for statement in statements]
+    assert not any(keys.PROCESS_ID in statement for statement in statements)
+    for statement in statements:
+        loaded.server.query(statement)
+    output = ClickHouseOutput(
+        loaded.server.url, table=earlier, batch_size=500, flush_interval=0.05, overflow="block"
+    )
+    for record in loaded.records:
+        output.write(output.renderer(None, "info", record))
+    output.flush()
+    assert (output.delivered, output.dropped) == (len(loaded.records), 0)
+    output.close()
+    pids = loaded.server.query(
+        f"SELECT countIf(visitParamHas(fields, 'process_id')) FROM {earlier} FORMAT TSV"
+    )
+    assert int(pids) == sum(keys.PROCESS_ID in record for record in loaded.records) > 0
+    url = f"clickhouse://127.0.0.1:{loaded.server.http_port}/{earlier}"
+    for argv in (
+        ["trace", loaded.ids["planted_request"], "--format", "json"],
+        ["trace", loaded.ids["planted_correlation"], "--format", "json"],
+        ["stats", "--by", "service", "--format", "json"],
+    ):
+        from_file = _run([*argv, str(loaded.log)], capsys)
+        from_table = _run([*argv, "--source", url], capsys)
+        assert from_table == from_file
+        assert from_file[0] == 0
