@@ -129,7 +129,12 @@ def _duration(record: dict[str, Any]) -> float | None:
 
 
 def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
-    key = _text(record, keys.CORRELATION_ID) or _text(record, keys.TRACE_ID)
+    # A request made in a request_context() of its own carries only its request id.
+    key = (
+        _text(record, keys.CORRELATION_ID)
+        or _text(record, keys.TRACE_ID)
+        or _text(record, keys.REQUEST_ID)
+    )
     if key is None:
         return
     request = requests.get(key)

@@ -283,3 +283,30 @@ def test_every_end_of_a_task_attempt_closes_its_row(
     )
     _, out, _ = _run(["stats", str(log), "--format", "csv"], capsys)
     assert out.splitlines()[1:] == ["send_mail,4,0,20.0,40.0,40.0"]
+
+
+def test_requests_lists_a_request_known_by_its_request_id_only(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request_context() without a correlation writes only request_id: it is still a
+    root request of the listing, under that id (which trace takes)."""
+    log = write_log(
+        "app.log",
+        make_record("request_started", "01.000000", request_id="req-1", method="POST", path="/pay"),
+        make_record("charge failed", "01.005000", level="error", request_id="req-1"),
+        make_record(
+            "request_finished",
+            "01.010000",
+            request_id="req-1",
+            method="POST",
+            path="/pay",
+            status_code=502,
+            duration_ms=10.0,
+        ),
+    )
+    status, out, _ = _run(["requests", str(log), "--format", "json"], capsys)
+    rows = orjson.loads(out)
+    assert status == 0
+    assert [(r["id"], r["route"], r["duration_ms"], r["status"], r["status_code"]) for r in rows] == [
+        ("req-1", "POST /pay", 10.0, "failed", 502)
+    ]
