@@ -307,6 +307,7 @@ def test_requests_lists_a_request_known_by_its_request_id_only(
     status, out, _ = _run(["requests", str(log), "--format", "json"], capsys)
     rows = orjson.loads(out)
     assert status == 0
-    assert [(r["id"], r["route"], r["duration_ms"], r["status"], r["status_code"]) for r in rows] == [
+    columns = ("id", "route", "duration_ms", "status", "status_code")
+    assert [tuple(row[name] for name in columns) for row in rows] == [
         ("req-1", "POST /pay", 10.0, "failed", 502)
     ]
