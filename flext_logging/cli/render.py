@@ -359,9 +359,10 @@ _FIELD_IDS: Final = frozenset({keys.PARENT_SPAN_ID, keys.TASK_ID})
 def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
     """Return one record as a readable line: time, level, service, message, fields, ids.
 
-    The call's own fields follow the message; an error shows its type, code and message;
-    then, dimmed, the logger and the context (ids short unless verbose, and without
-    version, environment or operation name unless verbose).
+    The call's own fields follow the message; an error shows its type, its code if it
+    has one, and its message; then, dimmed, the logger and the context (ids short unless
+    verbose, and without the process id, version, environment or operation name unless
+    verbose).
     """
     view = view or View()
     line = Text()
@@ -372,7 +373,7 @@ def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
     if service is not None:
         line.append(f"{safe(service)} ", style="cyan")
     line.append(safe(record.get(keys.MESSAGE, "")), style="bold")
-    skipped = {*keys.HEAD_KEYS, *keys.CONTEXT_KEYS, keys.ERROR}
+    skipped = {*keys.HEAD_KEYS, *keys.CONTEXT_KEYS, keys.ERROR, keys.PROCESS_ID}
     for name, value in record.items():
         if name not in skipped:
             line.append(f" {safe(name)}=", style="cyan")
@@ -380,10 +381,11 @@ def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
             line.append(shown, style="magenta")
     error = record.get(keys.ERROR)
     if isinstance(error, dict):
+        code, text = error.get(keys.ERROR_CODE), error.get(keys.ERROR_MESSAGE)
         line.append(
             f" error={safe(error.get(keys.ERROR_TYPE_NAME, ''))}"
-            f" code={safe(error.get(keys.ERROR_CODE))}"
-            f" {safe(error.get(keys.ERROR_MESSAGE, ''))!r}",
+            + (f" code={safe(code)}" if code not in (None, "") else "")
+            + (f": {safe(text)}" if text not in (None, "") else ""),
             style="red",
         )
     elif error is not None:
@@ -391,6 +393,8 @@ def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
     logger = record.get(keys.LOGGER)
     if logger is not None:
         line.append(f"  [{safe(logger)}]", style="dim cyan")
+    if view.verbose and keys.PROCESS_ID in record:  # the same on every line of a process
+        line.append(f" {keys.PROCESS_ID}={safe(record[keys.PROCESS_ID])}", style="dim")
     for name in keys.CONTEXT_KEYS:
         if name == keys.SERVICE_NAME or name not in record:
             continue

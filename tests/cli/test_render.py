@@ -120,6 +120,23 @@ def test_pretty_line_puts_fields_before_dimmed_context() -> None:
     )
 
 
+def test_pretty_line_shows_the_process_id_only_verbose_and_no_empty_code() -> None:
+    """The process id is the same on every line of a process: shown with -v only. An
+    error without a code shows its type and message, not ``code=None``."""
+    record = {
+        **sample_records()[4],
+        "process_id": 4242,
+        "error": {"type": "ValueError", "message": "card declined"},
+    }
+    plain, verbose = (
+        render.pretty_line(record, render.View(verbose=flag)).plain for flag in (False, True)
+    )
+    assert "4242" not in plain
+    assert " process_id=4242 " in verbose
+    assert " error=ValueError: card declined  [test]" in plain
+    assert "code=" not in plain.replace("error_code=", "")
+
+
 class _Terminal(io.StringIO):
     """A stderr that says it is a terminal."""
 
