@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import structlog
@@ -80,6 +80,33 @@ def _level_cache(name: str) -> dict[Any, Any]:
     return cache if isinstance(cache, dict) else _Uncached()
 
 
+def _level_method(level: str, number: int, key: str) -> Callable[..., None]:
+    """The method that logs at *level*: one cached answer, then the record, in one call.
+
+    What :meth:`FlextLogger._emit` does, inlined: a call less on the path of every
+    record (``exception`` and ``log`` go through ``_emit``).
+    """
+
+    def log_at_level(self: FlextLogger, event: object = None, *args: Any, **kw: Any) -> None:
+        enabled = self._levels.get(key)
+        if enabled or (enabled is None and self._decide(number)):
+            if STRUCTLOG_PROCESSORS:
+                self._emit_to_structlog(level, event, args, kw)
+                return
+            # The pipeline in force, read without a call (active() builds the default one).
+            pipeline = _pipeline._active or _pipeline.active()
+            message = event if type(event) is str and not args else _message(event, args)
+            bound = self._context
+            fields = ({**bound, **kw} if kw else bound) if bound else kw
+            moment = _clock(_UTC)  # processors.now(), inlined: on a whole second, fixed-width
+            timestamp = moment if moment.microsecond else rfc3339(moment)
+            pipeline.log(self, level, timestamp, level, self._name, message, fields)
+
+    log_at_level.__name__, log_at_level.__qualname__ = level, f"FlextLogger.{level}"
+    log_at_level.__doc__ = f"Log at {level} level."
+    return log_at_level
+
+
 class FlextLogger(structlog.BoundLoggerBase):
     """A logger bound to a name (and optional fields), writing through the active pipeline."""
 
@@ -127,33 +154,12 @@ class FlextLogger(structlog.BoundLoggerBase):
 
     # -- Level methods: one cached answer before anything else. ---------------------
 
-    def debug(self, event: object = None, *args: Any, **kw: Any) -> None:
-        """Log at debug level."""
-        enabled = self._levels.get(_DEBUG_KEY)
-        if enabled or (enabled is None and self._decide(_DEBUG)):
-            self._emit("debug", "debug", event, args, kw)
-
-    def info(self, event: object = None, *args: Any, **kw: Any) -> None:
-        """Log at info level."""
-        enabled = self._levels.get(_INFO_KEY)
-        if enabled or (enabled is None and self._decide(_INFO)):
-            self._emit("info", "info", event, args, kw)
-
+    debug = _level_method("debug", _DEBUG, _DEBUG_KEY)
+    info = _level_method("info", _INFO, _INFO_KEY)
     msg = info
-
-    def warning(self, event: object = None, *args: Any, **kw: Any) -> None:
-        """Log at warning level."""
-        enabled = self._levels.get(_WARNING_KEY)
-        if enabled or (enabled is None and self._decide(_WARNING)):
-            self._emit("warning", "warning", event, args, kw)
-
+    warning = _level_method("warning", _WARNING, _WARNING_KEY)
     warn = warning
-
-    def error(self, event: object = None, *args: Any, **kw: Any) -> None:
-        """Log at error level."""
-        enabled = self._levels.get(_ERROR_KEY)
-        if enabled or (enabled is None and self._decide(_ERROR)):
-            self._emit("error", "error", event, args, kw)
+    error = _level_method("error", _ERROR, _ERROR_KEY)
 
     def exception(self, event: object = None, *args: Any, **kw: Any) -> None:
         """Log at error level with the exception being handled (``exc_info=True``)."""
@@ -162,12 +168,7 @@ class FlextLogger(structlog.BoundLoggerBase):
             kw.setdefault(EXC_INFO, True)
             self._emit("exception", "error", event, args, kw)
 
-    def critical(self, event: object = None, *args: Any, **kw: Any) -> None:
-        """Log at critical level."""
-        enabled = self._levels.get(_CRITICAL_KEY)
-        if enabled or (enabled is None and self._decide(_CRITICAL)):
-            self._emit("critical", "critical", event, args, kw)
-
+    critical = _level_method("critical", _CRITICAL, _CRITICAL_KEY)
     fatal = critical
 
     def log(self, level: int | str, event: object = None, *args: Any, **kw: Any) -> None:

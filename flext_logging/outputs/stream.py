@@ -103,10 +103,18 @@ class StreamOutput(Output):
     def write(self, line: bytes | str) -> None:
         """Write one rendered line (which already ends in a newline)."""
         stream: Any = self._stream if self._stream is not None else sys.stdout
-        if stream is self._checked and self._kind is _FILE:
+        if stream is self._checked and self._kind is _FILE and type(line) is bytes:
             # A regular file: after what the stream holds, one os.write, which the
             # kernel keeps whole beside other threads' and processes' writes (no lock).
-            self._flush_then_write(stream, line)
+            # (_flush_then_write inlined for the common case: the path of every record.)
+            try:
+                self._target.flush()
+                written = os.write(self._descriptor, line)
+            except Exception:  # noqa: BLE001 - the careful way below counts and recovers
+                self._flush_then_write(stream, line)
+                return
+            if written < len(line):
+                self._write_rest(stream, line, written)
             return
         try:
             if stream is not self._checked:
@@ -142,10 +150,18 @@ class StreamOutput(Output):
             return
         try:
             written = os.write(self._descriptor, data)
-            if written < len(data):
-                write_all(self._descriptor, data[written:])
         except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
             self._recover(stream, line, data, exc, retry=True)
+            return
+        if written < len(data):
+            self._write_rest(stream, data, written)
+
+    def _write_rest(self, stream: Any, data: bytes, written: int) -> None:
+        """Write what a signal left of *data* after its first *written* bytes."""
+        try:
+            write_all(self._descriptor, data[written:])
+        except Exception as exc:  # noqa: BLE001 - a transient failure gets one retry
+            self._recover(stream, data, data, exc, retry=True)
 
     def _recover(
         self, stream: Any, line: bytes | str, data: bytes, exc: Exception, *, retry: bool
