@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -93,3 +96,44 @@ def test_a_search_started_early_is_collected_by_the_find_for_the_same_needles(
         assert found == [(13, b'{"id":"def"}')]
         assert called == [True]
         assert searcher.find(search.Needles([b"nowhere"])) == []
+
+
+@pytest.mark.skipif(not search.in_child, reason="the workers are forked processes")
+def test_the_workers_hold_neither_the_output_nor_the_errors_of_the_command(
+    tmp_path: Path,
+) -> None:
+    """Whoever reads the command's output sees its end when the command closes it, while
+    workers still live (they unmap the file as they exit, and are not waited for)."""
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"id":"abc"}\n' * 1000)
+    code = (
+        "import os, sys; from flext_logging.cli import search;"
+        f"searcher = search.Searcher({str(path)!r});"
+        "found = searcher.find(search.Needles([b'abc']));"
+        "print(len(found)); sys.stdout.flush(); os.close(1); os.close(2);"
+        "sys.stdin.read()"  # workers alive until the test lets this process end
+    )
+    output: list[bytes] = []
+    ended = threading.Event()
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
+        out, err = process.stdout, process.stderr
+
+        def read_to_the_end() -> None:
+            output.extend((out.read(), err.read()))
+            ended.set()
+
+        threading.Thread(target=read_to_the_end, daemon=True).start()
+        try:
+            assert ended.wait(timeout=30), "the output stayed open: a worker holds it"
+        finally:
+            process.stdin.close()  # the process ends, and with it its workers
+            process.wait(timeout=30)
+    assert output == [b"1000\n", b""]
