@@ -40,6 +40,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -144,23 +145,52 @@ def check_output(tool: Tool, stdout: bytes, correlation_id: str) -> str | None:
 
 
 def run_once(tool: Tool, correlation_id: str) -> None:
-    """Run *tool* once, add its wall time, and record an error instead if it failed."""
+    """Run *tool* once, add its wall time, and record an error instead if it failed.
+
+    The time is the command's as its user sees it: until its output ended and it exited.
+    Each command runs in a session of its own, and the next one starts only once every
+    process of that session is gone: ``flext-logging`` does not wait for its search
+    workers to unmap the file (the system reaps them), and that work must not overlap,
+    and slow down, the next command timed.
+    """
     started = time.perf_counter()
     try:
-        completed = subprocess.run(  # noqa: S603 - commands built by build_tools()
-            tool.command, capture_output=True, timeout=RUN_TIMEOUT_S, check=False
+        process = subprocess.Popen(  # noqa: S603 - commands built by build_tools()
+            tool.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:
+        tool.error = f"{type(exc).__name__}: {exc}"
+        return
+    try:
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         tool.error = f"{type(exc).__name__}: {exc}"
         return
     elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
-        stderr = completed.stderr.decode(errors="replace").strip()[-500:]
-        tool.error = f"exited {completed.returncode}: {stderr}"
+    _wait_for_session(process.pid)
+    if process.returncode != 0:
+        tool.error = (
+            f"exited {process.returncode}: {stderr.decode(errors='replace').strip()[-500:]}"
+        )
         return
-    tool.error = check_output(tool, completed.stdout, correlation_id)
+    tool.error = check_output(tool, stdout, correlation_id)
     if tool.error is None:
         tool.times_s.append(elapsed)
+
+
+def _wait_for_session(session: int) -> None:
+    """Wait (at most a minute) until no process of the session led by *session* is left."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(session, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:  # a process of it changed user: it is not ours to wait for
+            return
+        time.sleep(0.001)
 
 
 def compile_package() -> str | None:
