@@ -56,6 +56,9 @@ RANGE_BYTES: Final = 64 * 1024 * 1024
 """How much of the file is searched between two progress reports (64 MiB)."""
 MANY_NEEDLES: Final = 24
 """From this many needles on, one Aho-Corasick pass beats one SIMD pass per needle."""
+_DFA_AT_MOST: Final = 5000
+"""Up to this many needles the automaton is a DFA: a third faster than the library's
+default on ids, for some 4 KiB of memory per needle."""
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 in_child = hasattr(os, "fork")
 """Whether the search runs in a forked child (everywhere but where there is no fork)."""
@@ -114,7 +117,10 @@ def _automaton(needles: Sequence[bytes]) -> Any:
         import ahocorasick_rs
     except ImportError:  # pragma: no cover - a wheel exists for every platform we test on
         return None
-    return ahocorasick_rs.BytesAhoCorasick(list(needles))
+    if len(needles) > _DFA_AT_MOST:  # pragma: no cover - a fan-out of thousands
+        return ahocorasick_rs.BytesAhoCorasick(list(needles))
+    dfa = ahocorasick_rs.Implementation.DFA
+    return ahocorasick_rs.BytesAhoCorasick(list(needles), implementation=dfa)
 
 
 def searchable(source: str) -> bool:
