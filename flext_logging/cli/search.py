@@ -201,8 +201,8 @@ FOLLOWED_KEY: Final = f'"{keys.CORRELATION_ID}":'.encode()
 FOLLOWED_AT_MOST: Final = 8
 """A first search that sees more ids than this to follow (a fan-out) follows none: the
 next level's one multi-needle pass is cheaper than this many searches per block."""
-_FOLLOW_BLOCK: Final = 1024 * 1024
-"""Followed ids are searched block by block (1 MiB), while each block is in the cache."""
+_FOLLOW_BLOCK: Final = 2 * 1024 * 1024
+"""Followed ids are searched block by block (2 MiB), while each block is in the cache."""
 _FOLLOWED_BYTES: Final = 16 * 1024 * 1024
 """A worker that found this much (16 MiB) of lines of followed ids only stops following:
 an id seen in a line may be no child at all, but a correlation of a million lines."""
@@ -350,8 +350,8 @@ def _search_following(
     """Yield (offset, line, whether it holds one of *needles*) as :func:`_search` does,
     and the lines holding an id *following* follows, from the block it was seen in on.
 
-    Blocks are of 1 MiB while an id is followed, so that its search reads them from the
-    cache; of 8 MiB while none is (the workers' posts are read between blocks).
+    Blocks are of 2 MiB while an id is followed, so that its search reads them from the
+    cache; of 16 MiB while none is (the workers' posts are read between blocks).
     """
     first, last = span
     reported = start = first
@@ -467,6 +467,7 @@ class Searcher:
     """
 
     __slots__ = (
+        "_asking",
         "_board",
         "_broken",
         "_follow",
@@ -492,6 +493,8 @@ class Searcher:
         end); a share not listed was not searched for it."""
         self._workers: list[tuple[int, IO[bytes], IO[bytes]]] = []
         """(pid, requests to it, replies from it) of each worker."""
+        self._asking: list[bool] = []
+        """Which workers the request sent last was sent to."""
         self._spans = _spans(os.stat(path).st_size)
         self._board = mmap.mmap(-1, _SLOT_BYTES * len(self._spans)) if follow else None
         for index, span in enumerate(self._spans):
@@ -546,12 +549,13 @@ class Searcher:
         if self._broken:
             return False
         kind, self._follow = (_FIRST if self._follow else _RANGES), False
+        plans = self._plans(needles.needles)
+        self._asking = [bool(plan) for plan in plans]
         try:
-            for (_, requests, _), plan in zip(
-                self._workers, self._plans(needles.needles), strict=True
-            ):
-                requests.write(_request(kind, plan))
-                requests.flush()
+            for (_, requests, _), plan in zip(self._workers, plans, strict=True):
+                if plan:  # a worker whose share was searched for all of them is not asked
+                    requests.write(_request(kind, plan))
+                    requests.flush()
         except (BrokenPipeError, ConnectionError):
             self._broken = True
             return False
@@ -564,7 +568,7 @@ class Searcher:
         asked: dict[int, bytes] = {}
         try:
             for index, (_, _, replies) in enumerate(self._workers):
-                if not self._receive(index, replies, asked, progress):
+                if self._asking[index] and not self._receive(index, replies, asked, progress):
                     self._broken = True
         except ConnectionError:
             self._broken = True
