@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import mmap
 import subprocess
 import sys
 import threading
@@ -271,3 +272,40 @@ def test_an_id_of_too_many_lines_is_no_longer_followed(
         busy = search.Needles([b'"busy"'])
         assert searcher.find(busy, progress=told.append) == _lines_holding(path, [b'"busy"'])
         assert sum(told) == path.stat().st_size
+
+
+def test_a_worker_follows_what_another_posts_and_stops_when_it_gives_up() -> None:
+    """The board in this process (what the workers do): an id posted by one worker is
+    followed by the other from the block it heard of it in; once one gives up, both do."""
+    board = mmap.mmap(-1, 2 * search._SLOT_BYTES)
+    first, second = search._Board(board, 0), search._Board(board, 1)
+    text = b"".join(_record("other", n) + b"\n" for n in range(4)) + _record("kid", 9) + b"\n"
+    following = search._Following(first, [b"root"])
+    lines = list(
+        search._search_following(
+            text, len(text), search.Needles([b"root"]), (0, len(text)), None, following=following
+        )
+    )
+    assert lines == []  # nothing asked for, nothing followed yet
+    second.post(b'"kid"')
+    told: list[int] = []
+    following = search._Following(first, [b"root"])
+    lines = list(
+        search._search_following(
+            text,
+            len(text),
+            search.Needles([b"root"]),
+            (0, len(text)),
+            told.append,
+            following=following,
+        )
+    )
+    assert lines == [(text.index(b'{"message":"line 9"'), _record("kid", 9), False)]
+    assert set(following.since) == {b'"kid"'}
+    assert sum(told) == len(text)
+    second.give_up()
+    assert first.news() is None
+    following.listen(0)
+    assert following.abandoned
+    assert following.since == {}
+    board.close()
