@@ -102,6 +102,7 @@ def test_tiny_cli_benchmark_reports_every_command(
         "grep -F",
         "rg -F",
         "jq select",
+        "trace, no editable finder",
     }
     assert report["log"]["size_bytes"] == log.stat().st_size
     grep_lines = [line for line in log.read_text(encoding="utf-8").splitlines() if planted in line]
@@ -114,6 +115,9 @@ def test_tiny_cli_benchmark_reports_every_command(
     if ours["skipped"] is None:
         assert ours["error"] is None
         assert tools["flext-logging trace (fan-out)"]["error"] is None
+        bare = tools["trace, no editable finder"]
+        assert bare["error"] is None
+        assert bare["skipped"] is not None or bare["output_lines"] == ours["output_lines"]
         assert report["ours_over_grep"] > 0
         assert report["fanout_over_ours"] > 0
         assert "ours / grep -F =" in completed.stdout

@@ -11,13 +11,8 @@ rich is imported only once there is something to draw.
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import csv
 import errno
-import heapq
-import io
-import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -26,9 +21,12 @@ from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 from flext_logging.cli import search
 
 if TYPE_CHECKING:
+    import argparse
+
     from flext_logging.cli.fields import Schema
+    from flext_logging.cli.plain import View
     from flext_logging.cli.reading import Reader, RecordFilter
-    from flext_logging.cli.render import View
+    from flext_logging.cli.tree import Node
 
 __all__ = ["build_parser", "follow", "main", "run"]
 
@@ -47,6 +45,8 @@ lines within this window are sorted; memory stays bounded whatever the input).""
 
 def _columns(text: str) -> int:
     """Parse ``--width``: a whole number of at least 20 columns."""
+    import argparse
+
     try:
         columns = int(text)
     except ValueError:
@@ -57,6 +57,8 @@ def _columns(text: str) -> int:
 
 
 def _positive(text: str) -> int:
+    import argparse
+
     try:
         number = int(text)
     except ValueError:
@@ -66,18 +68,16 @@ def _positive(text: str) -> int:
     return number
 
 
-class _Version(argparse.Action):
+def _print_version(parser: argparse.ArgumentParser, *_: object) -> None:
     """``--version``: the installed distribution's version, looked up only when asked."""
+    from importlib import metadata
 
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from importlib import metadata
-
-        try:
-            version = metadata.version("flext-logging")
-        except metadata.PackageNotFoundError:  # run from a source tree, not installed
-            version = "(not installed)"
-        sys.stdout.write(f"flext-logging {version}\n")
-        parser.exit()
+    try:
+        version = metadata.version("flext-logging")
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        version = "(not installed)"
+    sys.stdout.write(f"flext-logging {version}\n")
+    parser.exit()
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -127,8 +127,24 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``flext-logging`` and its subcommands."""
+_COMMANDS: Final = ("trace", "requests", "pretty", "stats")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the argument parser of ``flext-logging`` and its subcommands.
+
+    Given the *command* about to be parsed, only that one's options are added (the
+    others are listed, with their help): building every option takes some 10 ms.
+    """
+    import argparse  # after trace's search has started: it takes some 5 ms to import
+
+    def wanted(name: str) -> bool:
+        return command not in _COMMANDS or command == name
+
+    class _Version(argparse.Action):
+        def __call__(self, parser: argparse.ArgumentParser, *rest: object) -> None:
+            _print_version(parser, *rest)
+
     parser = argparse.ArgumentParser(
         prog="flext-logging",
         description="Follow requests through JSON-lines logs: flext-logging's own, and"
@@ -144,6 +160,62 @@ def build_parser() -> argparse.ArgumentParser:
         " services, given any of its ids: the correlations it ran in, the correlations"
         " they started, their spans, and each one's records in time order.",
     )
+    if wanted("trace"):
+        _add_trace_options(trace)
+
+    requests = commands.add_parser(
+        "requests",
+        help="list root requests, to find the one to trace",
+        description="List the root requests: id, service, route, start, duration,"
+        " status and error code, in time order.",
+    )
+    if wanted("requests"):
+        _add_common(requests)
+        requests.add_argument(
+            "--failed", action="store_true", help="only requests that failed, or whose work failed"
+        )
+        requests.add_argument(
+            "--slowest", type=_positive, metavar="N", help="only the N slowest, slowest first"
+        )
+        requests.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    pretty = commands.add_parser(
+        "pretty",
+        help="print JSON lines as readable, coloured lines",
+        description="Print JSON-lines records as readable lines; other lines pass through"
+        " (made safe for the terminal). Several files are merged by time.",
+    )
+    if wanted("pretty"):
+        _add_common(pretty)
+        pretty.add_argument(
+            "-f",
+            "--follow",
+            action="store_true",
+            help="keep reading one growing file, like tail -f",
+        )
+
+    stats = commands.add_parser(
+        "stats",
+        help="durations per route and operation, errors by code",
+        description="Count, error count and p50/p95/p99 duration_ms per route and"
+        " operation (or --by service, route, operation, code), then the error codes.",
+    )
+    if wanted("stats"):
+        _add_common(stats)
+        stats.add_argument(
+            "--by",
+            choices=("route", "operation", "service", "code"),
+            help="one row per route, operation, service or code (default: routes and operations)",
+        )
+        stats.add_argument(
+            "--every", metavar="LENGTH", help="split rows into time buckets: 30s, 1m, 1h, 1d"
+        )
+        stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        _add_source(stats)
+    return parser
+
+
+def _add_trace_options(trace: argparse.ArgumentParser) -> None:
     trace.add_argument("id", metavar="ID", help="a correlation id, request id or trace id")
     _add_common(trace)
     trace.add_argument(
@@ -164,51 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="show only the correlations and spans, not their records",
     )
-
-    requests = commands.add_parser(
-        "requests",
-        help="list root requests, to find the one to trace",
-        description="List the root requests: id, service, route, start, duration,"
-        " status and error code, in time order.",
-    )
-    _add_common(requests)
-    requests.add_argument(
-        "--failed", action="store_true", help="only requests that failed, or whose work failed"
-    )
-    requests.add_argument(
-        "--slowest", type=_positive, metavar="N", help="only the N slowest, slowest first"
-    )
-    requests.add_argument("--format", choices=("table", "json", "csv"), default="table")
-
-    pretty = commands.add_parser(
-        "pretty",
-        help="print JSON lines as readable, coloured lines",
-        description="Print JSON-lines records as readable lines; other lines pass through"
-        " (made safe for the terminal). Several files are merged by time.",
-    )
-    _add_common(pretty)
-    pretty.add_argument(
-        "-f", "--follow", action="store_true", help="keep reading one growing file, like tail -f"
-    )
-
-    stats = commands.add_parser(
-        "stats",
-        help="durations per route and operation, errors by code",
-        description="Count, error count and p50/p95/p99 duration_ms per route and"
-        " operation (or --by service, route, operation, code), then the error codes.",
-    )
-    _add_common(stats)
-    stats.add_argument(
-        "--by",
-        choices=("route", "operation", "service", "code"),
-        help="one row per route, operation, service or code (default: routes and operations)",
-    )
-    stats.add_argument(
-        "--every", metavar="LENGTH", help="split rows into time buckets: 30s, 1m, 1h, 1d"
-    )
-    stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    _add_source(stats)
-    return parser
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
@@ -249,7 +276,7 @@ def _report(reader: Reader) -> None:
 
 
 def _view(args: argparse.Namespace) -> View:
-    from flext_logging.cli.render import View
+    from flext_logging.cli.plain import View
 
     return View(local=args.local, verbose=args.verbose)
 
@@ -259,8 +286,10 @@ def run() -> NoReturn:
 
     Once the output is flushed and the exit handlers have run, freeing every module
     and object one by one (some 20 ms after rich is loaded) serves no one: the process
-    ends at once with :func:`os._exit`.
+    ends at once with :func:`os._exit`. Nor does it wait for its search workers to
+    unmap the file as they exit (:func:`search.leave_workers_at_exit`).
     """
+    search.leave_workers_at_exit()  # their exit unmaps the file: the system reaps them
     status = main()
     if not (_flushed(sys.stdout) and _flushed(sys.stderr)):
         status = status or _EXIT_OUTPUT_FAILED
@@ -286,39 +315,85 @@ def _flushed(stream: IO[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``flext-logging`` with *argv* (default: the process arguments); return the status."""
-    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    early = _search_early(arguments)
     try:
-        # Files may come after the options too (`trace ID --format json app.log`).
-        args, extra = parser.parse_known_args(argv)
-        unknown = [one for one in extra if one.startswith("-") and one != _STDIN]
-        if unknown:
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-        args.files = [*args.files, *extra]
-    except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 after --help
-        return exit_.code if isinstance(exit_.code, int) else _EXIT_USAGE
-    early = _search_early(args)
-    try:
+        parser = build_parser(arguments[0] if arguments else None)
+        try:
+            # Files may come after the options too (`trace ID --format json app.log`).
+            args, extra = parser.parse_known_args(arguments)
+            unknown = [one for one in extra if one.startswith("-") and one != _STDIN]
+            if unknown:
+                parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+            args.files = [*args.files, *extra]
+        except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 after --help
+            return exit_.code if isinstance(exit_.code, int) else _EXIT_USAGE
         return _run(args, early)
     finally:
         for searcher in early.values():
             searcher.close()
 
 
-def _search_early(args: argparse.Namespace) -> dict[str, search.Searcher]:
+# The options of `trace` that take a value, and those that take none: what
+# _search_early must know to tell the id and the first file among the arguments.
+_TRACE_VALUED: Final = frozenset(
+    (
+        "--where",
+        "--since",
+        "--until",
+        "--time-field",
+        "--level-field",
+        "--message-field",
+        "--id-field",
+        "--width",
+        "--by",
+        "--format",
+    )
+)
+_TRACE_FLAGS: Final = frozenset(("--local", "-v", "--verbose", "--no-records"))
+
+
+def _trace_target(arguments: Sequence[str]) -> tuple[str, str] | None:
+    """The id and the first file of a ``trace`` command line, or ``None`` when unsure.
+
+    Read before the parser is even built (that takes some 15 ms): anything out of the
+    ordinary (another command, ``--source``, an abbreviated or unknown option, ``--``)
+    gives ``None``, and the search then starts when ``trace`` asks for it.
+    """
+    if not arguments or arguments[0] != "trace":
+        return None
+    positional: list[str] = []
+    rest = iter(arguments[1:])
+    for argument in rest:
+        if argument == _STDIN or not argument.startswith("-"):
+            positional.append(argument)
+            continue
+        name, equals, _ = argument.partition("=")
+        if name in _TRACE_VALUED:
+            if not equals and next(rest, None) is None:
+                return None
+        elif name not in _TRACE_FLAGS or equals:
+            return None
+    return (positional[0], positional[1]) if len(positional) >= 2 else None
+
+
+def _search_early(arguments: Sequence[str]) -> dict[str, search.Searcher]:
     """Start searching ``trace``'s first file for the id before the rest is imported.
 
-    The workers search while this process imports the modules that parse, build and
-    draw the tree (some 40 ms): the search ``trace`` then asks for is already under way.
-    Only for a plain file and an id a JSON line holds as its own bytes (what
-    ``tree._needles`` makes of it); any other search starts when it is asked for.
+    The workers search while this process builds its parser and imports the modules
+    that parse, build and draw the tree (some 40 ms): the search ``trace`` then asks for
+    is already under way. Only for a plain file and an id a JSON line holds as its own
+    bytes (what ``tree._needles`` makes of it); any other search starts when it is asked
+    for. Should the command line turn out to mean something else, nothing is lost: a
+    search is collected only by a ``find`` for the same needles in the same file.
     """
-    if args.command != "trace" or args.source is not None or not search.in_child:
+    target = _trace_target(arguments) if search.in_child else None
+    if target is None:
         return {}
-    ident: str = args.id
+    ident, first = target
     plain = ident.isascii() and ident.isprintable() and not any(c in ident for c in '"\\')
     if not plain or ident.startswith(("0x", "0X", "projects/")) or not ident.strip("0"):
         return {}  # escaped in JSON, or rewritten by fields.normalize_id: not guessed here
-    first = args.files[0] if args.files else _STDIN
     if first == _STDIN or not search.searchable(first):
         return {}
     try:
@@ -357,7 +432,7 @@ def _run(args: argparse.Namespace, early: dict[str, search.Searcher]) -> int:
         print(f"flext-logging: {error}", file=sys.stderr)
         return _EXIT_USAGE
     except BrokenPipeError:  # `| head`, `less` quit: the reader is gone, which is no error
-        from flext_logging.cli.render import devnull_stdout
+        from flext_logging.cli.plain import devnull_stdout
 
         devnull_stdout()
         return _EXIT_FOUND
@@ -393,10 +468,14 @@ def _import_render() -> None:
 
 
 def _trace(args: argparse.Namespace, sources: list[str], early: dict[str, search.Searcher]) -> int:
-    from flext_logging.cli import progress
+    from flext_logging.cli import plain, progress
     from flext_logging.cli.reading import total_size
     from flext_logging.cli.tree import build_tree, collect_from, collect_records
 
+    # Written to a pipe or a file, the tree is plain text: rich is not even imported.
+    rich_draws = args.format == "timeline" or (
+        args.format == "tree" and not plain.draws_plain(sys.stdout, width=args.width)
+    )
     reader = _reader(args)
     reader.adopt({source: early.pop(source) for source in sources if source in early})
     if args.source is not None:
@@ -408,17 +487,20 @@ def _trace(args: argparse.Namespace, sources: list[str], early: dict[str, search
     else:
         with progress.progress(total_size(sources)) as advance:
             found = collect_records(
-                sources, args.id, reader, by=args.by, progress=advance, meanwhile=_import_render
+                sources,
+                args.id,
+                reader,
+                by=args.by,
+                progress=advance,
+                meanwhile=_import_render if rich_draws else None,
             )
-    from flext_logging.cli import render
-
     _report(reader)
     if found.by is None or not found.records:
-        print(f"flext-logging: no record of {render.safe(args.id)!r} found", file=sys.stderr)
+        print(f"flext-logging: no record of {plain.safe(args.id)!r} found", file=sys.stderr)
         if found.unmatched_lines:
             lines = "line contains" if found.unmatched_lines == 1 else "lines contain"
             print(
-                f"flext-logging: {found.unmatched_lines} {lines} {render.safe(args.id)!r}"
+                f"flext-logging: {found.unmatched_lines} {lines} {plain.safe(args.id)!r}"
                 " but no correlation/request/trace field holds it; try --id-field FIELD",
                 file=sys.stderr,
             )
@@ -426,16 +508,25 @@ def _trace(args: argparse.Namespace, sources: list[str], early: dict[str, search
     root = build_tree(found.records, found.ident or args.id, found.by)
     view = _view(args)
     if args.format == "json":
-        sys.stdout.write(render.render_json(root, with_records=args.with_records))
-    elif args.format == "timeline":
+        sys.stdout.write(plain.render_json(root, with_records=args.with_records))
+    elif rich_draws or not plain.render_tree(
+        root, sys.stdout, with_records=args.with_records, view=view
+    ):
+        _draw_with_rich(args, root, view)
+    sys.stdout.flush()
+    return _EXIT_FOUND
+
+
+def _draw_with_rich(args: argparse.Namespace, root: Node, view: View) -> None:
+    """Draw the tree or the timeline with rich: on a terminal, at a ``--width``, styled."""
+    from flext_logging.cli import render
+
+    if args.format == "timeline":
         console = render.new_console(width=args.width, width_off_terminal=render.TIMELINE_WIDTH)
         render.render_timeline(root, console, view=view)
     else:
-        render.render_tree(
-            root, render.new_console(width=args.width), with_records=args.with_records, view=view
-        )
-    sys.stdout.flush()
-    return _EXIT_FOUND
+        console = render.new_console(width=args.width)
+        render.render_tree(root, console, with_records=args.with_records, view=view)
 
 
 def _requests(args: argparse.Namespace, sources: list[str]) -> int:
@@ -487,16 +578,19 @@ def _requests(args: argparse.Namespace, sources: list[str]) -> int:
 
 def _write_data(rows: list[dict[str, Any]], form: str, columns: Sequence[str]) -> None:
     """Write *rows* as JSON (a list of objects) or CSV (a header, then one line each)."""
-    from flext_logging.cli import render
+    import csv
+    import io
+
+    from flext_logging.cli import plain
 
     if form == "json":
-        sys.stdout.write(render.dump_json(rows, indent=True))
+        sys.stdout.write(plain.dump_json(rows, indent=True))
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if value is None else render.safe(value) for value in row.values()])
+        writer.writerow(["" if value is None else plain.safe(value) for value in row.values()])
     sys.stdout.write(buffer.getvalue())
 
 
@@ -530,6 +624,8 @@ def _pretty_source(
 
 def _in_time_order(items: Iterator[_Item]) -> Iterator[_Item]:
     """Sort a stream by time within a window of :data:`_MERGE_WINDOW` lines."""
+    import heapq
+
     window: list[_Item] = []
     for item in items:
         if len(window) >= _MERGE_WINDOW:
@@ -541,6 +637,9 @@ def _in_time_order(items: Iterator[_Item]) -> Iterator[_Item]:
 
 
 def _pretty(args: argparse.Namespace, sources: list[str]) -> int:
+    import heapq
+    import itertools
+
     from flext_logging.cli import progress, render
     from flext_logging.cli.reading import UsageError, total_size
 

@@ -16,7 +16,6 @@ that holds none.
 
 from __future__ import annotations
 
-import glob
 import os
 import stat
 import sys
@@ -176,7 +175,12 @@ def expand_sources(patterns: Sequence[str]) -> list[str]:
             if STDIN not in sources:
                 sources.append(STDIN)
             continue
-        matches = [pattern] if os.path.exists(pattern) else sorted(glob.glob(pattern))
+        if os.path.exists(pattern):
+            matches = [pattern]
+        else:
+            import glob  # only for a pattern that names no file as it is
+
+            matches = sorted(glob.glob(pattern))
         if not matches:
             raise UsageError(f"no such file: {pattern}")
         for match in matches:

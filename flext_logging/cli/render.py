@@ -1,35 +1,43 @@
-"""Drawing for people: the trace tree, the timeline, pretty lines, the stats and requests tables.
+"""Drawing for people with rich: the trace tree, the timeline, pretty lines, the tables.
 
 The only module of the CLI that imports rich, and only ``main`` imports it, when there
-is something to draw. Everything draws into a given ``Console``, so tests render at a
-fixed width without colour and compare exactly.
+is something to draw that rich must draw: a terminal, a ``--width``, a timeline, a
+table (a tree written to a pipe or a file is written by :mod:`flext_logging.cli.plain`,
+without loading rich, the same bytes). Everything draws into a given ``Console``, so
+tests render at a fixed width without colour and compare exactly.
 
 A log line is untrusted input. Every value taken from one is drawn as text, never as
-rich markup, and through :func:`safe`, which writes control characters (C0, DEL, C1
-such as the one-character CSI U+009B, and the bidirectional overrides) as visible
-escapes: nothing from a log reaches the terminal as a control sequence.
+rich markup, and through :func:`~flext_logging.cli.plain.safe`: nothing from a log
+reaches the terminal as a control sequence.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final
 
-import orjson
 from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
 from flext_logging import _display, keys
+from flext_logging.cli.plain import (
+    Piece,
+    View,
+    dump_json,
+    duration,
+    level_style,
+    node_label,
+    number,
+    record_label,
+    render_json,
+    safe,
+    short_id,
+)
 from flext_logging.cli.progress import PROGRESS_DELAY_S, progress
-from flext_logging.cli.times import clock, format_instant, parse_instant
-from flext_logging.cli.tree import Node, to_data
+from flext_logging.cli.times import format_instant
+from flext_logging.cli.tree import Node
 
 if TYPE_CHECKING:  # only stats draws them: not imported for trace and pretty
     from flext_logging.cli.stats import Row, Stats
@@ -59,76 +67,8 @@ TIMELINE_WIDTH: Final = 120
 _UNLIMITED_WIDTH: Final = 1_000_000
 """Wide enough for any line: rich cuts lines at the console's width, which must be a number."""
 
-_LEVEL_STYLES: Final = {
-    "trace": "dim",
-    "debug": "dim",
-    "info": "green",
-    "warning": "yellow",
-    "error": "bold red",
-    "critical": "bold white on red",
-    "fatal": "bold white on red",
-}
-_SHOWN_FIELDS: Final = (
-    keys.OPERATION,
-    keys.DURATION_MS,
-    keys.STATUS,
-    keys.STATUS_CODE,
-    keys.ERROR_CODE_FIELD,
-)
 _BAR: Final = "█"
 _MIN_BAR_WIDTH: Final = 10
-# C0 controls, DEL, C1 controls, and the characters that reorder or hide text.
-_UNSAFE: Final = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
-)
-_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_FAILED: Final = "failed"
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _ESCAPES:
-        return _ESCAPES[char]
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def safe(value: object) -> str:
-    """Return *value* as one line of text that a terminal shows and never obeys.
-
-    Strings are taken as they are, other values as JSON; control characters become
-    visible escapes (``\\x1b``, ``\\x9b``, ``\\n``).
-    """
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = orjson.dumps(value, default=str).decode()
-        except TypeError:  # an integer too big for JSON, or a cycle: a plain repr
-            text = repr(value)
-    return _UNSAFE.sub(_escape, text)
-
-
-def short_id(value: object, *, verbose: bool = False) -> str:
-    """An id as git shortens a hash: the first 8 characters of a long hex id, else as is."""
-    return _display.short_id(safe(value), verbose=verbose)
-
-
-@dataclass(frozen=True)
-class View:
-    """How values are shown: times in UTC or local time, ids short or full."""
-
-    local: bool = False
-    verbose: bool = False
-
-    def clock(self, value: object) -> str:
-        """``HH:MM:SS.mmm`` of a record's time, or of seconds since the epoch."""
-        seconds = value if isinstance(value, float) else parse_instant(value)
-        return clock(seconds, local=self.local)
-
-    def ident(self, value: object) -> str:
-        """An id, shortened unless verbose."""
-        return short_id(value, verbose=self.verbose)
 
 
 class _Console(Console):
@@ -172,84 +112,24 @@ def print_line(
         console.print(pretty_line(record, view), soft_wrap=True)
 
 
-def duration(duration_ms: float | None) -> str:
-    """A duration for people: ``12.5 ms``, ``1.20 s``, ``-`` when unknown."""
-    if duration_ms is None:
-        return "-"
-    if duration_ms >= 1000:
-        return f"{duration_ms / 1000:.2f} s"
-    return f"{_number(duration_ms)} ms"
-
-
-def _number(value: float | None) -> str:
-    """A duration in ms: one decimal, and enough digits that a small one is not 0.0."""
-    if value is None:
-        return "-"
-    if value == 0 or abs(value) >= 0.05:
-        return f"{value:.1f}"
-    return f"{value:.2g}"
-
-
 # -- trace: the tree ---------------------------------------------------------------------
 
 
-def _status(node: Node) -> str:
-    status = _FAILED if node.status == _FAILED else "ok"
-    return status if node.status_code is None else f"{status} {safe(node.status_code)}"
+def _text(pieces: list[Piece], **options: Any) -> Text:
+    """A label's pieces as rich text, each in its style."""
+    text = Text(**options)
+    for run, style in pieces:
+        text.append(run, style=style)
+    return text
 
 
 def _node_label(node: Node, view: View, *, root: bool = False) -> Text:
-    """The line of a node: what it is, when, how long, how it ended and why, then where.
-
-    The fixed-width facts come first and the line wraps rather than being cut, so
-    duration, status and error codes are never lost on a narrow terminal.
-    """
-    label = Text(no_wrap=False, overflow="fold")
-    label.append(node.kind, style="bold blue" if node.kind != "span" else "blue")
-    label.append(f" {safe(node.id) if root else view.ident(node.id)}", style="dim")
-    label.append(f"  {view.clock(node.start_s)}  {duration(node.duration_ms)}")
-    label.append(f"  {_status(node)}", style="bold red" if node.status != "ok" else "green")
-    codes = dict.fromkeys(
-        safe(error[keys.ERROR_CODE]) for error in node.errors if error.get(keys.ERROR_CODE)
-    )
-    if codes:
-        label.append(f" [{', '.join(codes)}]", style="red")
-    if node.failed_below:
-        label.append(f" ({node.failed_below} failed below)", style="red")
-    where = " " if node.service or node.operation else ""
-    if node.service:
-        label.append(f"{where} {safe(node.service)}", style="cyan")
-        where = ""
-    if node.operation:
-        label.append(f"{where} {safe(node.operation)}", style="bold")
-    if node.orphan:
-        label.append(
-            f"  (orphan: parent {view.ident(node.missing_parent)} not found)", style="yellow"
-        )
-    if node.skew_ms > 0:
-        label.append(f"  (clock skew: starts {node.skew_ms:g} ms before its parent)", "yellow")
-    elif node.skew_ms < 0:
-        label.append(f"  (clock skew: ends {-node.skew_ms:g} ms after its parent)", "yellow")
-    return label
+    """A node's line: it wraps rather than being cut (duration and status come first)."""
+    return _text(node_label(node, view, root=root), no_wrap=False, overflow="fold")
 
 
 def _record_label(record: Mapping[str, Any], view: View) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
-    line.append(view.clock(record.get(keys.TIMESTAMP)) + " ", style="dim")
-    level = safe(record.get(keys.LEVEL, ""))
-    line.append(f"{level:<7} ", style=_LEVEL_STYLES.get(level, ""))
-    line.append(safe(record.get(keys.MESSAGE, "")))
-    for name in _SHOWN_FIELDS:
-        if name in record:
-            line.append(f" {name}={safe(record[name])}", style="magenta")
-    error = record.get(keys.ERROR)
-    if isinstance(error, dict):
-        code = error.get(keys.ERROR_CODE)
-        kind = error.get(keys.ERROR_TYPE_NAME)
-        shown = code if code is not None else kind
-        message = safe(error.get(keys.ERROR_MESSAGE, ""))
-        line.append(f" error={safe(shown)}: {message}", "red")
-    return line
+    return _text(record_label(record, view), no_wrap=True, overflow="ellipsis")
 
 
 def _add(branch: Tree, node: Node, view: View, *, with_records: bool) -> None:
@@ -326,30 +206,6 @@ def _rows(node: Node, depth: int) -> Iterator[tuple[int, Node]]:
         yield from _rows(child, depth + 1)
 
 
-# -- JSON for scripts ---------------------------------------------------------------------------
-
-_JSON_UNSAFE: Final = re.compile(
-    "[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
-)
-
-
-def dump_json(data: object, *, indent: bool = False) -> str:
-    """Return *data* as JSON text, newline included, with every control character escaped.
-
-    orjson escapes C0 controls; C1 (U+0080-U+009F, U+009B being a CSI) and the
-    characters that reorder text it writes raw, which a terminal may obey: they are
-    written as ``\\uXXXX``, which is the same JSON.
-    """
-    option = orjson.OPT_INDENT_2 if indent else 0
-    text = orjson.dumps(data, default=safe, option=option).decode()
-    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
-
-
-def render_json(node: Node, *, with_records: bool = True) -> str:
-    """Return the tree as indented JSON text, newline included."""
-    return dump_json(to_data(node, with_records=with_records), indent=True)
-
-
 # -- pretty -------------------------------------------------------------------------------------
 
 _FIELD_IDS: Final = frozenset({keys.PARENT_SPAN_ID, keys.TASK_ID})
@@ -368,7 +224,7 @@ def pretty_line(record: Mapping[str, Any], view: View | None = None) -> Text:
     line = Text()
     line.append(view.clock(record.get(keys.TIMESTAMP)) + " ", style="dim")
     level = safe(record.get(keys.LEVEL, ""))
-    line.append(f"{level:<8} ", style=_LEVEL_STYLES.get(level, ""))
+    line.append(f"{level:<8} ", style=level_style(level))
     service = record.get(keys.SERVICE_NAME)
     if service is not None:
         line.append(f"{safe(service)} ", style="cyan")
@@ -434,7 +290,7 @@ def stats_cells(row: Row, view: View, *, every: bool) -> list[str]:
         row.name,
         str(row.count),
         str(row.errors),
-        *(_number(value) for value in (row.p50, row.p95, row.p99)),
+        *(number(value) for value in (row.p50, row.p95, row.p99)),
     ]
 
 
@@ -477,9 +333,3 @@ def render_stats(stats: Stats, console: Console, *, view: View | None = None) ->
 def instant(seconds: float | None, view: View) -> str:
     """A full time for tables (``requests``): RFC 3339 in UTC, or local time."""
     return format_instant(seconds, local=view.local) or "-"
-
-
-def devnull_stdout() -> None:
-    """Point stdout at /dev/null, so that flushing at exit after a closed pipe is silent."""
-    with suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):  # a capture
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

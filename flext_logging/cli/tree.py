@@ -18,9 +18,7 @@ the skew labelled.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
@@ -202,6 +200,9 @@ def _spool_stdin(sources: Sequence[str]) -> tuple[list[str], str | None]:
     """Copy stdin to a temporary file so it can be scanned more than once."""
     if STDIN not in sources:
         return list(sources), None
+    import shutil
+    import tempfile
+
     with tempfile.NamedTemporaryFile(prefix="flext-logging-", delete=False) as spool:
         shutil.copyfileobj(sys.stdin.buffer, spool)
     return [spool.name if source == STDIN else source for source in sources], spool.name

@@ -383,3 +383,38 @@ def test_a_full_disk_under_the_output_is_an_error_without_a_traceback(
     assert "Traceback" not in result.stderr
     message = "flext-logging: cannot write the output: No space left on device"
     assert result.stderr.strip() == message
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trace", "c", "{log}"],
+        ["trace", "{log}", "c"],
+        ["trace", "--by", "correlation", "c", "{log}"],
+        ["trace", "c", "--format", "json", "{log}"],
+        ["trace", "--where", "level=info", "c", "{log}"],
+        ["trace", "--width", "100", "c", "{log}"],
+        ["trace", "--fo", "json", "c", "{log}"],
+        ["trace", "-v", "--local", "c", "{log}", "{log}"],
+        ["trace", "--until=2030-01-01T00:00:00Z", "c", "{other}", "{log}"],
+        ["trace", "--", "c", "{log}"],
+    ],
+)
+def test_trace_finds_the_same_records_however_its_arguments_are_written(
+    argv: list[str], write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The search that starts before the command line is parsed guesses the id and the
+    file; a wrong guess (options in another order, abbreviated, id and file swapped)
+    costs time, never a record."""
+    records = [make_record(f"line {n}", f"0{n}.000000", correlation="c") for n in range(3)]
+    log = write_log("app.log", *records)
+    other = write_log("other.log", make_record("other", "05.000000", correlation="c"))
+    command, *rest = (one.format(log=log, other=other) for one in argv)
+    status, out, err = _run([command, "--format=json", *rest], capsys)
+    if argv[1:3] == ["{log}", "c"]:  # the file given as the id, and no file named c
+        assert status == 2, err
+        return
+    assert status == 0, err
+    messages = [record[keys.MESSAGE] for record in orjson.loads(out)["records"]]
+    expected = ["line 0", "line 1", "line 2"]
+    assert messages == (expected if "{other}" not in argv else [*expected, "other"])
