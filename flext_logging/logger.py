@@ -235,6 +235,8 @@ class FlextLogger(structlog.BoundLoggerBase):
     def _emit(
         self, method_name: str, level: str, event: object, args: tuple[Any, ...], kw: dict[str, Any]
     ) -> None:
+        """Write one record (``exception`` and ``log``); the other level methods inline
+        this very body (:func:`_level_method`): keep the two alike."""
         if STRUCTLOG_PROCESSORS:
             self._emit_to_structlog(method_name, event, args, kw)
             return
