@@ -127,7 +127,8 @@ class Pipeline:
             self._log_long_way if self.plain_steps is None else _direct_path(self)
         )
         """Build the record of one logging call from its parts, then write it:
-        ``log(logger, method_name, timestamp, level, name, message, fields, call=True)``.
+        ``log(logger, method_name, timestamp, level, name, message, fields, call=True)``
+        (*call* may be given by position: a keyword costs a share of the path).
 
         Without user processors, nearly every record is built in one step, its message
         and fields redacted on the way, by :func:`_direct_path`; otherwise (and for the
@@ -193,7 +194,6 @@ class Pipeline:
         name: str,
         message: str,
         fields: Mapping[str, Any],
-        *,
         call: bool = True,
     ) -> None:
         """Build a record with :func:`processors.new_record` and
@@ -342,7 +342,6 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
         name: str,
         message: str,
         fields: Mapping[str, Any],
-        *,
         call: bool = True,
     ) -> None:
         if pipeline._otel_pending and _OTEL_TRACE in modules:

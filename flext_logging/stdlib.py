@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import itertools
 import json
 import logging
@@ -30,6 +31,7 @@ from flext_logging import _pipeline, keys
 from flext_logging._jsonsafe import rfc3339, safe_repr, to_json_safe, truncate
 from flext_logging.context.state import current_fields, current_span
 from flext_logging.context.trace import is_valid_span_id, is_valid_trace_id
+from flext_logging.outputs import handoff as _handoff
 from flext_logging.outputs.handoff import handed_over, is_handed_over
 from flext_logging.processors import (
     COLLISION_SUFFIX,
@@ -80,6 +82,10 @@ _METHOD_NAMES: Final = {
     logging.ERROR: "error",
     logging.CRITICAL: "critical",
 }
+# A standard level's number -> its method name and record level, in one look-up.
+_LEVELS: Final = {number: (name, level_name(name)) for number, name in _METHOD_NAMES.items()}
+_LOG_RECORD: Final = logging.LogRecord
+_from_timestamp: Final = datetime.datetime.fromtimestamp
 
 
 def event_dict_from_record(
@@ -176,9 +182,12 @@ def _extra_fields(
         # (A loop over the names: cheaper than a comprehension over the items here.)
         extra = {}
         for name in itertools.islice(attributes, _PLAIN_RECORD_SIZE, None):
-            if name not in _RESERVED and not (isinstance(name, str) and name.startswith("_")):
-                extra[name] = attributes[name]
-        return extra
+            extra[name] = attributes[name]
+        # The names repeat from record to record: the ones found neither reserved nor
+        # private are remembered, and a record with only such names is done (one check in C).
+        if _EXTRA_NAMES_KEPT.issuperset(extra):
+            return extra
+        return _kept_extra(extra)
     # The reserved names removed in one set operation: what is left came from extra=
     # (or a filter), minus private "_" names as python-json-logger does.
     extra_names = attributes.keys() - reserved
@@ -189,6 +198,24 @@ def _extra_fields(
         for name, value in attributes.items()  # record order, as extra= gave it
         if name in extra_names and not (isinstance(name, str) and name.startswith("_"))
     }
+
+
+_EXTRA_NAMES_KEPT: set[str] = set()
+_EXTRA_NAMES_REMEMBERED: Final = 4096  # then forgotten, and learnt again
+
+
+def _kept_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """*extra* without reserved and private (``_``) names; the names kept are remembered."""
+    kept = {}
+    for name, value in extra.items():
+        if name in _RESERVED or (isinstance(name, str) and name.startswith("_")):
+            continue
+        kept[name] = value
+        if isinstance(name, str):
+            if len(_EXTRA_NAMES_KEPT) >= _EXTRA_NAMES_REMEMBERED:
+                _EXTRA_NAMES_KEPT.clear()
+            _EXTRA_NAMES_KEPT.add(name)
+    return kept
 
 
 def _fold_opentelemetry_ids(fields: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +276,12 @@ def _record_message(record: logging.LogRecord) -> str:
         return f"{text} {safe_repr(record.args, 2000)}"
 
 
+def _levels_of(record: logging.LogRecord) -> tuple[str, str]:
+    """The method name and record level of a record at a level of its own number."""
+    method_name = _method_name(record)
+    return method_name, level_name(method_name)
+
+
 def _method_name(record: logging.LogRecord) -> str:
     name = _METHOD_NAMES.get(record.levelno)
     if name is None:
@@ -269,9 +302,9 @@ class FlextHandler(logging.Handler):
         self.emit(record)
         return True
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: PLR0912 - the foreign record path, inlined
         """Convert *record* and hand it to the pipeline (which never raises)."""
-        if is_handed_over(record):
+        if _handoff._handed_over_once and is_handed_over(record):  # the look-up inlined
             return  # a record of ours that a LoggingOutput handed to logging
         pipeline = _pipeline._active or _pipeline.active()
         found = logging.root.manager.loggerDict.get(record.name)
@@ -280,16 +313,39 @@ class FlextHandler(logging.Handler):
         logger = found if isinstance(found, logging.Logger) else logging.root
         try:
             # An integration's fields for the records it recognises (gunicorn's access lines).
-            resolved = [given for resolve in _field_resolvers if (given := resolve(record))]
+            resolved = (
+                [given for resolve in _field_resolvers if (given := resolve(record))]
+                if _field_resolvers
+                else ()
+            )
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
-            resolved = []
+            resolved = ()
         if not (record.exc_info or record.exc_text or record.stack_info or resolved):
-            # Nearly every record: built from its parts the way a logger's call is.
+            # Nearly every record: built from its parts the way a logger's call is, what
+            # _record_fields, _record_message and _method_name do inlined for a plain
+            # record with a text message (each call costs a share of the path).
             try:
-                fields = _record_fields(record)
-                moment = datetime.datetime.fromtimestamp(record.created, _UTC)
-                method_name = _method_name(record)
-                message = _record_message(record)
+                msg, args = record.msg, record.args
+                if type(msg) is str and type(record) is _LOG_RECORD:
+                    # _extra_fields inlined.
+                    fields: dict[str, Any] = {}
+                    attributes = record.__dict__
+                    if len(attributes) != _PLAIN_RECORD_SIZE:
+                        for name in itertools.islice(attributes, _PLAIN_RECORD_SIZE, None):
+                            fields[name] = attributes[name]
+                        if not _EXTRA_NAMES_KEPT.issuperset(fields):
+                            fields = _kept_extra(fields)
+                        if not _NEEDS_CARE.isdisjoint(fields):
+                            fields = _record_fields(record, fields)
+                    try:
+                        message = msg % args if args else msg  # LogRecord.getMessage()
+                    except Exception:  # noqa: BLE001 - as _record_message says it
+                        message = _record_message(record)
+                else:
+                    fields = _record_fields(record)
+                    message = _record_message(record)
+                moment = _from_timestamp(record.created, _UTC)
+                method_name, level = _LEVELS.get(record.levelno) or _levels_of(record)
             except Exception:  # noqa: BLE001 - logging must never raise into the caller
                 event_dict = {EVENT: safe_repr(record.msg, 2000), keys.LOGGER: record.name}
                 pipeline.emit(logger, _method_name(record), event_dict)
@@ -298,11 +354,11 @@ class FlextHandler(logging.Handler):
                 logger,
                 method_name,
                 moment if moment.microsecond else rfc3339(moment),  # fixed width, as ours
-                level_name(method_name),
+                level,
                 record.name,
                 message,
                 fields,
-                call=False,
+                False,  # call: a logging record's fields
             )
             return
         try:
@@ -649,28 +705,29 @@ class _Routing:
         self.keep_handlers = False
         self.level = logging.INFO
         self.newest: object = None  # the newest handler logging had made at the last routing
-        self.guard: _Guard | None = None
+        self.guard: functools.partial[logging.LogRecord] | None = None
 
 
 _routing = _Routing()
 _fork_hook_installed = False
 
 
-class _Guard:
-    """The record factory in force while routing: route again when logging has new handlers."""
+def _guarded_record(
+    previous: Callable[..., logging.LogRecord], *args: Any, **kwargs: Any
+) -> logging.LogRecord:
+    """The record factory in force while routing (bound to the one it replaced with
+    :func:`functools.partial`, which calls it from C): route again when logging has
+    made a handler since the last routing, then make the record."""
+    routing = _routing
+    if routing.active:
+        refs = _handler_refs
+        if (refs[-1] if refs else None) is not routing.newest:
+            _route_again()
+    return previous(*args, **kwargs)
 
-    __slots__ = ("previous",)
 
-    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
-        self.previous = previous
-
-    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
-        routing = _routing
-        if routing.active:
-            refs = _handler_refs
-            if (refs[-1] if refs else None) is not routing.newest:
-                _route_again()
-        return self.previous(*args, **kwargs)
+def _is_guard(factory: object) -> bool:
+    return isinstance(factory, functools.partial) and factory.func is _guarded_record
 
 
 def route_to_pipeline(level: int, *, keep_handlers: bool = False) -> None:
@@ -692,8 +749,8 @@ def route_to_pipeline(level: int, *, keep_handlers: bool = False) -> None:
         _routing.level = level
         _routing.keep_handlers = keep_handlers
         current = logging.getLogRecordFactory()
-        if not isinstance(current, _Guard):
-            _routing.guard = _Guard(current)
+        if not _is_guard(current):
+            _routing.guard = functools.partial(_guarded_record, current)
             logging.setLogRecordFactory(_routing.guard)
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
             _fork_hook_installed = True
@@ -707,7 +764,7 @@ def restore_stdlib() -> None:
         _routing.active = False
         guard = _routing.guard
         if guard is not None and logging.getLogRecordFactory() is guard:
-            logging.setLogRecordFactory(guard.previous)
+            logging.setLogRecordFactory(guard.args[0])
             _routing.guard = None
         # Another factory wrapped ours meanwhile (OpenTelemetry's): ours stays in its
         # chain, passing records through while routing is off.

@@ -342,6 +342,81 @@ def test_extra_fields_keep_the_order_they_were_given_in(
     assert list(record)[-len(names) :] == names
 
 
+def test_attributes_set_after_a_record_was_made_follow_the_extra_rules(
+    json_stream: tuple[io.StringIO, Callable[[], list[dict[str, Any]]]],
+) -> None:
+    """What a filter (or another handler's formatter) adds to a record: a field if its
+    name is ours to write, never a reserved or private name, the same for every record
+    (the names found plain are remembered, and a new name is still looked at)."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+
+    class Adding(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.message = "set by a formatter"  # reserved: logging's own
+            record.asctime = "yesterday"
+            record._private = "hidden"
+            record.tenant = "t-9"
+            return True
+
+    library = logging.getLogger("lib.adding")
+    library.addFilter(Adding())
+    try:
+        for _ in range(3):
+            library.warning("kept %s", "once", extra={"order": 1})
+        library.warning("later", extra={"_other": 1, "region": "eu"})
+    finally:
+        library.filters.clear()
+    written = records()
+    assert len(written) == 4
+    for record in written[:3]:
+        assert record[keys.MESSAGE] == "kept once"
+        assert list(record)[-2:] == ["order", "tenant"]
+        assert "_private" not in record
+        assert "asctime" not in record
+    assert written[3]["region"] == "eu"
+    assert "_other" not in written[3]
+    assert "_private" not in written[3]
+
+
+def test_a_record_subclass_gives_its_own_message(
+    json_stream: tuple[io.StringIO, Callable[[], list[dict[str, Any]]]],
+) -> None:
+    """A record factory whose records format their message otherwise ({}-style, as some
+    libraries install) is written with the message its getMessage() gives."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+
+    class BraceRecord(logging.LogRecord):
+        def getMessage(self) -> str:
+            return str(self.msg).format(*self.args)
+
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(BraceRecord)
+    try:
+        logging.getLogger("lib.brace").warning("paid {} of {}", 3, 5, extra={"n": 1})  # noqa: PLE1205 - {}-style on purpose
+    finally:
+        logging.setLogRecordFactory(previous)
+    (record,) = records()
+    assert record[keys.MESSAGE] == "paid 3 of 5"
+    assert record["n"] == 1
+
+
+def test_a_bad_percent_format_from_a_library_keeps_text_and_arguments(
+    json_stream: tuple[io.StringIO, Callable[[], list[dict[str, Any]]]],
+) -> None:
+    """A library's mismatched %-format is not lost: the text and the arguments are kept."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    # Handed to our handler alone: pytest's capture handler raises on such a record.
+    FlextHandler().handle(
+        logging.LogRecord("lib.bad", logging.WARNING, __file__, 1, "%d items", ("many",), None)
+    )
+    (record,) = records()
+    assert record[keys.MESSAGE].startswith("%d items")
+    assert "many" in record[keys.MESSAGE]
+
+
 # -- Routing the logging module: handlers that appear later, handlers that stay ---------------
 
 
