@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import ipaddress
@@ -814,6 +815,61 @@ def test_compiled_encoders_follow_the_span_flags(schema: str, flags: str) -> Non
         inside = [renderer(None, "info", record) for _ in range(3)]
     assert outside == renderer(None, "info", record) == _reference(schema, record, 65_536, None)
     assert inside == [_reference(schema, record, 65_536, flags)] * 3
+
+
+_context_changes = st.lists(
+    st.tuples(
+        st.integers(0, 11),
+        st.sampled_from([keys.PROCESS_ID, *sorted(CONTEXT)]),
+        st.sampled_from(["copy", "other", "list", "true", "float", "equal"]),
+    ),
+    max_size=4,
+)
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+@settings(max_examples=80, deadline=None)
+@given(
+    fields=st.dictionaries(_names, _values, max_size=4),
+    changes=_context_changes,
+    flags=st.sampled_from([None, "00", "01"]),
+)
+def test_records_of_one_scope_write_the_bytes_encoding_writes(
+    schema: str, fields: dict[str, Any], changes: list[tuple[int, str, str]], flags: str | None
+) -> None:
+    """Twelve records of one scope (its form is learnt on the way), some with a context
+    value replaced or copied, or the scope's made a list that changes in place: each
+    line is the one ``Preset.encode`` and ``dumps_record`` give."""
+    for name in (*keys.RECORD_KEYS, keys.ERROR):
+        fields.pop(name, None)
+    renderer = SchemaRenderer(schema)
+    # The scope's values, new objects; a process id of 1 equals True and 1.0.
+    scope: dict[str, Any] = {keys.PROCESS_ID: 1}
+    scope.update((key, "".join(list(value))) for key, value in CONTEXT.items())
+    mutable: list[str] = ["a"]
+    replaced = {
+        "copy": lambda value: "".join(list(value)) if isinstance(value, str) else value,
+        "other": lambda value: f"{value}-x",
+        "list": lambda value: mutable,
+        "true": lambda value: True,
+        "float": lambda value: 1.0,
+        "equal": _AlwaysEqual,
+    }
+    span = FlextContext.Trace.span(trace_id=TRACE, flags=flags) if flags else None
+    with span if span is not None else contextlib.nullcontext():
+        for turn in range(12):
+            record = {**_variant(_record(**fields), turn), **scope}
+            record = {**dict(list(record.items())[:4]), keys.PROCESS_ID: 1, **record}
+            for at, key, how in changes:
+                if at == turn:
+                    record[key] = replaced[how](record[key])
+                if at == turn and how == "list":  # from now on, in the scope
+                    scope[key] = mutable
+            mutable.append(str(turn))
+            line = renderer(None, "info", record)
+            in_span = flags and schema in {"gcp", "otel"} and record[keys.TRACE_ID] == TRACE
+            used = flags if in_span else None
+            assert line == _reference(schema, record, 65_536, used), turn
 
 
 def _parts_cases() -> list[tuple[str, dict[str, Any]]]:
