@@ -15,13 +15,16 @@ import atexit
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
 from flext_logging.cli import search
 
+# Until trace's search has started, nothing is imported that the search does not need:
+# typing and collections.abc (some 10 ms with the re and enum they load) only for mypy.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import IO, Any, Final, NoReturn
 
     from flext_logging.cli.fields import Schema
     from flext_logging.cli.plain import View
