@@ -15,11 +15,11 @@ The commands look for the same correlation id in the same file:
 - with ``--fanout-id``, ``flext-logging trace`` of a request that started 500 child
   correlations: one multi-needle search per level, so it should cost about what the
   plain trace costs, not 500 searches;
-- for information, where the package is an editable install (``make``'s), the plain
-  trace once more, started as a regular install starts it: without site's ``.pth``
-  files, so without setuptools' editable import finder, which costs every start some
-  13 ms that no installed ``flext-logging`` pays. The targets are judged on the first
-  row, the editable install.
+- for information, where the package is an editable install through setuptools'
+  import finder (``make`` installs it without one: ``package-dir`` in pyproject.toml),
+  the plain trace once more, started as a regular install starts it: without site's
+  ``.pth`` files, so without the finder, which costs every start some 13 ms that no
+  installed ``flext-logging`` pays. The targets are judged on the first row.
 
 The package is byte-compiled first (``compileall``, as ``pip install`` does for a
 regular install): run from an editable install with ``PYTHONDONTWRITEBYTECODE`` set, each
@@ -130,7 +130,7 @@ def build_tools(log: Path, correlation_id: str, fanout_id: str | None = None) ->
     tools = [ours, grep, rg, jq]
     bare = Tool(BARE, [*_bare_start(), "trace", correlation_id, str(log)])
     bare.skipped = reason or (
-        None if _editable_install() else "not an editable install: the first row starts so"
+        None if _editable_finder() else "no editable import finder: the first row starts so"
     )
     tools.append(bare)
     if fanout_id is not None:
@@ -140,12 +140,13 @@ def build_tools(log: Path, correlation_id: str, fanout_id: str | None = None) ->
     return tools
 
 
-def _editable_install() -> bool:
-    """Whether flext_logging is installed in editable mode here (setuptools' finder)."""
+def _editable_finder() -> bool:
+    """Whether flext_logging is installed here through setuptools' editable import finder
+    (a ``__editable___flext_logging_*_finder`` module that a ``.pth`` file starts)."""
     return any(
-        path.name.startswith("__editable__") and "flext_logging" in path.name
+        path.name.endswith("_finder.py") and "flext_logging" in path.name
         for directory in site.getsitepackages()
-        for path in Path(directory).glob("*.pth")
+        for path in Path(directory).glob("__editable__*")
     )
 
 

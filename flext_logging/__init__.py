@@ -15,9 +15,14 @@ its dropped ids and finished operations.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Final
 
+# Not typing's TYPE_CHECKING: typing costs some 10 ms to import (with the re, enum and
+# functools it loads), and `flext-logging trace` starts its search before anything it
+# does not need is imported (mypy takes any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final
+
     from flext_logging._config import configure
     from flext_logging._pipeline import shutdown
     from flext_logging.concurrency import ContextThreadPoolExecutor

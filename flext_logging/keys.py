@@ -7,7 +7,10 @@ name or the order is a breaking change recorded in ``CHANGELOG.md``.
 
 from __future__ import annotations
 
-from typing import Final
+# Imported before `flext-logging trace` starts its search: typing (some 10 ms) only for mypy.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 # -- The head of every record, always present, in this order. -------------------------
 TIMESTAMP: Final = "timestamp"

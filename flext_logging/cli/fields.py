@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from flext_logging import keys, presets
+from flext_logging import keys
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "ALIASES",
@@ -46,14 +49,10 @@ __all__ = [
 
 Path = tuple[str, ...]
 
-_READ_BY_NAME: Final = (
-    presets.SAME,
-    presets.UPPER,  # a level in any case is normalized
-    presets.UNIX_NS,  # times.py reads epoch nanoseconds, also as a string of digits
-    presets.NANOSECONDS,  # scaled by SCALES
-    presets.GCP_TRACE_NAME,  # normalize_id unwraps projects/P/traces/ID
-)
-"""The preset conversions this module can undo knowing the name alone."""
+# The tables made from the presets' (DIALECTS, ALIASES, SCALES) are built on first use:
+# importing `presets` and walking its table takes some 8 ms, which a `trace` of our own
+# records, read without a look-up by name (Schema.normalize's fast path), never needs.
+
 _AMBIGUOUS_NAMES: Final = frozenset({"duration"})
 """Preset names other libraries use in another sense: Datadog's ``duration`` is in
 nanoseconds, other loggers' in milliseconds or seconds. A line of the preset is
@@ -63,93 +62,110 @@ _OURS_READ: Final = frozenset(
 )
 
 
+def _presets() -> ModuleType:
+    from flext_logging import presets
+
+    return presets
+
+
 def _preset_dialect(schema: str) -> dict[str, tuple[str, ...]]:
     """Where the preset *schema* writes our fields, from the table in ``presets``."""
+    presets = _presets()
+    read_by_name = (  # the preset conversions this module can undo knowing the name alone
+        presets.SAME,
+        presets.UPPER,  # a level in any case is normalized
+        presets.UNIX_NS,  # times.py reads epoch nanoseconds, also as a string of digits
+        presets.NANOSECONDS,  # scaled by SCALES
+        presets.GCP_TRACE_NAME,  # normalize_id unwraps projects/P/traces/ID
+    )
     return {
         name: tuple(
             presets.dotted(target)
             for target in targets
-            if target.codec in _READ_BY_NAME and presets.dotted(target) not in _AMBIGUOUS_NAMES
+            if target.codec in read_by_name and presets.dotted(target) not in _AMBIGUOUS_NAMES
         )
         for name, targets in presets.reading_targets(schema).items()
         if name in _OURS_READ
     }
 
 
-# What other libraries writing a preset's schema name differently (ecs-logging, the
-# OpenTelemetry SDK's to_json(), dd-trace's log injection): tried after the preset's names.
-_OTHER_WRITERS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
-    presets.ECS: {
-        keys.PARENT_SPAN_ID: ("parent.id",),
-        keys.REQUEST_ID: ("http.request.id",),
-        keys.CORRELATION_ID: ("flext.correlation_id",),
-        keys.PARENT_CORRELATION_ID: ("flext.parent_correlation_id",),
-    },
-    presets.OTEL: {
-        keys.TIMESTAMP: ("timeUnixNano", "ObservedTimestamp", "observed_timestamp"),
-        keys.LEVEL: ("severity_text", "SeverityNumber", "severity_number"),
-        keys.MESSAGE: ("body",),
-        keys.TRACE_ID: ("traceId", "otelTraceID"),
-        keys.SPAN_ID: ("spanId", "otelSpanID"),
-        keys.SERVICE_NAME: (
-            "resource.attributes.service.name",
-            "resource.service.name",
-            "otelServiceName",
-        ),
-    },
-    presets.GCP: {keys.TIMESTAMP: ("timestamp",)},
-    presets.DATADOG: {keys.TRACE_ID: ("dd.trace_id",), keys.SPAN_ID: ("dd.span_id",)},
-}
+def _other_writers() -> dict[str, dict[str, tuple[str, ...]]]:
+    """What other libraries writing a preset's schema name differently (ecs-logging, the
+    OpenTelemetry SDK's to_json(), dd-trace's log injection): tried after the preset's."""
+    presets = _presets()
+    return {
+        presets.ECS: {
+            keys.PARENT_SPAN_ID: ("parent.id",),
+            keys.REQUEST_ID: ("http.request.id",),
+            keys.CORRELATION_ID: ("flext.correlation_id",),
+            keys.PARENT_CORRELATION_ID: ("flext.parent_correlation_id",),
+        },
+        presets.OTEL: {
+            keys.TIMESTAMP: ("timeUnixNano", "ObservedTimestamp", "observed_timestamp"),
+            keys.LEVEL: ("severity_text", "SeverityNumber", "severity_number"),
+            keys.MESSAGE: ("body",),
+            keys.TRACE_ID: ("traceId", "otelTraceID"),
+            keys.SPAN_ID: ("spanId", "otelSpanID"),
+            keys.SERVICE_NAME: (
+                "resource.attributes.service.name",
+                "resource.service.name",
+                "otelServiceName",
+            ),
+        },
+        presets.GCP: {keys.TIMESTAMP: ("timestamp",)},
+        presets.DATADOG: {keys.TRACE_ID: ("dd.trace_id",), keys.SPAN_ID: ("dd.span_id",)},
+    }
 
 
 def _schema_dialect(schema: str) -> dict[str, tuple[str, ...]]:
     table = {name: list(paths) for name, paths in _preset_dialect(schema).items()}
-    for name, paths in _OTHER_WRITERS.get(schema, {}).items():
+    for name, paths in _other_writers().get(schema, {}).items():
         known = table.setdefault(name, [])
         known.extend(path for path in paths if path not in known)
     return {name: tuple(paths) for name, paths in table.items() if paths}
 
 
-DIALECTS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
-    # Elastic Common Schema: our ecs preset, and ecs-logging (dotted and nested keys mixed).
-    "ecs": _schema_dialect(presets.ECS),
-    # loguru's serialize=True: everything under "record", the call's fields in "extra".
-    "loguru": {
-        keys.TIMESTAMP: ("record.time.timestamp", "record.time.repr"),
-        keys.LEVEL: ("record.level.name",),
-        keys.MESSAGE: ("record.message",),
-        keys.LOGGER: ("record.name",),
-    },
-    # python-json-logger with its usual format string, and the stdlib's LogRecord names.
-    "python-json-logger": {
-        keys.TIMESTAMP: ("asctime", "created"),
-        keys.LEVEL: ("levelname",),
-        keys.LOGGER: ("name",),
-    },
-    # structlog's defaults: the event is the message.
-    "structlog": {keys.MESSAGE: ("event",)},
-    # OpenTelemetry: the log data model (our otel preset), and the Python SDK's JSON.
-    "otel": _schema_dialect(presets.OTEL),
-    # Google Cloud Logging's structured payload (our gcp preset).
-    "gcp": _schema_dialect(presets.GCP),
-    # Datadog's reserved and standard attributes (our datadog preset).
-    "datadog": _schema_dialect(presets.DATADOG),
-    # Names many other libraries share (humanlog's defaults, camelCase ids).
-    "common": {
-        keys.TIMESTAMP: ("time", "ts", "t", "date", "datetime"),
-        keys.LEVEL: ("lvl", "severity", "loglevel", "log_level"),
-        keys.MESSAGE: ("msg", "text", "log", "Message"),
-        keys.LOGGER: ("logger_name", "logName"),
-        keys.CORRELATION_ID: ("correlationId", "correlation", "cid"),
-        keys.REQUEST_ID: ("requestId", "req_id", "reqId", "x_request_id"),
-        keys.TRACE_ID: ("traceId", "traceid", "trace"),
-        keys.SPAN_ID: ("spanId", "spanid"),
-        keys.PARENT_SPAN_ID: ("parentSpanId", "ParentSpanId"),
-        keys.SERVICE_NAME: ("service", "app", "application"),
-    },
-}
-"""Dialect -> our field -> where that dialect writes it, most specific first. The four
-preset dialects come from ``presets.FIELDS``, the table that also drives the renderer."""
+def _dialects() -> dict[str, dict[str, tuple[str, ...]]]:
+    presets = _presets()
+    return {
+        # Elastic Common Schema: our ecs preset, and ecs-logging (dotted and nested keys mixed).
+        "ecs": _schema_dialect(presets.ECS),
+        # loguru's serialize=True: everything under "record", the call's fields in "extra".
+        "loguru": {
+            keys.TIMESTAMP: ("record.time.timestamp", "record.time.repr"),
+            keys.LEVEL: ("record.level.name",),
+            keys.MESSAGE: ("record.message",),
+            keys.LOGGER: ("record.name",),
+        },
+        # python-json-logger with its usual format string, and the stdlib's LogRecord names.
+        "python-json-logger": {
+            keys.TIMESTAMP: ("asctime", "created"),
+            keys.LEVEL: ("levelname",),
+            keys.LOGGER: ("name",),
+        },
+        # structlog's defaults: the event is the message.
+        "structlog": {keys.MESSAGE: ("event",)},
+        # OpenTelemetry: the log data model (our otel preset), and the Python SDK's JSON.
+        "otel": _schema_dialect(presets.OTEL),
+        # Google Cloud Logging's structured payload (our gcp preset).
+        "gcp": _schema_dialect(presets.GCP),
+        # Datadog's reserved and standard attributes (our datadog preset).
+        "datadog": _schema_dialect(presets.DATADOG),
+        # Names many other libraries share (humanlog's defaults, camelCase ids).
+        "common": {
+            keys.TIMESTAMP: ("time", "ts", "t", "date", "datetime"),
+            keys.LEVEL: ("lvl", "severity", "loglevel", "log_level"),
+            keys.MESSAGE: ("msg", "text", "log", "Message"),
+            keys.LOGGER: ("logger_name", "logName"),
+            keys.CORRELATION_ID: ("correlationId", "correlation", "cid"),
+            keys.REQUEST_ID: ("requestId", "req_id", "reqId", "x_request_id"),
+            keys.TRACE_ID: ("traceId", "traceid", "trace"),
+            keys.SPAN_ID: ("spanId", "spanid"),
+            keys.PARENT_SPAN_ID: ("parentSpanId", "ParentSpanId"),
+            keys.SERVICE_NAME: ("service", "app", "application"),
+        },
+    }
+
 
 _OURS: Final[Mapping[str, str]] = {
     name: name
@@ -162,24 +178,52 @@ _OURS: Final[Mapping[str, str]] = {
 }
 
 
-def _aliases() -> dict[str, tuple[str, ...]]:
+def _aliases(dialects: Mapping[str, Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
     table: dict[str, list[str]] = {name: [name] for name in _OURS}
-    for fields in DIALECTS.values():
+    for fields in dialects.values():
         for name, paths in fields.items():
             table.setdefault(name, [name]).extend(p for p in paths if p not in table[name])
     return {name: tuple(paths) for name, paths in table.items()}
 
 
-ALIASES: Final = _aliases()
-"""Our field -> the paths tried for it, in order: our own name, then each dialect's."""
+def _scales() -> dict[str, float]:
+    presets = _presets()
+    return {
+        presets.dotted(target): 1e-6
+        for schema in presets.PRESETS
+        for target in presets.reading_targets(schema).get(keys.DURATION_MS, ())
+        if target.codec is presets.NANOSECONDS and presets.dotted(target) not in _AMBIGUOUS_NAMES
+    }
 
-SCALES: Final[Mapping[str, float]] = {
-    presets.dotted(target): 1e-6
-    for schema in presets.PRESETS
-    for target in presets.reading_targets(schema).get(keys.DURATION_MS, ())
-    if target.codec is presets.NANOSECONDS and presets.dotted(target) not in _AMBIGUOUS_NAMES
-}
-"""Paths whose numbers are in another unit than ours: the factor to milliseconds."""
+
+_TABLES: dict[str, Any] = {}
+"""``DIALECTS``, ``ALIASES`` and ``SCALES`` once built (by :func:`_table`)."""
+
+if TYPE_CHECKING:  # at run time, module attributes built on first use (see __getattr__)
+    DIALECTS: dict[str, dict[str, tuple[str, ...]]]
+    """Dialect -> our field -> where that dialect writes it, most specific first. The four
+    preset dialects come from ``presets.FIELDS``, the table that also drives the renderer."""
+    ALIASES: dict[str, tuple[str, ...]]
+    """Our field -> the paths tried for it, in order: our own name, then each dialect's."""
+    SCALES: Mapping[str, float]
+    """Paths whose numbers are in another unit than ours: the factor to milliseconds."""
+
+
+def _table(name: str) -> Any:
+    """Build the preset-made tables on first use; return the one called *name*."""
+    if not _TABLES:
+        dialects = _dialects()
+        _TABLES.update(DIALECTS=dialects, ALIASES=_aliases(dialects), SCALES=_scales())
+        globals().update(_TABLES)
+    return _TABLES[name]
+
+
+def __getattr__(name: str) -> Any:
+    """``DIALECTS``, ``ALIASES`` and ``SCALES``, built when first asked for."""
+    if name in ("DIALECTS", "ALIASES", "SCALES"):
+        return _table(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 LIFTED: Final = ("record.extra", "attributes", "Attributes", "labels", "flext")
 """Objects whose members are the call's own fields: lifted to the top of the record."""
@@ -323,7 +367,7 @@ class Schema:
     *id_fields* are paths holding the correlation id (``--id-field``), tried before ours.
     """
 
-    __slots__ = ("_fields", "_own_fields", "_own_ids", "custom")
+    __slots__ = ("_fields", "_first", "_own_fields", "_own_ids", "custom")
 
     def __init__(
         self,
@@ -345,22 +389,30 @@ class Schema:
         self._own_fields = tuple(
             _Field(name, _paths(dict.fromkeys(paths))) for name, paths in first.items() if paths
         )
-        # Our own names inside the objects that hold a call's fields come last.
-        self._fields = tuple(
-            _Field(
-                name,
-                _paths(
-                    dict.fromkeys(
-                        [
-                            *first.get(name, []),
-                            *paths,
-                            *(f"{container}.{name}" for container in LIFTED),
-                        ]
-                    )
-                ),
+        self._first = first
+        self._fields: tuple[_Field, ...] | None = None
+        """Every field and the paths tried for it, built on the first record that needs it."""
+
+    def _all_fields(self) -> tuple[_Field, ...]:
+        if self._fields is None:
+            first = self._first
+            # Our own names inside the objects that hold a call's fields come last.
+            self._fields = tuple(
+                _Field(
+                    name,
+                    _paths(
+                        dict.fromkeys(
+                            [
+                                *first.get(name, []),
+                                *paths,
+                                *(f"{container}.{name}" for container in LIFTED),
+                            ]
+                        )
+                    ),
+                )
+                for name, paths in _table("ALIASES").items()
             )
-            for name, paths in ALIASES.items()
-        )
+        return self._fields
 
     @property
     def id_paths(self) -> tuple[Path, ...]:
@@ -369,7 +421,7 @@ class Schema:
 
     def _our_fields(self, record: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
         """Return our fields found in *record*, and the paths they were taken from."""
-        return self._fields_of(record, self._fields)
+        return self._fields_of(record, self._all_fields())
 
     @staticmethod
     def _fields_of(
@@ -400,6 +452,7 @@ class Schema:
         """
         if not self.custom and all(name in record for name in _FAST_KEYS):
             return _with_known_level(record)
+        presets = _presets()
         schema = presets.detect(record)
         if schema != presets.FLAT:
             decoded = presets.preset(schema).decode(record)
@@ -490,7 +543,7 @@ def _convert(name: str, path: str, value: Any) -> Any:
     if name == keys.DURATION_MS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
-        return value * SCALES.get(path, 1.0)
+        return value * _table("SCALES").get(path, 1.0)
     if name in _TEXT_FIELDS:
         return value if isinstance(value, str) else None
     return value

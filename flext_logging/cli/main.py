@@ -15,13 +15,16 @@ import atexit
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
 from flext_logging.cli import search
 
+# Until trace's search has started, nothing is imported that the search does not need:
+# typing and collections.abc (some 10 ms with the re and enum they load) only for mypy.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import IO, Any, Final, NoReturn
 
     from flext_logging.cli.fields import Schema
     from flext_logging.cli.plain import View
@@ -78,6 +81,25 @@ def _print_version(parser: argparse.ArgumentParser, *_: object) -> None:
         version = "(not installed)"
     sys.stdout.write(f"flext-logging {version}\n")
     parser.exit()
+
+
+def _help_width() -> int:
+    """The width argparse lays its help out in: ``COLUMNS``, else the terminal's, less 2
+    (what its formatter finds through :func:`shutil.get_terminal_size`)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    stdout = sys.__stdout__
+    if columns <= 0 and stdout is not None:
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # not a terminal, or closed
+            columns = 0
+    return (columns or _FALLBACK_COLUMNS) - 2
+
+
+_FALLBACK_COLUMNS: Final = 80
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -145,8 +167,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         def __call__(self, parser: argparse.ArgumentParser, *rest: object) -> None:
             _print_version(parser, *rest)
 
+    class _Formatter(argparse.HelpFormatter):
+        # argparse's layout at the width it would take, found without importing shutil
+        # (some 2 ms with the bz2 and lzma it loads): each option added builds one.
+        def __init__(
+            self,
+            prog: str,
+            indent_increment: int = 2,
+            max_help_position: int = 24,
+            width: int | None = None,
+        ) -> None:
+            width = _help_width() if width is None else width
+            super().__init__(prog, indent_increment, max_help_position, width)
+
     parser = argparse.ArgumentParser(
         prog="flext-logging",
+        formatter_class=_Formatter,
         description="Follow requests through JSON-lines logs: flext-logging's own, and"
         " those of ECS, loguru, python-json-logger, structlog and OpenTelemetry.",
     )
@@ -155,6 +191,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     trace = commands.add_parser(
         "trace",
+        formatter_class=_Formatter,
         help="rebuild the tree of one correlation, request or trace",
         description="Rebuild the whole tree of a request from the logs of any number of"
         " services, given any of its ids: the correlations it ran in, the correlations"
@@ -165,6 +202,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     requests = commands.add_parser(
         "requests",
+        formatter_class=_Formatter,
         help="list root requests, to find the one to trace",
         description="List the root requests: id, service, route, start, duration,"
         " status and error code, in time order.",
@@ -181,6 +219,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     pretty = commands.add_parser(
         "pretty",
+        formatter_class=_Formatter,
         help="print JSON lines as readable, coloured lines",
         description="Print JSON-lines records as readable lines; other lines pass through"
         " (made safe for the terminal). Several files are merged by time.",
@@ -196,6 +235,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     stats = commands.add_parser(
         "stats",
+        formatter_class=_Formatter,
         help="durations per route and operation, errors by code",
         description="Count, error count and p50/p95/p99 duration_ms per route and"
         " operation (or --by service, route, operation, code), then the error codes.",

@@ -26,20 +26,19 @@ from __future__ import annotations
 import itertools
 import mmap
 import os
-import signal
 import stat
 import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from typing import IO, Any, Final
 
 from flext_logging import keys
 
-try:
-    import stringzilla
-except ImportError:  # pragma: no cover - a wheel exists for every platform we test on
-    stringzilla = None
+# `trace` forks its workers as soon as this module is loaded: typing, collections.abc,
+# contextlib and signal (some 10 ms with the re, enum and functools they load) would
+# only delay the search, and StringZilla is imported by the workers that search.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from typing import IO, Any, Final
 
 
 __all__ = [
@@ -138,20 +137,55 @@ def searchable(source: str) -> bool:
         return False
 
 
-@contextmanager
-def _mapped(path: str) -> Iterator[tuple[Any, int]]:
-    """Map *path* for reading; yield it (``find``, ``rfind``, slicing, a buffer) and its size."""
-    if stringzilla is not None:
-        text = stringzilla.Str(stringzilla.File(path))
-        yield text, len(text)
-        return
-    with open(path, "rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
-        if size == 0:
-            yield b"", 0
-            return
-        with mmap.mmap(stream.fileno(), size, access=mmap.ACCESS_READ) as mapped:
-            yield mapped, size
+_zilla: Any = None
+"""StringZilla, once a search imported it; ``False`` where it cannot be (``mmap.find`` then)."""
+
+
+def _stringzilla() -> Any:
+    """StringZilla, imported on first use (in the workers: after the fork), or ``None``."""
+    global _zilla  # noqa: PLW0603 - imported once per process
+    if _zilla is None:
+        try:
+            import stringzilla
+        except ImportError:  # pragma: no cover - a wheel exists for every platform we test on
+            _zilla = False
+        else:
+            _zilla = stringzilla
+    return _zilla or None
+
+
+class _Mapped:
+    """*path* mapped for reading: ``with _Mapped(path) as (text, size)``, where *text* has
+    ``find``, ``rfind``, slicing and the buffer protocol."""
+
+    __slots__ = ("_mapping", "_path", "_stream")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._stream: IO[bytes] | None = None
+        self._mapping: mmap.mmap | None = None
+
+    def __enter__(self) -> tuple[Any, int]:
+        zilla = _stringzilla()
+        if zilla is not None:
+            text = zilla.Str(zilla.File(self._path))
+            return text, len(text)
+        self._stream = stream = open(self._path, "rb")
+        try:
+            size = os.fstat(stream.fileno()).st_size
+            if size == 0:
+                return b"", 0
+            self._mapping = mmap.mmap(stream.fileno(), size, access=mmap.ACCESS_READ)
+        except BaseException:
+            stream.close()
+            raise
+        return self._mapping, size
+
+    def __exit__(self, *_: object) -> None:
+        if self._mapping is not None:
+            self._mapping.close()
+        if self._stream is not None:
+            self._stream.close()
 
 
 def _search(
@@ -513,8 +547,10 @@ class Searcher:
             os.close(parent_writes)
             os.close(parent_reads)
             for descriptor in _PARENT_ENDS:  # the other workers' pipes, of every searcher
-                with suppress(OSError):
+                try:  # noqa: SIM105 - contextlib is not imported (see the imports)
                     os.close(descriptor)
+                except OSError:  # noqa: PERF203 - closed already
+                    pass
             board = _Board(self._board, index)
             _serve(self.path, span, board, worker_reads, worker_writes)
         os.close(worker_reads)
@@ -640,8 +676,10 @@ class Searcher:
         workers, self._workers = self._workers, []
         for _, requests, replies in workers:
             _PARENT_ENDS.difference_update((requests.fileno(), replies.fileno()))
-            with suppress(OSError):
+            try:  # noqa: SIM105 - contextlib is not imported (see the imports)
                 requests.close()
+            except OSError:  # what was not sent yet is no longer wanted
+                pass
             replies.close()
         for pid, _, _ in workers:
             if _wait_for_workers:
@@ -678,7 +716,7 @@ def find_lines(
     Returns ``None`` when the file changed under the search (the caller reads it again).
     """
     if not in_child:
-        with _mapped(path) as (text, size):
+        with _Mapped(path) as (text, size):
             return _unique(_search(text, size, needles, (0, size), progress))
     try:
         searcher = Searcher(path, follow=False)
@@ -700,8 +738,12 @@ def _reap(pid: int) -> int:
     try:
         return os.waitpid(pid, 0)[1]
     except KeyboardInterrupt:
-        with suppress(OSError):
+        import signal
+
+        try:  # noqa: SIM105 - contextlib is not imported (see the imports)
             os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone already
+            pass
         os.waitpid(pid, 0)
         raise
     except ChildProcessError:  # already reaped
@@ -714,12 +756,14 @@ def _detach_standard_streams() -> None:  # pragma: no cover - runs in the worker
     The worker writes only to its pipe; holding the command's output open would make
     whoever reads it (``| less``, a test, a benchmark) wait for the worker's exit too.
     """
-    with suppress(OSError):
+    try:
         null = os.open(os.devnull, os.O_RDWR)
         for descriptor in (0, 1, 2):
             os.dup2(null, descriptor)
         if null > 2:  # not one of the three it now stands for
             os.close(null)
+    except OSError:
+        pass
 
 
 def _serve(
@@ -728,11 +772,13 @@ def _serve(
     """The worker: map *path* once, then answer each request for its *span*, until EOF."""
     status = 0
     try:
+        import signal
+
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it
         with (
             os.fdopen(requests_fd, "rb") as requests,
             os.fdopen(replies_fd, "wb", buffering=1024 * 1024) as out,
-            _mapped(path) as (text, size),
+            _Mapped(path) as (text, size),
         ):
 
             def report(count: int) -> None:

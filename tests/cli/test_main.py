@@ -332,6 +332,61 @@ def test_the_command_starts_without_loading_the_logging_pipeline() -> None:
     assert loaded.strip() == "[]"
 
 
+def test_trace_starts_its_search_before_importing_what_only_later_steps_need() -> None:
+    """Loading the command (which forks trace's search workers) loads neither argparse,
+    signal, StringZilla, typing nor re: the workers start searching as early as they can."""
+    unwanted = ("argparse", "re", "signal", "stringzilla", "typing")
+    code = f"import sys, flext_logging.cli.main; print([m for m in {unwanted} if m in sys.modules])"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_a_trace_of_our_own_records_needs_neither_the_preset_tables_nor_shutil(
+    write_log: Callable[..., Path],
+) -> None:
+    """Records in our schema are read without the presets' field tables, and the parser's
+    help width is found without shutil; both stay unloaded through a whole trace."""
+    path = write_log(
+        "app.log", make_record("order placed", "2026-11-23T10:00:00Z", correlation="c")
+    )
+    code = (
+        "import sys; from flext_logging.cli.main import main;"
+        f"status = main(['trace', 'c', {str(path)!r}]);"
+        "print(status, sorted(m for m in ('flext_logging.presets', 'shutil') if m in sys.modules),"
+        " file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.startswith("correlation c")
+    assert result.stderr.strip() == "0 []"
+
+
+@pytest.mark.parametrize("columns", ["60", "160", "", "nonsense"])
+def test_help_is_laid_out_as_argparse_would_lay_it_out(
+    columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The help of each command is what argparse's own formatter writes, at ``COLUMNS``
+    (or the terminal's width, 80 without one): only the way the width is found differs."""
+    import argparse
+
+    from flext_logging.cli.main import build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    for command in ("trace", "requests", "pretty", "stats"):
+        parser = build_parser(command)
+        choices = next(
+            action.choices
+            for action in parser._actions  # the subcommands and their parsers
+            if isinstance(action, argparse._SubParsersAction)
+        )
+        ours = choices[command].format_help()
+        choices[command].formatter_class = argparse.HelpFormatter
+        assert ours == choices[command].format_help()
+
+
 @pytest.mark.parametrize(
     ("ident", "expected"), [("c", 0), ("0xc", 0), ("nothere", 1), ('say "c"', 1)]
 )
