@@ -302,7 +302,7 @@ class FlextHandler(logging.Handler):
         self.emit(record)
         return True
 
-    def emit(self, record: logging.LogRecord) -> None:  # noqa: PLR0912 - the foreign record path, inlined
+    def emit(self, record: logging.LogRecord) -> None:
         """Convert *record* and hand it to the pipeline (which never raises)."""
         if _handoff._handed_over_once and is_handed_over(record):  # the look-up inlined
             return  # a record of ours that a LoggingOutput handed to logging
@@ -322,21 +322,14 @@ class FlextHandler(logging.Handler):
             resolved = ()
         if not (record.exc_info or record.exc_text or record.stack_info or resolved):
             # Nearly every record: built from its parts the way a logger's call is, what
-            # _record_fields, _record_message and _method_name do inlined for a plain
+            # _record_fields, _record_message and _method_name do, inlined for a plain
             # record with a text message (each call costs a share of the path).
             try:
                 msg, args = record.msg, record.args
                 if type(msg) is str and type(record) is _LOG_RECORD:
-                    # _extra_fields inlined.
-                    fields: dict[str, Any] = {}
-                    attributes = record.__dict__
-                    if len(attributes) != _PLAIN_RECORD_SIZE:
-                        for name in itertools.islice(attributes, _PLAIN_RECORD_SIZE, None):
-                            fields[name] = attributes[name]
-                        if not _EXTRA_NAMES_KEPT.issuperset(fields):
-                            fields = _kept_extra(fields)
-                        if not _NEEDS_CARE.isdisjoint(fields):
-                            fields = _record_fields(record, fields)
+                    fields = _extra_fields(record)
+                    if fields and not _NEEDS_CARE.isdisjoint(fields):
+                        fields = _record_fields(record, fields)
                     try:
                         message = msg % args if args else msg  # LogRecord.getMessage()
                     except Exception:  # noqa: BLE001 - as _record_message says it
