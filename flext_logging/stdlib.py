@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import itertools
 import json
 import logging
@@ -672,10 +671,11 @@ class JsonFormatter(BaseJsonFormatter):
 # Servers and frameworks install handlers of their own after the application called
 # configure(): gunicorn when it (re)loads its configuration (SIGHUP), its uvicorn worker
 # when it shares gunicorn's handler list with uvicorn's loggers, Celery when its worker
-# starts, and anyone calling logging.config. While routing is on, a record factory
-# looks, before each logging record is made, whether logging has made a handler since
-# the last look (one identity comparison), and routes again if so; a forked child routes
-# again too. So their console handlers never write a line beside ours.
+# starts, and anyone calling logging.config. While routing is on, logging making a
+# handler puts a record factory in force that routes again before the next record is
+# made (when the handler is in place) and then stands down; a forked child routes
+# again too. So their console handlers never write a line beside ours, and records
+# made while no handler is new cost nothing more.
 
 # logging's own lock: taken by every handler change in logging, so routing under it
 # cannot interleave with one (and never waits for it while holding another lock).
@@ -691,36 +691,78 @@ _emptied: list[list[logging.Handler]] = []
 class _Routing:
     """What routing is doing now; one instance, changed under :data:`_lock`."""
 
-    __slots__ = ("active", "guard", "keep_handlers", "level", "newest")
+    __slots__ = ("active", "keep_handlers", "level", "newest")
 
     def __init__(self) -> None:
         self.active = False
         self.keep_handlers = False
         self.level = logging.INFO
         self.newest: object = None  # the newest handler logging had made at the last routing
-        self.guard: functools.partial[logging.LogRecord] | None = None
 
 
 _routing = _Routing()
 _fork_hook_installed = False
 
 
-def _guarded_record(
-    previous: Callable[..., logging.LogRecord], *args: Any, **kwargs: Any
-) -> logging.LogRecord:
-    """The record factory in force while routing (bound to the one it replaced with
-    :func:`functools.partial`, which calls it from C): route again when logging has
-    made a handler since the last routing, then make the record."""
-    routing = _routing
-    if routing.active:
-        refs = _handler_refs
-        if (refs[-1] if refs else None) is not routing.newest:
-            _route_again()
-    return previous(*args, **kwargs)
+class _RecordGuard:
+    """The record factory while logging may hold a handler made since the last routing.
+
+    Put in force when logging makes a handler (see :func:`_watch_new_handlers`), it
+    routes again before the next record is made, by which time the handler is in
+    place, then stands down: records made while no handler is new pay nothing. Where
+    logging cannot be watched it stays, and routes whenever a handler is new. Wrapped
+    by another factory meanwhile (OpenTelemetry's), it stays in that chain and does the
+    same."""
+
+    __slots__ = ("previous", "standing_down")
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+        self.standing_down = _handlers_watched
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        routing = _routing
+        if routing.active and (self.standing_down or _newest_handler() is not routing.newest):
+            self._route_then_stand_down()
+        return self.previous(*args, **kwargs)
+
+    def _route_then_stand_down(self) -> None:
+        # Under logging's lock, which it holds while it notes a new handler: a handler
+        # made meanwhile is either routed here or puts a new guard in force after.
+        with contextlib.suppress(Exception), _lock:
+            if _routing.active and _newest_handler() is not _routing.newest:
+                _route()
+            if self.standing_down:
+                self.standing_down = False
+                if logging.getLogRecordFactory() is self:
+                    logging.setLogRecordFactory(self.previous)
 
 
-def _is_guard(factory: object) -> bool:
-    return isinstance(factory, functools.partial) and factory.func is _guarded_record
+def _guard_records() -> None:
+    """Put a :class:`_RecordGuard` in force, unless one is already."""
+    with _lock:
+        current = logging.getLogRecordFactory()
+        if not isinstance(current, _RecordGuard):
+            logging.setLogRecordFactory(_RecordGuard(current))
+
+
+def _watch_new_handlers() -> bool:
+    """Have logging guard the next record each time it makes a handler; return whether
+    it can be (its ``_addHandlerRef``, called by every ``Handler.__init__``, is known)."""
+    add_handler_ref = getattr(logging, "_addHandlerRef", None)
+    if not callable(add_handler_ref):
+        return False
+
+    def noting_new_handler(handler: logging.Handler) -> None:
+        add_handler_ref(handler)
+        if _routing.active:
+            _guard_records()
+
+    logging._addHandlerRef = noting_new_handler  # type: ignore[attr-defined]
+    return True
+
+
+_handlers_watched = False
 
 
 def route_to_pipeline(level: int, *, keep_handlers: bool = False) -> None:
@@ -736,15 +778,15 @@ def route_to_pipeline(level: int, *, keep_handlers: bool = False) -> None:
     with when they appear. Everything taken away is remembered for
     :func:`restore_stdlib`; calling this again is harmless.
     """
-    global _fork_hook_installed  # noqa: PLW0603 - registered once per process
+    global _fork_hook_installed, _handlers_watched  # noqa: PLW0603 - installed once per process
     with _lock:
         _routing.active = True
         _routing.level = level
         _routing.keep_handlers = keep_handlers
-        current = logging.getLogRecordFactory()
-        if not _is_guard(current):
-            _routing.guard = functools.partial(_guarded_record, current)
-            logging.setLogRecordFactory(_routing.guard)
+        if not _handlers_watched:
+            _handlers_watched = _watch_new_handlers()
+            if not _handlers_watched:
+                _guard_records()  # for good: it looks before every record
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
             _fork_hook_installed = True
             os.register_at_fork(after_in_child=_route_again)
@@ -755,10 +797,9 @@ def restore_stdlib() -> None:
     """Remove the :class:`FlextHandler` and put back what :func:`route_to_pipeline` removed."""
     with _lock:
         _routing.active = False
-        guard = _routing.guard
-        if guard is not None and logging.getLogRecordFactory() is guard:
-            logging.setLogRecordFactory(guard.args[0])
-            _routing.guard = None
+        guard = logging.getLogRecordFactory()
+        if isinstance(guard, _RecordGuard):
+            logging.setLogRecordFactory(guard.previous)
         # Another factory wrapped ours meanwhile (OpenTelemetry's): ours stays in its
         # chain, passing records through while routing is off.
         root = logging.getLogger()

@@ -489,6 +489,75 @@ def test_console_handler_added_after_configure_never_writes(
     assert capsys.readouterr().err == ""
 
 
+def test_logging_record_factory_is_left_as_it_was_once_routing_has_settled(
+    library: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Routing a handler made later costs the records after it nothing: the factory that
+    looked for it stands down once it has routed."""
+    original = logging.getLogRecordFactory()
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    library.addHandler(logging.StreamHandler(sys.stderr))
+    library.propagate = False
+    library.warning("first after the handler")
+    library.warning("second after the handler")
+    assert logging.getLogRecordFactory() is original
+    assert _lines(stream) == ["first after the handler", "second after the handler"]
+    assert capsys.readouterr().err == ""
+
+
+def test_every_console_handler_made_later_is_routed(
+    library: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reloads one after the other (gunicorn's SIGHUP, twice): each new handler gives way."""
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    for reload in range(3):
+        library.addHandler(logging.StreamHandler(sys.stderr))
+        library.propagate = False
+        library.warning(f"after reload {reload}")
+    assert _lines(stream) == [f"after reload {reload}" for reload in range(3)]
+    assert capsys.readouterr().err == ""
+
+
+def test_handlers_made_later_are_routed_under_a_factory_that_wraps_logging_s(
+    library: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A factory installed over the one in force (OpenTelemetry's LoggingInstrumentor
+    wraps it) keeps its records, and handlers made before and after it still give way."""
+    original = logging.getLogRecordFactory()
+    stream = io.StringIO()
+    configure(format="json", stream=stream)
+    library.addHandler(logging.StreamHandler(sys.stderr))
+    library.propagate = False
+    wrapped = logging.getLogRecordFactory()
+
+    def marking(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = wrapped(*args, **kwargs)
+        record.marked = True
+        return record
+
+    logging.setLogRecordFactory(marking)
+    try:
+        library.warning("before the second handler")
+        other = logging.getLogger(library.name + ".other")
+        other.addHandler(logging.StreamHandler(sys.stderr))
+        other.propagate = False
+        other.warning("after the second handler")
+        assert logging.getLogRecordFactory() is marking
+    finally:
+        logging.setLogRecordFactory(original)
+        other.handlers = []
+        other.propagate = True
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line[keys.MESSAGE] for line in lines] == [
+        "before the second handler",
+        "after the second handler",
+    ]
+    assert all(line["marked"] is True for line in lines)
+    assert capsys.readouterr().err == ""
+
+
 def test_dict_config_after_configure_writes_no_line_twice(
     library: logging.Logger, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
