@@ -66,7 +66,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check flext_logging tests examples benchmarks
 
 typecheck: $(STAMP)
-	$(PY) -m mypy --strict flext_logging
+	$(PY) -m mypy --strict flext_logging examples benchmarks
 
 test: lint typecheck
 	$(PY) -m coverage erase

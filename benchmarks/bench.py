@@ -49,6 +49,7 @@ from pythonjsonlogger.json import JsonFormatter as PjlJsonFormatter
 
 import flext_logging
 from flext_logging import FlextContext, FlextExceptions, _config, _pipeline, get_logger
+from flext_logging.outputs import Output
 
 # Made at import time, before configure(), as applications do (the disabled case uses it).
 module_logger = get_logger("bench.module")
@@ -270,7 +271,7 @@ def structlog_orjson(stream: IO[bytes], *, exceptions: bool = False) -> Any:
         )
     processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
     return structlog.wrap_logger(
-        structlog.BytesLogger(stream),
+        structlog.BytesLogger(stream),  # type: ignore[arg-type]  # any binary stream
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         cache_logger_on_first_use=True,
@@ -280,7 +281,7 @@ def structlog_orjson(stream: IO[bytes], *, exceptions: bool = False) -> Any:
 def structlog_json(stream: IO[str]) -> Any:
     """structlog with the standard json module and a PrintLogger."""
     return structlog.wrap_logger(
-        structlog.PrintLogger(stream),
+        structlog.PrintLogger(stream),  # type: ignore[arg-type]  # any text stream
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
@@ -292,7 +293,7 @@ def structlog_json(stream: IO[str]) -> Any:
     )
 
 
-def configure_ours(stream: IO[str], **options: Any) -> _pipeline.Pipeline:
+def configure_ours(stream: IO[str] | IO[bytes], **options: Any) -> _pipeline.Pipeline:
     """Our configuration a production service gets, to *stream*; returns its pipeline."""
     _config.reset()
     flext_logging.configure(
@@ -484,7 +485,7 @@ def case_stale_context(files: Files) -> list[Config]:
     ]
 
 
-class _Discard:
+class _Discard(Output):
     """An output that writes nothing: what is left of a call is its record path."""
 
     format = "json"
@@ -824,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": {},
         "ratios": [],
     }
-    failures = []
+    failures: list[str] = []
     with _files() as files:
         for name in args.cases:
             configs = CASES[name](files)

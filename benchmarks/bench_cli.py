@@ -325,12 +325,13 @@ def print_table(tools: list[Tool], summary: dict[str, Any], size: int, lines: in
 
 
 def _verdict(summary: dict[str, Any], key: str) -> bool | None:
-    return {
+    verdict: bool | None = {
         "ours_over_grep": summary["target_at_most_grep"],
         "ours_over_rg": summary["target_within_2x_of_rg"],
         "jq_over_ours": summary["target_5x_faster_than_jq"],
         "fanout_over_ours": summary["target_fanout_within_10x"],
     }[key]
+    return verdict
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -188,10 +188,10 @@ def steps(iterations: int, rounds: int) -> dict[str, dict[str, float]]:
             record.update(CALL_FIELDS)
             return record
 
-        others: dict[str, Callable[[], object]] = {}
-        for schema in presets.PRESETS:
-            renderer = renderers.SchemaRenderer(schema)
-            others[schema] = lambda r=renderer: r(None, "info", build())
+        def rendering(renderer: renderers.SchemaRenderer) -> Callable[[], object]:
+            return lambda: renderer(None, "info", build())
+
+        others = {schema: rendering(renderers.SchemaRenderer(schema)) for schema in presets.PRESETS}
         ratios, samples = paired(lambda: flat(None, "info", build()), others, iterations, rounds)
     result = {"flat": {"median_us": statistics.median(samples["baseline"]), "ratio_to_flat": 1.0}}
     for name, ratio in ratios.items():

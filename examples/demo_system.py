@@ -128,7 +128,7 @@ def users_app(jobs: queue.Queue[str]) -> flask.Flask:
             users_logger.info("order_queued", order_id=order_id)
         return {"order_id": order_id}, 202
 
-    app.wsgi_app = wsgi.ContextMiddleware(app.wsgi_app, service_name="users")  # type: ignore[method-assign, assignment]
+    app.wsgi_app = wsgi.ContextMiddleware(app.wsgi_app, service_name="users")  # type: ignore[method-assign]
     return app
 
 

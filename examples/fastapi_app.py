@@ -43,7 +43,7 @@ async def health() -> dict[str, str]:
 
 
 app.add_middleware(
-    ContextMiddleware,  # type: ignore[arg-type]  # FastAPI's middleware-factory protocol
+    ContextMiddleware,
     service_name="orders",
     service_version="1.4.0",
     excluded_paths=("/health",),

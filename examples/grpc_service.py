@@ -32,7 +32,9 @@ def main() -> None:
     """Serve on a free loopback port, call it twice, stop."""
     configure(service_name="inventory", format="json")
     server = grpc.server(ThreadPoolExecutor(max_workers=2), interceptors=[ServerInterceptor()])
-    handlers = {"Reserve": grpc.unary_unary_rpc_method_handler(reserve)}
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+        "Reserve": grpc.unary_unary_rpc_method_handler(reserve)
+    }
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("inventory.Stock", handlers),)
     )
@@ -41,7 +43,9 @@ def main() -> None:
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
             channel = grpc.intercept_channel(plain, ClientInterceptor())
-            call = channel.unary_unary("/inventory.Stock/Reserve")
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                "/inventory.Stock/Reserve"
+            )
             with (
                 FlextContext.Correlation.new_correlation(),
                 FlextContext.Request.request_context(request_id="req-7f3a"),

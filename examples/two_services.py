@@ -37,7 +37,7 @@ async def create_invoice() -> dict[str, str]:
     return {"invoice_id": "INV-88"}
 
 
-billing.add_middleware(asgi.ContextMiddleware, service_name="billing")  # type: ignore[arg-type]
+billing.add_middleware(asgi.ContextMiddleware, service_name="billing")
 
 # -- shop: Flask on werkzeug, calling billing with requests --------------------------------
 shop_logger = get_logger("shop.web")
@@ -50,7 +50,9 @@ BILLING_URL = {"base": ""}
 def place_order() -> dict[str, str]:
     """Place an order, asking billing for its invoice."""
     shop_logger.info("order received")
-    invoice = billing_session.post(f"{BILLING_URL['base']}/invoices", timeout=10).json()
+    invoice: dict[str, str] = billing_session.post(
+        f"{BILLING_URL['base']}/invoices", timeout=10
+    ).json()
     shop_logger.info("order placed", invoice_id=invoice["invoice_id"])
     return invoice
 

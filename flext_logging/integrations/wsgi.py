@@ -33,7 +33,9 @@ from flext_logging.integrations._server import ContextMiddlewareBase, RequestCyc
 
 __all__ = ["ContextMiddleware"]
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+# typeshed's form: with an optional traceback, mypy would find Flask's start_response no
+# StartResponse, and refuse `app.wsgi_app = ContextMiddleware(app.wsgi_app)`.
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 Environ = dict[str, Any]
 
 
