@@ -48,7 +48,7 @@ import structlog
 from pythonjsonlogger.json import JsonFormatter as PjlJsonFormatter
 
 import flext_logging
-from flext_logging import FlextContext, FlextExceptions, _config, _pipeline, get_logger
+from flext_logging import FlextContext, FlextExceptions, _config, _pipeline, get_logger, presets
 from flext_logging.outputs import Output
 
 # Made at import time, before configure(), as applications do (the disabled case uses it).
@@ -127,6 +127,10 @@ GOALS: Final = (
         base="flext-logging, record path only",
     ),
     Goal("foreign", "flext-logging (foreign record)", PJL, 0.45, "<= 0.45x stdlib+pjl"),
+    *(
+        Goal("presets", f"{OURS} schema={name}", f"{OURS} schema=flat", 1.1, "<= 1.1x flat")
+        for name in presets.PRESETS
+    ),
     Goal(
         "exception",
         "flext-logging exception",
@@ -570,6 +574,27 @@ def case_foreign(files: Files) -> list[Config]:
     ]
 
 
+def case_presets(files: Files) -> list[Config]:
+    """The info case's call under each schema preset, against the flat schema (issue 16:
+    a preset adds at most 10% to logger.info)."""
+    ours = get_logger("bench")
+    configs = []
+    for name in (presets.FLAT, *presets.PRESETS):
+        stream = files.text(f"ours_{name}")
+        pipeline = configure_ours(stream, schema=name)
+        configs.append(
+            Config(
+                f"{OURS} schema={name}",
+                lambda: ours.info(MESSAGE, **CALL_FIELDS),
+                stream,
+                ours_context(),
+                LOGGED,
+                prepare=_installing(pipeline),
+            )
+        )
+    return configs
+
+
 def _raise_validation(depth: int) -> None:
     if depth <= 1:
         raise FlextExceptions("invalid email address given", field="email", value="x@")
@@ -663,6 +688,7 @@ CASES: Final[dict[str, Callable[[Files], list[Config]]]] = {
     "stale_context": case_stale_context,
     "async_output": case_async_output,
     "foreign": case_foreign,
+    "presets": case_presets,
     "exception": case_exception,
     "scopes": case_scopes,
 }
@@ -711,7 +737,7 @@ def validate(config: Config) -> str | None:
     if line is None:
         return "wrote nothing"
     try:
-        data = json.loads(line)
+        data = presets.to_flat(json.loads(line))  # a preset's line read in the flat schema
     except ValueError:
         return f"not JSON: {line!r:.120}"
     missing = [key for key in config.expect if data.get(key) in (None, "")]

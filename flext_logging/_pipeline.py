@@ -333,6 +333,7 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     if redactor is not None:
         clean_values, plain_names = redactor.memos()
         redact_message, redact_fields = redactor.redact_message, redactor.redact_fields
+    line_of_parts, write_parts, handoff_beside = _lone_preset(renders)
 
     def log(  # noqa: PLR0912, PLR0917 - one function, positional arguments: the cheapest
         logger: Any,
@@ -368,6 +369,21 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
                     message = redact_message(message)
                     if fields:
                         fields = redact_fields(fields)
+            if (
+                line_of_parts is not None
+                and not steps
+                and (
+                    handoff_beside is None
+                    or ((idle := handoff_beside.idle_with) is not None and root.handlers == idle)
+                )
+            ):
+                # A lone preset output: its line made from the parts, without the record.
+                parts_line = line_of_parts(
+                    template, timestamp, level, name, message, processors.process_id, fields
+                )
+                if parts_line is not None:
+                    write_parts(parts_line)
+                    return
             # A copy of a dict of the right size and order, then its values: cheaper
             # than building the same dict key by key (and growing it twice on the way).
             record = template.copy()
@@ -407,6 +423,24 @@ _LEVEL: Final = keys.LEVEL
 _LOGGER: Final = keys.LOGGER
 _MESSAGE: Final = keys.MESSAGE
 _PROCESS_ID: Final = keys.PROCESS_ID
+
+
+def _lone_preset(
+    renders: tuple[tuple[Any, Callable[[Any], None], LoggingOutput | None], ...],
+) -> tuple[Callable[..., bytes | None] | None, Callable[[Any], None], LoggingOutput | None]:
+    """For outputs that are one schema preset's (and at most logging's hand-off beside it):
+    the renderer's :meth:`~renderers.SchemaRenderer.line_of_parts`, the output's write and
+    the hand-off; ``None`` as the first for any other outputs."""
+    writing = [(render, write) for render, write, handoff in renders if handoff is None]
+    handoffs = [handoff for _, _, handoff in renders if handoff is not None]
+    owner = getattr(writing[0][0], "__self__", None) if len(writing) == 1 else None
+    if not isinstance(owner, renderers.SchemaRenderer) or len(handoffs) > 1:
+        return None, _write_nothing, None
+    return owner.line_of_parts, writing[0][1], handoffs[0] if handoffs else None
+
+
+def _write_nothing(line: object) -> None:
+    return
 
 
 def _bound(renderer: Processor) -> Processor:

@@ -850,15 +850,9 @@ class Preset:
         (errors, durations, HTTP). Like :meth:`encode`'s, the result is new dicts that
         hold the record's values.
         """
-        shape_keys = tuple(record)
-        plan = self._last_plan
-        if plan is None or plan.keys != shape_keys:
-            plan = self._plans.get(shape_keys, _NO_PLAN)
-            if plan is _NO_PLAN:
-                plan = self._remember_plan(shape_keys)
-            if plan is None:
-                return self.encode(record, trace_flags)
-            self._last_plan = plan
+        plan = self.compiled_plan(tuple(record))
+        if plan is None:
+            return self.encode(record, trace_flags)
         fill = plan.fills[trace_flags is not None]
         if fill is not None:
             encoded = fill((*record.values(), trace_flags))
@@ -868,6 +862,26 @@ class Preset:
         encoded = self.encode(record, trace_flags)
         plan.learn((*record.values(), trace_flags), encoded)
         return encoded
+
+    def compiled_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
+        """The plan of records with *shape_keys* (``None``: they are encoded one by one).
+
+        Its ``fills[with_trace_flags]`` is the compiled encoder once a record of them
+        was encoded by :meth:`encode_compiled`: it takes the record's values in order,
+        then the trace flags (or ``None``), and returns the encoded record, or ``None``
+        when a conversion refuses a value (then :meth:`encode` it). Its
+        :meth:`_Plan.refill` makes the re-encoder of a scope's records. For a record path
+        that has a record's parts without the record.
+        """
+        plan = self._last_plan
+        if plan is None or plan.keys != shape_keys:
+            plan = self._plans.get(shape_keys, _NO_PLAN)
+            if plan is _NO_PLAN:
+                plan = self._remember_plan(shape_keys)
+            if plan is None:
+                return None
+            self._last_plan = plan
+        return plan
 
     def _remember_plan(self, shape_keys: tuple[Any, ...]) -> _Plan | None:
         plan = self._plan(shape_keys)
@@ -1201,11 +1215,18 @@ Fill = Callable[[tuple[Any, ...]], Any]
 ``None`` when a conversion refuses a value."""
 
 
+Refill = Callable[..., Any]
+"""A compiled re-encoder: ``refill(encoded, *head, fields, flags)`` makes, from a record of
+one scope encoded, another record's encoded form, given its values before the scope's
+(the head), its fields by name and its trace flags; ``None`` when a conversion refuses a
+value."""
+
+
 class _Plan:
     """Where the values of records with one key sequence go, and, once a record showed
     it, the compiled encoder of that form (one without trace flags, one with)."""
 
-    __slots__ = ("coded", "constants", "fills", "flags", "keys", "plain", "tries")
+    __slots__ = ("coded", "constants", "fills", "flags", "keys", "plain", "refills", "tries")
 
     def __init__(
         self,
@@ -1225,7 +1246,21 @@ class _Plan:
         self.constants = constants
         """The names and values the preset writes on every record."""
         self.fills: list[Fill | None] = [None, None]
+        self.refills: dict[tuple[bool, int, int], Refill] = {}
         self.tries = 0
+
+    def refill(self, with_flags: bool, fixed: range, base: Mapping[str, Any]) -> Refill:
+        """The re-encoder of records whose values at the *fixed* positions are those of
+        the record *base* encodes (a scope's context): it copies *base* and puts in the
+        values before them (as arguments), those after (the fields, by name) and the
+        trace flags (``None`` without)."""
+        key = (with_flags, fixed.start, fixed.stop)
+        refill = self.refills.get(key)
+        if refill is None:
+            coded = (*self.coded, *(self.flags if with_flags else ()))
+            refill = _compile_refill(base, dict(self.plain), coded, self.keys, fixed)
+            self.refills[key] = refill
+        return refill
 
     def learn(self, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> None:
         """Compile the encoder from *encoded*, the encoded record of *values*, if it shows
@@ -1343,6 +1378,75 @@ def _compile(
     )
     namespace: dict[str, Any] = {}
     exec(compile(source, "<flext_logging.presets encoder>", "exec"), namespace)  # noqa: S102 - our own source: names and values are arguments
+    return namespace["make"](**arguments)  # type: ignore[no-any-return]  # the function made
+
+
+def _compile_refill(
+    encoded: Mapping[str, Any],
+    plain: Mapping[Location, int],
+    coded: tuple[tuple[str, int, Convert], ...],
+    shape_keys: tuple[Any, ...],
+    fixed: range,
+) -> Refill:
+    """A function that makes, from *encoded*, another record of the key sequence
+    *shape_keys* with the same values at the *fixed* positions, encoded: a copy of
+    *encoded* with the other values (converted where *coded* says) in their places, and a
+    copy of each container that holds one. Those before *fixed* are its arguments after
+    *encoded*, then come the fields after *fixed* (a mapping, read by name) and the trace
+    flags (the position after the last key).
+
+    As :func:`_compile`, names are arguments of an outer function, never in the source.
+    """
+    arguments: dict[str, object] = {"SKIP": SKIP}
+
+    def argument(value: object) -> str:
+        found = f"a{len(arguments)}"
+        arguments[found] = value
+        return found
+
+    def source(position: int) -> str | None:
+        """The expression of the value at *position*; ``None`` for the scope's."""
+        if position < fixed.start:
+            return f"h{position}"
+        if position in fixed:
+            return None
+        if position < len(shape_keys):
+            return f"f[{argument(shape_keys[position])}]"
+        return "fl"
+
+    body: list[str] = []
+    for number, (_, position, convert) in enumerate(coded):
+        if (value := source(position)) is not None:
+            body.append(f"        e{number} = {argument(convert)}({value})")
+            body.append(f"        if e{number} is SKIP: return None")
+    body.append("        d = b.copy()")
+    for number, (name, position, _) in enumerate(coded):
+        if source(position) is not None:
+            body.append(f"        d[{argument(name)}] = e{number}")
+    inner: dict[str, list[tuple[str, str]]] = {}
+    for (container, name), position in plain.items():
+        if (value := source(position)) is None:
+            continue
+        if container is None:
+            body.append(f"        d[{argument(name)}] = {value}")
+        else:
+            inner.setdefault(container, []).append((name, value))
+    for number, (container, members) in enumerate(inner.items()):
+        body.append(f"        c{number} = b[{argument(container)}].copy()")
+        body.extend(f"        c{number}[{argument(name)}] = {value}" for name, value in members)
+        body.append(f"        d[{argument(container)}] = c{number}")
+    head = "".join(f"h{position}, " for position in range(fixed.start))
+    source_text = "\n".join(
+        [
+            f"def make({', '.join(arguments)}):",
+            f"    def refill(b, {head}f, fl):",
+            *body,
+            "        return d",
+            "    return refill",
+        ]
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source_text, "<flext_logging.presets re-encoder>", "exec"), namespace)  # noqa: S102 - our own source: names and values are arguments
     return namespace["make"](**arguments)  # type: ignore[no-any-return]  # the function made
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from itertools import islice
 from typing import IO, Any, Final
 
 import orjson
@@ -391,7 +392,7 @@ class SchemaRenderer:
     was made in, when it is the record's trace.
     """
 
-    __slots__ = ("_encode", "_encode_line", "_flags", "_limit")
+    __slots__ = ("_encode", "_encode_line", "_flags", "_limit", "_plan_of", "_scope")
 
     def __init__(
         self,
@@ -404,8 +405,13 @@ class SchemaRenderer:
         self._encode = preset.encode
         # The compiled form of each key sequence (the same dicts as encode builds).
         self._encode_line = preset.encode_compiled
+        self._plan_of = preset.compiled_plan
         self._flags = schema in (presets.GCP, presets.OTEL)
         self._limit = max_record_bytes
+        self._scope: tuple[Any, ...] = (None, None, None, None, None, None, None)
+        """The last scope's record template, its field names, whether with trace flags,
+        the process id, its re-encoder (made at its second record), the record it encoded
+        first, and what makes the re-encoder (see :meth:`line_of_parts`)."""
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
         flags = _trace_flags(event_dict) if self._flags else None
@@ -415,6 +421,82 @@ class SchemaRenderer:
             encode = self._encode
             return fit_record(event_dict, limit, lambda d: dumps_record(encode(d, flags)))  # type: ignore[return-value]  # bytes in, bytes out
         return line
+
+    def line_of_parts(  # noqa: PLR0917 - positional: the path of every record
+        self,
+        template: Mapping[str, Any],
+        timestamp: object,
+        level: str,
+        name: str,
+        message: str,
+        process_id: int,
+        fields: Mapping[str, Any],
+    ) -> bytes | None:
+        """The line of the record a record path would build from its parts, without
+        building it; ``None`` when the record must be built and rendered by the call.
+
+        The record is *template* (a scope's: the head and ``process_id`` first, as
+        placeholders, then the context ids) with the head and process id given put in,
+        and *fields*, none of the template's names, after it. The first record of a
+        scope, field names and process is encoded by the compiled form of its key
+        sequence, once a record of that sequence was rendered the long way (which
+        compiles it); the next ones are copies of it with their own head, fields and
+        trace flags put in. Any other record (a first of its sequence, one a conversion
+        refuses, a line over the size cap) gets ``None``.
+        """
+        names = tuple(fields)
+        # No trace id, no span of the record's trace: its flags are not looked for.
+        flags = _trace_flags(template) if self._flags and _TRACE_ID in template else None
+        last = self._scope
+        if (
+            last[0] is template
+            and last[1] == names
+            and last[2] is (flags is not None)
+            and last[3] == process_id
+        ):
+            refill = last[4]
+            if refill is None:  # the scope's second record: a scope of one never needs it
+                fixed = range(len(keys.HEAD_KEYS), len(template))  # pid and context: the scope's
+                refill = last[6].refill(flags is not None, fixed, last[5])
+                self._scope = (*last[:4], refill, last[5], None)
+            encoded = refill(last[5], timestamp, level, name, message, fields, flags)
+        else:
+            # A scope's first record of these names (or process: the scope is new after a
+            # fork) by the compiled encoder; kept, with its plan, for the next ones.
+            plan = self._plan_of(tuple(template) + names)
+            fill = None if plan is None else plan.fills[flags is not None]
+            if fill is None:
+                return None
+            encoded = fill(
+                (
+                    timestamp,
+                    level,
+                    name,
+                    message,
+                    process_id,
+                    *islice(template.values(), _CONTEXT_START, None),
+                    *fields.values(),
+                    flags,
+                )
+            )
+            if encoded is not None:
+                self._scope = (template, names, flags is not None, process_id, None, encoded, plan)
+        if encoded is None:
+            return None
+        try:  # _json_line inlined, as in JSONRenderer
+            line = orjson.dumps(encoded, default=_default, option=_FAST_OPTIONS)
+        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
+            line = dumps_record(encoded)
+        else:
+            if not line.isascii():
+                line = _escape_breaks(line)
+        limit = self._limit
+        return line if limit is None or len(line) <= limit else None
+
+
+_CONTEXT_START: Final = len(keys.HEAD_KEYS) + 1
+"""Where a record template's context starts: after the head and ``process_id``."""
+_TRACE_ID: Final = keys.TRACE_ID
 
 
 def _trace_flags(event_dict: Mapping[str, Any]) -> str | None:

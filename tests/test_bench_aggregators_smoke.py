@@ -44,7 +44,7 @@ def test_bench_presets_reports_every_schema_against_flat(tmp_path: Path) -> None
     assert schemas["flat"]["ratio_to_flat"] == 1.0
     assert all(row["median_us"] > 0 and row["ratio_to_flat"] > 0 for row in schemas.values())
     steps = results["record_path"]
-    assert set(steps) == {"flat", *presets.PRESETS}
+    assert set(steps) == {"flat", *presets.PRESETS, *(f"{name} beside" for name in presets.PRESETS)}
     assert results["date"]
     assert "paired" in results["method"]
 

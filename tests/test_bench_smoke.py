@@ -16,6 +16,7 @@ CASES = {
     "stale_context",
     "async_output",
     "foreign",
+    "presets",
     "exception",
     "scopes",
 }
@@ -47,7 +48,7 @@ def test_tiny_benchmark_run_reports_every_case_goal_and_valid_output(tmp_path: P
     assert set(report["cases"]) == CASES
     checked = [row for rows in report["cases"].values() for row in rows.values()]
     assert all(row["error"] is None for row in checked)
-    assert len(report["ratios"]) == 10
+    assert len(report["ratios"]) == 14  # 10 goals of issue 15, one per preset of issue 16
     assert all("goal_text" in row for row in report["ratios"])
     # A ratio of differences (the async write: each side minus the record path) may be 0
     # in a run this short; a ratio of two times never is.

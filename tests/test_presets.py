@@ -6,7 +6,9 @@ import contextlib
 import datetime
 import io
 import ipaddress
+import itertools
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -18,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flext_logging import FlextContext, _pipeline, configure, get_logger, keys, presets
+from flext_logging import logger as logger_module
 from flext_logging.outputs import FileOutput, StreamOutput
 from flext_logging.renderers import SchemaRenderer, dumps_record, fit_record
 
@@ -946,6 +949,118 @@ def test_threads_in_their_own_scopes_get_their_own_context(schema: str) -> None:
     assert sorted((line["thread"], line["turn"]) for line in lines) == [
         (number, turn) for number in range(4) for turn in range(200)
     ]
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_a_lone_preset_output_writes_the_lines_encoding_writes(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the preset the only output, its lines are made from the record's parts and,
+    after a scope's first record, from that record's encoded form: scopes of one to five
+    records, nested, their context changed and fields bound on the way, their fields in
+    two orders and with new names, in spans,
+    errors, values a conversion refuses, a line over the size cap. Each line is the one
+    ``Preset.encode`` gives for the flat record the same call makes."""
+    moments = itertools.cycle(
+        [
+            datetime.datetime(2026, 11, 22, 8, 0, second, micro, tzinfo=datetime.timezone.utc)
+            for second in range(60)
+            for micro in (0, 5, 123_456, 999_999)
+            for _ in range(2)  # the same for the preset's call and the flat one
+        ]
+    )
+    monkeypatch.setattr(logger_module, "_clock", lambda _zone: next(moments))
+    configure(format="json", stream=io.StringIO(), capture_stdlib=False, service_name="svc")
+    flat_stream, preset_stream = io.StringIO(), io.StringIO()
+    flat = _pipeline.build_pipeline(format="json", stream=flat_stream)  # nothing cut
+    lone = _pipeline.build_pipeline(
+        format="json", stream=preset_stream, schema=schema, max_record_bytes=4096
+    )
+    logger = get_logger("scopes")
+
+    def both(call: Any) -> None:
+        for pipeline in (lone, flat):
+            _pipeline.install(pipeline)
+            call()
+
+    try:
+        for number in range(24):
+            with FlextContext.Request.request_context(request_id=f"req-{number}", user_id="u"):
+                # The field names of the last record of the scope before.
+                both(lambda n=number: logger.info("first", plan=f"f{n}"))
+                for turn in range(number % 5 + 1):
+                    if turn == 2:  # the scope's context changes on the way
+                        FlextContext.Request.set_user_id(f"u-{number}")
+                    if turn == 3:
+                        FlextContext.bind(tenant=f"t-{number}", plan_code=number)
+                    both(lambda t=turn: logger.info("plain", plan="pro", seats=t))
+                    both(lambda t=turn: logger.info("reordered", seats=t, plan="pro"))
+                    both(lambda t=turn: logger.warning(f"new name {t}", **{f"k{t}": t}))
+                    both(lambda: logger.info("no fields"))
+                both(lambda n=number: logger.info("outer", plan=f"o{n}"))
+                with FlextContext.Correlation.new_correlation():  # a nested scope
+                    both(lambda n=number: logger.info("nested", plan=f"p{n}"))
+                    both(lambda n=number: logger.info("nested", plan=f"q{n}"))
+                both(lambda n=number: logger.info("outer again", plan=f"o{n}"))
+                if number % 3 == 0:
+                    flags = "01" if number % 2 else "00"
+                    with FlextContext.Trace.span(flags=flags):
+                        both(lambda n=number, f=flags: logger.info("span", turn=n, span_flags=f))
+                        both(lambda n=number, f=flags: logger.info("span", turn=n, span_flags=f))
+                if number % 4 == 0:
+                    both(lambda: logger.info("long", big="x" * 5000))
+                    both(lambda: logger.info("odd", when=WHEN, nested={"a": [1]}, none=None))
+                    try:
+                        raise ValueError(number)
+                    except ValueError:
+                        both(lambda: logger.exception("failed", step="parse"))
+                both(
+                    lambda: logger.info(
+                        keys.EVENT_REQUEST_FINISHED, status_code=200, duration_ms=1.5
+                    )
+                )
+                both(lambda n=number: logger.info("last", plan=f"l{n}"))
+    finally:
+        _pipeline.install(None)
+    flat_lines = flat_stream.getvalue().splitlines()
+    preset_lines = preset_stream.getvalue().splitlines()
+    assert len(flat_lines) == len(preset_lines) > 300
+    for flat_line, preset_line in zip(flat_lines, preset_lines, strict=True):
+        record = json.loads(flat_line)
+        moment = datetime.datetime.fromisoformat(record[keys.TIMESTAMP].replace("Z", "+00:00"))
+        if moment.microsecond:  # a whole second is logged as its fixed-width text
+            record[keys.TIMESTAMP] = moment
+        flags = record.get("span_flags") if schema in {"gcp", "otel"} else None
+        expected = _reference(schema, record, 4096, flags)
+        assert preset_line.encode() + b"\n" == expected, record
+
+
+@pytest.mark.parametrize("schema", presets.PRESETS)
+def test_a_lone_preset_output_writes_a_forked_child_s_process_id(
+    schema: str, tmp_path: Path
+) -> None:
+    """A scope entered before a fork (a pre-forking server's worker) goes on in the child:
+    the child's lines carry its own process id, not the one of the parent's lines."""
+    path = tmp_path / "preset.log"
+    with path.open("w") as stream:
+        configure(schema=schema, stream=stream, capture_stdlib=False, service_name="svc")
+        logger = get_logger("fork")
+        with FlextContext.Request.request_context(request_id="req-1"):
+            for turn in range(3):
+                logger.info("parent", turn=turn)
+            stream.flush()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child's coverage is not collected
+                logger.info("child", turn=0)
+                logger.info("child", turn=1)
+                stream.flush()
+                os._exit(0)
+            os.waitpid(pid, 0)
+    lines = [presets.to_flat(json.loads(line)) for line in path.read_text().splitlines()]
+    assert [line[keys.MESSAGE] for line in lines] == ["parent"] * 3 + ["child"] * 2
+    assert {line[keys.PROCESS_ID] for line in lines[:3]} == {os.getpid()}
+    assert {line[keys.PROCESS_ID] for line in lines[3:]} == {pid}
+    assert {line[keys.REQUEST_ID] for line in lines} == {"req-1"}
 
 
 @pytest.mark.parametrize("schema", presets.PRESETS)
