@@ -483,13 +483,7 @@ class SchemaRenderer:
                 self._scope = (template, names, flags is not None, process_id, None, encoded, plan)
         if encoded is None:
             return None
-        try:  # _json_line inlined, as in JSONRenderer
-            line = orjson.dumps(encoded, default=_default, option=_FAST_OPTIONS)
-        except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
-            line = dumps_record(encoded)
-        else:
-            if not line.isascii():
-                line = _escape_breaks(line)
+        line = _json_line(encoded)
         limit = self._limit
         return line if limit is None or len(line) <= limit else None
 
