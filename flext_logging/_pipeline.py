@@ -334,6 +334,8 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
         clean_values, plain_names = redactor.memos()
         redact_message, redact_fields = redactor.redact_message, redactor.redact_fields
     line_of_parts, write_parts, handoff_beside = _lone_preset(renders)
+    if steps:
+        line_of_parts = None  # a step must see the record: it is built
 
     def log(  # noqa: PLR0912, PLR0917 - one function, positional arguments: the cheapest
         logger: Any,
@@ -369,13 +371,9 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
                     message = redact_message(message)
                     if fields:
                         fields = redact_fields(fields)
-            if (
-                line_of_parts is not None
-                and not steps
-                and (
-                    handoff_beside is None
-                    or ((idle := handoff_beside.idle_with) is not None and root.handlers == idle)
-                )
+            if line_of_parts is not None and (
+                handoff_beside is None
+                or ((idle := handoff_beside.idle_with) is not None and root.handlers == idle)
             ):
                 # A lone preset output: its line made from the parts, without the record.
                 parts_line = line_of_parts(
