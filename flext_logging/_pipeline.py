@@ -73,6 +73,7 @@ class Pipeline:
     __slots__ = (
         "_otel_pending",
         "_renders",
+        "clock",
         "detail_steps",
         "log",
         "log_operations",
@@ -123,6 +124,10 @@ class Pipeline:
         self.message_key = message_key
         """Where the builder puts the message: ``event`` while user processors run."""
         self._otel_pending = watch_opentelemetry and _OTEL_TRACE not in sys.modules
+        self.clock: Callable[[], int] | None = None
+        """The clock a logger reads its record's time from, when not a ``datetime``
+        (``datetime.datetime.now``): a lone preset output's that writes nanoseconds
+        (see :func:`_direct_path`). :attr:`log` takes its integer as the timestamp."""
         self.log: Callable[..., None] = (
             self._log_long_way if self.plain_steps is None else _direct_path(self)
         )
@@ -200,6 +205,8 @@ class Pipeline:
         :func:`processors.add_fields`, run the steps (redaction last) and write it."""
         if self._otel_pending and _OTEL_TRACE in sys.modules:
             self._add_opentelemetry_step()
+        if type(timestamp) is int:  # a reading of Pipeline.clock
+            timestamp = processors.time_of_nanoseconds(timestamp)
         key = self.message_key
         record = processors.new_record(timestamp, level, name, message, key)
         detailed = processors.add_fields(record, fields, key, call=call) if fields else False
@@ -333,9 +340,15 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     if redactor is not None:
         clean_values, plain_names = redactor.memos()
         redact_message, redact_fields = redactor.redact_message, redactor.redact_fields
-    line_of_parts, write_parts, handoff_beside = _lone_preset(renders)
+    line_of_parts, write_parts, handoff_beside, clock = _lone_preset(renders)
     if steps:
-        line_of_parts = None  # a step must see the record: it is built
+        line_of_parts = clock = None  # a step must see the record: it is built
+    # The lone preset's own time form, read by the loggers from now on. A record may
+    # still bring an integer after a change (a logger read the clock before it): every
+    # record built below turns one into the record's time.
+    stamped = clock is not None or pipeline.clock is not None
+    pipeline.clock = clock
+    time_of_nanoseconds = processors.time_of_nanoseconds
 
     def log(  # noqa: PLR0912, PLR0917 - one function, positional arguments: the cheapest
         logger: Any,
@@ -385,6 +398,8 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
             # A copy of a dict of the right size and order, then its values: cheaper
             # than building the same dict key by key (and growing it twice on the way).
             record = template.copy()
+            if stamped and type(timestamp) is int:
+                timestamp = time_of_nanoseconds(timestamp)
             record[_TIMESTAMP] = timestamp
             record[_LEVEL] = level
             record[_LOGGER] = name
@@ -425,16 +440,22 @@ _PROCESS_ID: Final = keys.PROCESS_ID
 
 def _lone_preset(
     renders: tuple[tuple[Any, Callable[[Any], None], LoggingOutput | None], ...],
-) -> tuple[Callable[..., bytes | None] | None, Callable[[Any], None], LoggingOutput | None]:
+) -> tuple[
+    Callable[..., bytes | None] | None,
+    Callable[[Any], None],
+    LoggingOutput | None,
+    Callable[[], int] | None,
+]:
     """For outputs that are one schema preset's (and at most logging's hand-off beside it):
-    the renderer's :meth:`~renderers.SchemaRenderer.line_of_parts`, the output's write and
-    the hand-off; ``None`` as the first for any other outputs."""
+    the renderer's :meth:`~renderers.SchemaRenderer.line_of_parts`, the output's write,
+    the hand-off and the renderer's clock; ``None`` as the first and last for any other
+    outputs."""
     writing = [(render, write) for render, write, handoff in renders if handoff is None]
     handoffs = [handoff for _, _, handoff in renders if handoff is not None]
     owner = getattr(writing[0][0], "__self__", None) if len(writing) == 1 else None
     if not isinstance(owner, renderers.SchemaRenderer) or len(handoffs) > 1:
-        return None, _write_nothing, None
-    return owner.line_of_parts, writing[0][1], handoffs[0] if handoffs else None
+        return None, _write_nothing, None, None
+    return owner.line_of_parts, writing[0][1], handoffs[0] if handoffs else None, owner.clock
 
 
 def _write_nothing(line: object) -> None:

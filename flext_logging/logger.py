@@ -98,8 +98,12 @@ def _level_method(level: str, number: int, key: str) -> Callable[..., None]:
             message = event if type(event) is str and not args else _message(event, args)
             bound = self._context
             fields = ({**bound, **kw} if kw else bound) if bound else kw
-            moment = _clock(_UTC)  # processors.now(), inlined: on a whole second, fixed-width
-            timestamp = moment if moment.microsecond else rfc3339(moment)
+            clock = pipeline.clock  # a lone preset's own time form, or None
+            if clock is None:
+                moment = _clock(_UTC)  # processors.now(), inlined: on a whole second, text
+                timestamp: object = moment if moment.microsecond else rfc3339(moment)
+            else:
+                timestamp = clock()
             pipeline.log(self, level, timestamp, level, self._name, message, fields)
 
     log_at_level.__name__, log_at_level.__qualname__ = level, f"FlextLogger.{level}"
@@ -245,8 +249,12 @@ class FlextLogger(structlog.BoundLoggerBase):
         message = event if type(event) is str and not args else _message(event, args)
         bound = self._context
         fields = ({**bound, **kw} if kw else bound) if bound else kw
-        moment = _clock(_UTC)  # processors.now(), inlined: on a whole second, fixed-width text
-        timestamp = moment if moment.microsecond else rfc3339(moment)
+        clock = pipeline.clock  # a lone preset's own time form, or None
+        if clock is None:
+            moment = _clock(_UTC)  # processors.now(), inlined: on a whole second, fixed-width
+            timestamp: object = moment if moment.microsecond else rfc3339(moment)
+        else:
+            timestamp = clock()
         pipeline.log(self, method_name, timestamp, level, self._name, message, fields)
 
     def _emit_to_structlog(

@@ -25,6 +25,7 @@ import datetime
 import ipaddress
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
@@ -124,7 +125,10 @@ def _is_number(value: object) -> bool:
 
 
 def _unix_ns(value: object) -> object:
-    """A record time (datetime or RFC 3339 text) as decimal nanoseconds since the epoch."""
+    """A record time (datetime or RFC 3339 text, or a clock's integer nanoseconds, see
+    :attr:`Preset.clock`) as decimal nanoseconds since the epoch, to the microsecond."""
+    if type(value) is int:
+        return f"{value // 1000}000" if value >= 0 else SKIP
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
         delta = moment - _EPOCH  # exact: whole days, seconds and microseconds
@@ -169,6 +173,9 @@ def _from_unix_ns(value: object) -> object:
     fraction = f"{nanoseconds:09d}"
     return f"{text}.{fraction[:6] if fraction.endswith('000') else fraction}Z"
 
+
+_clock_ns = time.time_ns
+"""What :attr:`Preset.clock` reads: the same clock as ``datetime.datetime.now``."""
 
 _UPPER_LEVELS: Final = {name: name.upper() for name in _LEVEL_NUMBERS}
 
@@ -336,6 +343,42 @@ class Codec(NamedTuple):
     name: str
     encode: Convert
     decode: Convert | None
+
+
+def _unix_ns_source(value: str, argument: Callable[[object], str]) -> str:
+    return (
+        f'f"{{{value} // 1000}}000" if type({value}) is int and {value} >= 0'
+        f" else {argument(_unix_ns)}({value})"
+    )
+
+
+def _severity_source(value: str, argument: Callable[[object], str]) -> str:
+    table, convert = argument(_LEVEL_NUMBERS), argument(_severity_number)
+    return f"{table}.get({value}, SKIP) if type({value}) is str else {convert}({value})"
+
+
+def _upper_source(value: str, argument: Callable[[object], str]) -> str:
+    table, convert = argument(_UPPER_LEVELS), argument(_upper)
+    return (
+        f"({table}.get({value}) or {convert}({value}))"
+        f" if type({value}) is str else {convert}({value})"
+    )
+
+
+_INLINE: Final[dict[Convert, Callable[[str, Callable[[object], str]], str]]] = {
+    _unix_ns: _unix_ns_source,
+    _severity_number: _severity_source,
+    _upper: _upper_source,
+}
+"""The conversions of a head value (a record's time and level, converted on every line)
+as source the compiled encoders write inline: the same result as the function, which
+they still call for a value of another type, without a call for the usual one."""
+
+
+def _conversion(convert: Convert, value: str, argument: Callable[[object], str]) -> str:
+    """The source that converts the value *value* (an expression) by *convert*."""
+    inline = _INLINE.get(convert)
+    return inline(value, argument) if inline is not None else f"{argument(convert)}({value})"
 
 
 SAME: Final = Codec("", _same, _same)
@@ -706,6 +749,7 @@ class Preset:
         "_reserved_prefixes",
         "_top_plain",
         "_trace_name",
+        "clock",
         "name",
     )
 
@@ -751,6 +795,13 @@ class Preset:
         self._groups = tuple((container, tuple(pairs)) for container, pairs in groups.items())
         self._plans: dict[tuple[Any, ...], _Plan | None] = {}
         self._last_plan: _Plan | None = None
+        times = cell_targets(_TIME_ROW, name)
+        self.clock: Callable[[], int] | None = (
+            _clock_ns if times and times[0].codec is UNIX_NS else None
+        )
+        """The clock of the records of a line made from parts, when it is not the
+        logger's ``datetime``: ``time.time_ns`` for a preset that writes nanoseconds
+        (reading the time as a ``datetime`` and converting it costs about three times more)."""
 
     def _plan_decoding(self, source: str, targets: tuple[Target, ...]) -> None:
         """Read back each field from its first target; the others are derived from it."""
@@ -1176,6 +1227,7 @@ class Preset:
 _ALWAYS: Final = frozenset(keys.RECORD_KEYS)
 """Fields nearly every record has: planned into the comprehension and the groups."""
 _FLAGS_ROW: Final = next(row for row in FIELDS if row.source == TRACE_FLAGS)
+_TIME_ROW: Final = next(row for row in FIELDS if row.source == keys.TIMESTAMP)
 _CONTAINERS: Final[Mapping[str, tuple[str, ...]]] = {
     GCP: (GCP_LABELS, GCP_HTTP, GCP_SERVICE),
     OTEL: (OTEL_ATTRIBUTES, OTEL_RESOURCE, OTEL_SCOPE),
@@ -1262,6 +1314,18 @@ class _Plan:
             self.refills[key] = refill
         return refill
 
+    def fixed_containers(self, fixed: range) -> frozenset[str]:
+        """The containers that hold only values at the *fixed* positions: the same in
+        every record :meth:`refill` makes for them."""
+        containers = {container for (container, _), _ in self.plain if container is not None}
+        return frozenset(
+            containers.difference(
+                container
+                for (container, _), position in self.plain
+                if container is not None and position not in fixed
+            )
+        )
+
     def learn(self, values: tuple[Any, ...], encoded: Mapping[str, Any]) -> None:
         """Compile the encoder from *encoded*, the encoded record of *values*, if it shows
         the plan holds (its form for records with trace flags if the last value is one)."""
@@ -1347,7 +1411,7 @@ def _compile(
     body: list[str] = []
     converted: dict[str, str] = {}
     for index, (name, position, convert) in enumerate(coded):
-        body.append(f"        e{index} = {argument(convert)}(v[{position}])")
+        body.append(f"        e{index} = {_conversion(convert, f'v[{position}]', argument)}")
         body.append(f"        if e{index} is SKIP: return None")
         converted[name] = f"e{index}"
     containers = {container for container, _ in plain if container is not None}
@@ -1417,7 +1481,7 @@ def _compile_refill(
     body: list[str] = []
     for number, (_, position, convert) in enumerate(coded):
         if (value := source(position)) is not None:
-            body.append(f"        e{number} = {argument(convert)}({value})")
+            body.append(f"        e{number} = {_conversion(convert, value, argument)}")
             body.append(f"        if e{number} is SKIP: return None")
     body.append("        d = b.copy()")
     for number, (name, position, _) in enumerate(coded):
@@ -1432,6 +1496,11 @@ def _compile_refill(
         else:
             inner.setdefault(container, []).append((name, value))
     for number, (container, members) in enumerate(inner.items()):
+        values = dict(members)
+        if values.keys() == encoded[container].keys():  # all new: a display, in its order
+            items = ", ".join(f"{argument(name)}: {values[name]}" for name in encoded[container])
+            body.append(f"        d[{argument(container)}] = {{{items}}}")
+            continue
         body.append(f"        c{number} = b[{argument(container)}].copy()")
         body.extend(f"        c{number}[{argument(name)}] = {value}" for name, value in members)
         body.append(f"        d[{argument(container)}] = c{number}")

@@ -141,6 +141,16 @@ def now() -> datetime.datetime | str:
     return moment if moment.microsecond else rfc3339(moment)
 
 
+def time_of_nanoseconds(nanoseconds: int) -> datetime.datetime | str:
+    """Return the record time :func:`now` gives for a clock reading in nanoseconds since
+    the epoch (``time.time_ns()``, the clock of ``datetime.datetime.now``)."""
+    moment = _EPOCH + datetime.timedelta(microseconds=nanoseconds // 1000)
+    return moment if moment.microsecond else rfc3339(moment)
+
+
+_EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
 def _fixed_width(timestamp: object) -> object:
     if isinstance(timestamp, datetime.datetime) and not timestamp.microsecond:
         return rfc3339(timestamp)

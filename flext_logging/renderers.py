@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from itertools import islice
-from typing import IO, Any, Final
+from typing import IO, Any, Final, overload
 
 import orjson
 from rich.console import Console
@@ -339,15 +339,42 @@ def _size(line: bytes | str) -> int:
     return len(line) if isinstance(line, bytes) else len(line.encode("utf-8", "surrogatepass"))
 
 
-def _json_line(record: Mapping[str, Any]) -> bytes:
+@overload
+def _json_line(record: Mapping[str, Any]) -> bytes: ...
+@overload
+def _json_line(record: Mapping[str, Any], refused: Callable[[Any], None]) -> bytes | None: ...
+def _json_line(
+    record: Mapping[str, Any], refused: Callable[[Any], bytes | None] = dumps_record
+) -> bytes | None:
     """*record* as one JSON line: :func:`dumps_record`'s first step inlined (the path of
-    nearly every record), its fallbacks for what orjson refuses (a key that is no
-    string), line breaks escaped."""
+    nearly every record), line breaks escaped; what orjson refuses (a key that is no
+    string) goes to *refused*: the fallbacks of :func:`dumps_record`."""
     try:
         line = orjson.dumps(record, default=_default, option=_FAST_OPTIONS)
     except Exception:  # noqa: BLE001 - the fallbacks of dumps_record take over
-        return dumps_record(record)
+        return refused(record)
     return line if line.isascii() else _escape_breaks(line)
+
+
+def _refused(record: object) -> None:
+    return None
+
+
+def _with_fragments(encoded: Mapping[str, Any], containers: frozenset[str]) -> dict[str, Any]:
+    """A copy of *encoded* with each of the *containers* already encoded (an
+    ``orjson.Fragment``, written as it is): what every line of a scope repeats is encoded
+    once. A container orjson refuses stays as it is."""
+    copy = dict(encoded) if not isinstance(encoded, dict) else encoded.copy()
+    for name in containers:
+        copy[name] = _fragment(encoded[name])
+    return copy
+
+
+def _fragment(value: object) -> object:
+    try:
+        return orjson.Fragment(orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z))
+    except Exception:  # noqa: BLE001 - a value orjson refuses: encoded per line, as before
+        return value
 
 
 class JSONRenderer:
@@ -392,7 +419,7 @@ class SchemaRenderer:
     was made in, when it is the record's trace.
     """
 
-    __slots__ = ("_encode", "_encode_line", "_flags", "_limit", "_plan_of", "_scope")
+    __slots__ = ("_encode", "_encode_line", "_flags", "_limit", "_plan_of", "_scope", "clock")
 
     def __init__(
         self,
@@ -406,6 +433,9 @@ class SchemaRenderer:
         # The compiled form of each key sequence (the same dicts as encode builds).
         self._encode_line = preset.encode_compiled
         self._plan_of = preset.compiled_plan
+        self.clock = preset.clock
+        """The clock :meth:`line_of_parts` takes its records' time from, when not the
+        logger's ``datetime`` (:attr:`flext_logging.presets.Preset.clock`)."""
         self._flags = schema in (presets.GCP, presets.OTEL)
         self._limit = max_record_bytes
         self._scope: tuple[Any, ...] = (None, None, None, None, None, None, None)
@@ -457,8 +487,10 @@ class SchemaRenderer:
             refill = last[4]
             if refill is None:  # the scope's second record: a scope of one never needs it
                 fixed = range(len(keys.HEAD_KEYS), len(template))  # pid and context: the scope's
-                refill = last[6].refill(flags is not None, fixed, last[5])
-                self._scope = (*last[:4], refill, last[5], None)
+                plan = last[6]
+                refill = plan.refill(flags is not None, fixed, last[5])
+                base = _with_fragments(last[5], plan.fixed_containers(fixed))
+                self._scope = last = (*last[:4], refill, base, None)
             encoded = refill(last[5], timestamp, level, name, message, fields, flags)
         else:
             # A scope's first record of these names (or process: the scope is new after a
@@ -483,9 +515,10 @@ class SchemaRenderer:
                 self._scope = (template, names, flags is not None, process_id, None, encoded, plan)
         if encoded is None:
             return None
-        line = _json_line(encoded)
+        # Refused (a field orjson has no form for): built and rendered the long way.
+        line = _json_line(encoded, _refused)
         limit = self._limit
-        return line if limit is None or len(line) <= limit else None
+        return line if line is None or limit is None or len(line) <= limit else None
 
 
 _CONTEXT_START: Final = len(keys.HEAD_KEYS) + 1

@@ -951,6 +951,12 @@ def test_threads_in_their_own_scopes_get_their_own_context(schema: str) -> None:
     ]
 
 
+def _nanoseconds(moment: datetime.datetime) -> int:
+    return (moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // (
+        datetime.timedelta(microseconds=1)
+    ) * 1000 + 789  # a clock's nanoseconds: the record keeps its microseconds
+
+
 @pytest.mark.parametrize("schema", presets.PRESETS)
 def test_a_lone_preset_output_writes_the_lines_encoding_writes(
     schema: str, monkeypatch: pytest.MonkeyPatch
@@ -959,7 +965,7 @@ def test_a_lone_preset_output_writes_the_lines_encoding_writes(
     after a scope's first record, from that record's encoded form: scopes of one to five
     records, nested, their context changed and fields bound on the way, their fields in
     two orders and with new names, in spans,
-    errors, values a conversion refuses, a line over the size cap. Each line is the one
+    errors, values a conversion or orjson refuses, a line over the size cap. Each line is the one
     ``Preset.encode`` gives for the flat record the same call makes."""
     moments = itertools.cycle(
         [
@@ -970,6 +976,8 @@ def test_a_lone_preset_output_writes_the_lines_encoding_writes(
         ]
     )
     monkeypatch.setattr(logger_module, "_clock", lambda _zone: next(moments))
+    if presets.preset(schema).clock is not None:  # the preset's own clock: the same moments
+        monkeypatch.setattr(presets.preset(schema), "clock", lambda: _nanoseconds(next(moments)))
     configure(format="json", stream=io.StringIO(), capture_stdlib=False, service_name="svc")
     flat_stream, preset_stream = io.StringIO(), io.StringIO()
     flat = _pipeline.build_pipeline(format="json", stream=flat_stream)  # nothing cut
@@ -1010,6 +1018,8 @@ def test_a_lone_preset_output_writes_the_lines_encoding_writes(
                 if number % 4 == 0:
                     both(lambda: logger.info("long", big="x" * 5000))
                     both(lambda: logger.info("odd", when=WHEN, nested={"a": [1]}, none=None))
+                    for _ in range(2):  # values orjson refuses, in a scope's later record too
+                        both(lambda: logger.info("refused", count=2**70, keyed={1: "a"}))
                     try:
                         raise ValueError(number)
                     except ValueError:
@@ -1100,3 +1110,35 @@ def test_lines_logged_in_many_scopes_are_the_lines_encoding_writes(schema: str) 
         )
         flags = record.get("span_flags") if schema in {"gcp", "otel"} else None
         assert preset_line.encode() + b"\n" == _reference(schema, record, 65_536, flags), record
+
+
+def test_a_lone_otel_output_writes_logging_records_at_their_own_time() -> None:
+    """Loggers read a lone OpenTelemetry output's time as nanoseconds; a ``logging``
+    record brings its own (a datetime, or text on a whole second): every line's
+    ``Timestamp`` is its record's time, whichever came, in a scope's later lines too."""
+    import logging
+
+    stream = io.StringIO()
+    configure(schema="otel", stream=stream, service_name="svc")
+    created: list[float] = []
+    library = logging.getLogger("a.library")
+    library.addFilter(lambda record: created.append(record.created) or True)
+    try:
+        with FlextContext.Request.request_context(request_id="req-1"):
+            for turn in range(3):
+                library.warning("from a library %s", turn)
+                get_logger("app").info("ours", turn=turn)
+    finally:
+        library.filters.clear()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    library_lines = [line for line in lines if line["InstrumentationScope"]["Name"] == "a.library"]
+    assert len(library_lines) == 3
+    for line, moment in zip(library_lines, created, strict=True):
+        expected = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc)
+        assert line["Timestamp"] == f"{_nanoseconds(expected) // 1000}000"
+    ours = [line for line in lines if line["InstrumentationScope"]["Name"] == "app"]
+    assert len(ours) == 3
+    assert all(line["Timestamp"].endswith("000") for line in ours)
+    assert [int(line["Timestamp"]) for line in lines] == sorted(
+        int(line["Timestamp"]) for line in lines
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from cli_records import make_record
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from render_sample import sample_records
 from rich.console import Console
@@ -123,6 +123,7 @@ def test_nodes_without_records_orphans_and_skew_are_drawn_as_rich_draws_them() -
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=40), st.text(max_size=40))
+@example(service="²", message="")  # a digit Python's float() does not read
 def test_any_text_is_drawn_as_rich_draws_it(service: str, message: str) -> None:
     """Whatever the text, the plain tree is rich's tree."""
     records = _odd_records(service)
