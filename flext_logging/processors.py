@@ -141,11 +141,10 @@ def now() -> datetime.datetime | str:
     return moment if moment.microsecond else rfc3339(moment)
 
 
-def time_of_nanoseconds(nanoseconds: int) -> datetime.datetime | str:
+def time_of_nanoseconds(nanoseconds: int) -> object:
     """Return the record time :func:`now` gives for a clock reading in nanoseconds since
     the epoch (``time.time_ns()``, the clock of ``datetime.datetime.now``)."""
-    moment = _EPOCH + datetime.timedelta(microseconds=nanoseconds // 1000)
-    return moment if moment.microsecond else rfc3339(moment)
+    return _fixed_width(_EPOCH + datetime.timedelta(microseconds=nanoseconds // 1000))
 
 
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=_UTC)

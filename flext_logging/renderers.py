@@ -360,11 +360,11 @@ def _refused(record: object) -> None:
     return None
 
 
-def _with_fragments(encoded: Mapping[str, Any], containers: frozenset[str]) -> dict[str, Any]:
+def _with_fragments(encoded: dict[str, Any], containers: frozenset[str]) -> dict[str, Any]:
     """A copy of *encoded* with each of the *containers* already encoded (an
     ``orjson.Fragment``, written as it is): what every line of a scope repeats is encoded
     once. A container orjson refuses stays as it is."""
-    copy = dict(encoded) if not isinstance(encoded, dict) else encoded.copy()
+    copy = encoded.copy()  # a copy keeps the dict's compact layout (dict() would not)
     for name in containers:
         copy[name] = _fragment(encoded[name])
     return copy
