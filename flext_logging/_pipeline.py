@@ -335,14 +335,29 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     root = logging.root
     needing_care = processors.CALL_NAMES_NEEDING_CARE
     read_structlog = processors.structlog_context
+    # structlog's registry of context variables (one per name ever bound), tested here
+    # without a call: read_structlog() runs only when one of them may be set in this
+    # context. Where structlog's internals differ, a registry that never matches the
+    # known variables makes every record ask read_structlog().
+    structlog_registry: Mapping[Any, Any] = (
+        processors.STRUCTLOG_REGISTRY if processors.STRUCTLOG_REGISTRY is not None else {None: None}
+    )
+    current_context = contextvars.copy_context
     drop_event = structlog.DropEvent
     modules = sys.modules
     if redactor is not None:
         clean_values, plain_names = redactor.memos()
         redact_message, redact_fields = redactor.redact_message, redactor.redact_fields
-    line_of_parts, write_parts, handoff_beside, clock = _lone_preset(renders)
+    lone_render, lone_write, handoff_beside = _lone_writer(renders)
+    owner = getattr(lone_render, "__self__", None)
+    preset = owner if isinstance(owner, renderers.SchemaRenderer) else None
+    line_of_parts = preset.line_of_parts if preset is not None else None
+    clock = preset.clock if preset is not None else None
     if steps:
-        line_of_parts = clock = None  # a step must see the record: it is built
+        # A step must see the record: it is built, and Pipeline._finish renders it.
+        lone_render = line_of_parts = clock = None
+    alone = lone_render is not None
+    render_alone: Processor = lone_render if lone_render is not None else _render_nothing
     # The lone preset's own time form, read by the loggers from now on. A record may
     # still bring an integer after a change (a logger read the clock before it): every
     # record built below turns one into the record's time.
@@ -350,7 +365,7 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     pipeline.clock = clock
     time_of_nanoseconds = processors.time_of_nanoseconds
 
-    def log(  # noqa: PLR0912, PLR0917 - one function, positional arguments: the cheapest
+    def log(  # noqa: PLR0912, PLR0915, PLR0917 - one function, positional arguments: the cheapest
         logger: Any,
         method_name: str,
         timestamp: object,
@@ -368,7 +383,15 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
             template, bound = record_parts()
             if bound:
                 fields = {**bound, **fields} if fields else bound
-            if (fields and not needing_care.isdisjoint(fields)) or read_structlog():
+            if (fields and not needing_care.isdisjoint(fields)) or (
+                structlog_registry
+                and (
+                    len((seen := processors.known_structlog_variables)[1])
+                    != len(structlog_registry)
+                    or not seen[2].isdisjoint(current_context())
+                )
+                and read_structlog()
+            ):
                 long_way(logger, method_name, timestamp, level, name, message, fields, call=call)
                 return
             if redactor is not None:
@@ -384,16 +407,19 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
                     message = redact_message(message)
                     if fields:
                         fields = redact_fields(fields)
-            if line_of_parts is not None and (
+            # One output writes, and logging's hand-off beside it (if any) has nothing to
+            # hand to: no loop over the outputs.
+            lone = alone and (
                 handoff_beside is None
                 or ((idle := handoff_beside.idle_with) is not None and root.handlers == idle)
-            ):
+            )
+            if lone and line_of_parts is not None:
                 # A lone preset output: its line made from the parts, without the record.
                 parts_line = line_of_parts(
                     template, timestamp, level, name, message, processors.process_id, fields
                 )
                 if parts_line is not None:
-                    write_parts(parts_line)
+                    lone_write(parts_line)
                     return
             # A copy of a dict of the right size and order, then its values: cheaper
             # than building the same dict key by key (and growing it twice on the way).
@@ -412,6 +438,17 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
             return
         if steps:
             finish(logger, method_name, record, steps)
+            return
+        if lone:
+            try:
+                line = render_alone(logger, method_name, record)
+            except drop_event:
+                return
+            except Exception as exc:  # noqa: BLE001 - as in Pipeline._finish
+                record_failure(PROCESSOR_FAILED, exc)
+                line = _fallback_line(method_name, record, exc)
+            if line is not None:
+                lone_write(line)
             return
         for render, write, handoff in renders:
             if handoff is not None:
@@ -438,27 +475,24 @@ _MESSAGE: Final = keys.MESSAGE
 _PROCESS_ID: Final = keys.PROCESS_ID
 
 
-def _lone_preset(
+def _lone_writer(
     renders: tuple[tuple[Any, Callable[[Any], None], LoggingOutput | None], ...],
-) -> tuple[
-    Callable[..., bytes | None] | None,
-    Callable[[Any], None],
-    LoggingOutput | None,
-    Callable[[], int] | None,
-]:
-    """For outputs that are one schema preset's (and at most logging's hand-off beside it):
-    the renderer's :meth:`~renderers.SchemaRenderer.line_of_parts`, the output's write,
-    the hand-off and the renderer's clock; ``None`` as the first and last for any other
+) -> tuple[Processor | None, Callable[[Any], None], LoggingOutput | None]:
+    """For outputs of which one writes (and at most logging's hand-off is beside it):
+    its renderer, its write and the hand-off; ``None`` as the first for any other
     outputs."""
     writing = [(render, write) for render, write, handoff in renders if handoff is None]
     handoffs = [handoff for _, _, handoff in renders if handoff is not None]
-    owner = getattr(writing[0][0], "__self__", None) if len(writing) == 1 else None
-    if not isinstance(owner, renderers.SchemaRenderer) or len(handoffs) > 1:
-        return None, _write_nothing, None, None
-    return owner.line_of_parts, writing[0][1], handoffs[0] if handoffs else None, owner.clock
+    if len(writing) != 1 or len(handoffs) > 1:
+        return None, _write_nothing, None
+    return writing[0][0], writing[0][1], handoffs[0] if handoffs else None
 
 
 def _write_nothing(line: object) -> None:
+    return
+
+
+def _render_nothing(logger: object, method_name: str, record: object) -> None:
     return
 
 

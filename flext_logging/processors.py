@@ -163,32 +163,35 @@ _STRUCTLOG_PREFIX: Final = structlog.contextvars.STRUCTLOG_KEY_PREFIX
 # them directly costs one length test while none was ever bound, and one pass over the
 # variables set in the current context while none of them is; get_contextvars() is the
 # public, slower way, used if structlog's internals ever differ.
-_STRUCTLOG_VARS: Final[Mapping[str, Any] | None] = getattr(
+STRUCTLOG_REGISTRY: Final[Mapping[str, Any] | None] = getattr(
     structlog.contextvars, "_CONTEXT_VARS", None
 )
+"""structlog's context variables by prefixed name (``None`` if its internals differ)."""
 _get_variable: Final = contextvars.ContextVar.get
 _current_context: Final = contextvars.copy_context  # O(1): it shares the mapping
-# (names without the prefix, their variables, the same as a set), as of the last time a
-# name was added.
-_known_variables: tuple[
+known_structlog_variables: tuple[
     tuple[str, ...], tuple[contextvars.ContextVar[Any], ...], frozenset[contextvars.ContextVar[Any]]
 ] = ((), (), frozenset())
+"""The names (without the prefix) of :data:`STRUCTLOG_REGISTRY`, their variables, and the
+same as a set, as of the last time :func:`structlog_context` saw a name added: while
+its length matches the registry's and no variable of it is set in a context, nothing
+is bound there."""
 
 
 def structlog_context() -> dict[str, Any] | None:
     """Return the values bound with ``structlog.contextvars`` here, or ``None`` if none."""
-    global _known_variables  # noqa: PLW0603 - a cache of structlog's growing registry
-    variables = _STRUCTLOG_VARS
+    global known_structlog_variables  # noqa: PLW0603 - a cache of structlog's growing registry
+    variables = STRUCTLOG_REGISTRY
     if not variables:
         return None if variables is not None else structlog.contextvars.get_contextvars() or None
-    names, known, known_set = _known_variables
+    names, known, known_set = known_structlog_variables
     if len(variables) != len(known):
         cut = len(_STRUCTLOG_PREFIX)
         items = tuple(variables.items())
         names = tuple(name[cut:] for name, _ in items)
         known = tuple(variable for _, variable in items)
         known_set = frozenset(known)
-        _known_variables = (names, known, known_set)
+        known_structlog_variables = (names, known, known_set)
     # The variables set in this context are few: none of structlog's among them is the
     # common case (structlog's context is used elsewhere, or not at all).
     if known_set.isdisjoint(_current_context()):

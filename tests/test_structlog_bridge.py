@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -397,3 +398,32 @@ def test_json_formatter_understands_processor_formatter_records() -> None:
     record = json.loads(stream.getvalue())
     assert list(record) == [*keys.HEAD_KEYS, keys.PROCESS_ID, "order_id"]
     assert (record[keys.MESSAGE], record[keys.LEVEL]) == ("placed", "info")
+
+
+def test_structlog_contextvars_reach_every_record_as_they_are_bound_and_unbound(
+    json_stream: JsonStream,
+) -> None:
+    """Names bound with structlog.contextvars join our loggers' records from the next
+    record on, also a name structlog never saw before records were written; unbound,
+    they leave; a context where none is set gets none of another context's."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    log = get_logger("app")
+    log.info("before")
+    structlog.contextvars.bind_contextvars(tenant_first_seen_here="t-1")
+    log.info("bound")
+    structlog.contextvars.bind_contextvars(region_first_seen_here="eu")
+    log.info("two bound")
+    elsewhere = contextvars.Context()
+    elsewhere.run(log.info, "other context")
+    structlog.contextvars.unbind_contextvars("tenant_first_seen_here", "region_first_seen_here")
+    log.info("unbound")
+    extra = {"tenant_first_seen_here", "region_first_seen_here"}
+    seen = {record[keys.MESSAGE]: extra & set(record) for record in records()}
+    assert seen == {
+        "before": set(),
+        "bound": {"tenant_first_seen_here"},
+        "two bound": extra,
+        "other context": set(),
+        "unbound": set(),
+    }
