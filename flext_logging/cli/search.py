@@ -772,9 +772,10 @@ def _serve(
     """The worker: map *path* once, then answer each request for its *span*, until EOF."""
     status = 0
     try:
-        import signal
+        # signal's C half: signal.py would import enum, some 10 ms of every worker's start.
+        import _signal  # type: ignore[import-not-found]  # no stub: a CPython builtin
 
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)  # Ctrl-C: the parent reports it
         with (
             os.fdopen(requests_fd, "rb") as requests,
             os.fdopen(replies_fd, "wb", buffering=1024 * 1024) as out,

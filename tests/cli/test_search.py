@@ -142,6 +142,26 @@ def test_the_workers_hold_neither_the_output_nor_the_errors_of_the_command(
     assert output == [b"1000\n", b""]
 
 
+@pytest.mark.skipif(not search.in_child, reason="the workers are forked processes")
+def test_a_worker_searches_without_importing_enum(tmp_path: Path) -> None:
+    """A worker starts searching at once: resetting its Ctrl-C handler does not import
+    ``signal`` (and with it ``enum``, some 10 ms of every worker's start). With both made
+    unimportable, the search still answers."""
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"id":"abc"}\n' * 1000)
+    code = (
+        "import sys; sys.modules['signal'] = sys.modules['enum'] = None;"
+        "from flext_logging.cli import search;"
+        f"searcher = search.Searcher({str(path)!r}, follow=False);"
+        "found = searcher.find(search.Needles([b'abc']));"
+        "searcher.close(); print(None if found is None else len(found))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout == "1000\n"
+
+
 # -- Following the correlations of the first search -------------------------------------------
 
 
