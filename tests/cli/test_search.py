@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import mmap
+import os
 import subprocess
 import sys
 import threading
@@ -160,6 +161,23 @@ def test_a_worker_searches_without_importing_enum(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout == "1000\n"
+
+
+@pytest.mark.skipif(not search.in_child, reason="the workers are forked processes")
+def test_ctrl_c_ends_a_worker_as_the_signal_does(tmp_path: Path) -> None:
+    """A worker does not turn Ctrl-C into an exception of its own: it dies of SIGINT, as
+    a process without Python's handler does, and the command reports the interrupt."""
+    import signal
+
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"id":"abc"}\n' * 1000)
+    with search.Searcher(str(path), follow=False) as searcher:
+        assert searcher.find(search.Needles([b"abc"])) is not None  # the worker is up
+        pid = searcher._workers[0][0]
+        os.kill(pid, signal.SIGINT)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    assert os.WTERMSIG(status) == signal.SIGINT
 
 
 # -- Following the correlations of the first search -------------------------------------------
