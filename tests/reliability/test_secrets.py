@@ -7,6 +7,8 @@ import dataclasses
 import io
 import json
 import logging
+import random
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +25,15 @@ JWT = (
 )
 BEARER_TOKEN = "mF_9.B5f-4.1JqM"
 OPAQUE_TOKEN = "ya29.a0AfH6SMBx3kQ7rT9vLp2Zq8"
-CARDS = ("4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005")
+CARDS = (
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "5500-0000-0000-0004",
+    "378282246310005",
+    "3782 822463 10005",  # 15 digits, grouped 4-6-5
+    "3056-930902-5904",  # 14 digits, grouped 4-6-4
+    "6011 0000 0000 0000 001",  # 19 digits, grouped 4-4-4-4-3
+)
 PASSWORD = "correct-horse-battery-staple"
 
 URL_PASSWORD = "hunter2-url-pass"
@@ -218,6 +228,10 @@ def test_value_under_a_secret_key_never_appears(position: str, output_format: st
         "id 8f14e45fceea167a5a36dedd4bea2543",
         "sku-4111111111111111x",  # part of a longer word
         "12345678901234567890123",  # longer than any card
+        # UUIDs whose first three groups are digits, 16 of them and Luhn-valid (a Celery
+        # task id, a request id): the groups are not a card's (it starts with 4 digits).
+        "task 23728934-9013-4529-8d06-0caa8f4d7e4d succeeded",
+        "Task stack.work[55171548-8679-4759-98f1-cfad6f3cd22d] succeeded in 0.0001s: 271",
         "eyJ is how base64 JSON starts",
         "see https://example.com/docs?page=2&lang=en",
         "mail ann@example.com about http://example.com/@team",
@@ -230,6 +244,33 @@ def test_value_under_a_secret_key_never_appears(position: str, output_format: st
 def test_look_alike_text_is_left_alone(text: str) -> None:
     """Text that only resembles a secret shape is written unchanged."""
     assert Redactor().redact_text(text) == text
+
+
+def test_no_uuid_is_taken_for_a_card() -> None:
+    """UUIDs whose 16 leading digits (8-4-4) pass the Luhn check stay whole: ids, not cards."""
+    chooser = random.Random(15)
+    for _ in range(200):
+        head = str(chooser.randint(2, 6)) + "".join(chooser.choice("0123456789") for _ in range(14))
+        head += next(d for d in "0123456789" if _luhn(head + d))
+        text = f"{head[:8]}-{head[8:12]}-{head[12:]}-{uuid.uuid4().hex[:4]}-{uuid.uuid4().hex[:12]}"
+        assert Redactor().redact_text(f"task {text} ok") == f"task {text} ok"
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def test_a_card_after_another_group_of_digits_is_still_found() -> None:
+    """A card whose run of digits starts with a group that is not a card's own."""
+    task = "task 23728934-9013-4529-8d06-0caa8f4d7e4d"
+    assert (
+        Redactor().redact_text(f"ref 55 4111 1111 1111 1111, {task}")
+        == f"ref 55 {REDACTED}, {task}"
+    )
 
 
 @pytest.mark.parametrize("key", ["author", "monkey", "primary_key", "tokens_used", "keyboard"])
