@@ -335,14 +335,8 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
     root = logging.root
     needing_care = processors.CALL_NAMES_NEEDING_CARE
     read_structlog = processors.structlog_context
-    # structlog's registry of context variables (one per name ever bound), tested here
-    # without a call: read_structlog() runs only when one of them may be set in this
-    # context. Where structlog's internals differ, a registry that never matches the
-    # known variables makes every record ask read_structlog().
-    structlog_registry: Mapping[Any, Any] = (
-        processors.STRUCTLOG_REGISTRY if processors.STRUCTLOG_REGISTRY is not None else {None: None}
-    )
-    current_context = contextvars.copy_context
+    # One ContextVar.get: read_structlog() runs only where structlog may have values bound.
+    structlog_may_be_bound = processors.watch_structlog()
     drop_event = structlog.DropEvent
     modules = sys.modules
     if redactor is not None:
@@ -384,13 +378,7 @@ def _direct_path(pipeline: Pipeline) -> Callable[..., None]:  # noqa: PLR0915 - 
             if bound:
                 fields = {**bound, **fields} if fields else bound
             if (fields and not needing_care.isdisjoint(fields)) or (
-                structlog_registry
-                and (
-                    len((seen := processors.known_structlog_variables)[1])
-                    != len(structlog_registry)
-                    or not seen[2].isdisjoint(current_context())
-                )
-                and read_structlog()
+                structlog_may_be_bound() and read_structlog()
             ):
                 long_way(logger, method_name, timestamp, level, name, message, fields, call=call)
                 return

@@ -50,6 +50,7 @@ __all__ = [
     "place_fields",
     "set_aside_head_fields",
     "structlog_context",
+    "watch_structlog",
 ]
 
 # EXC_INFO (from redaction, which must leave it alone): where a logger call's exc_info=
@@ -159,41 +160,90 @@ def _fixed_width(timestamp: object) -> object:
 # -- Merging structlog's context-local values (bind_contextvars). -----------------------
 
 _STRUCTLOG_PREFIX: Final = structlog.contextvars.STRUCTLOG_KEY_PREFIX
-# structlog keeps one ContextVar per name ever bound (and never forgets one). Reading
-# them directly costs one length test while none was ever bound, and one pass over the
-# variables set in the current context while none of them is; get_contextvars() is the
-# public, slower way, used if structlog's internals ever differ.
-STRUCTLOG_REGISTRY: Final[Mapping[str, Any] | None] = getattr(
-    structlog.contextvars, "_CONTEXT_VARS", None
-)
-"""structlog's context variables by prefixed name (``None`` if its internals differ)."""
+# structlog keeps one ContextVar per name ever bound (and never forgets one) in a dict
+# that it looks a name up in each time it binds, resets or unbinds it. That dict is
+# replaced by a copy that marks the caller's context at each look-up, so a record made
+# where nothing of structlog's was ever bound knows it from one ContextVar.get, however
+# many names were bound elsewhere. Where structlog's internals differ, every record
+# asks get_contextvars(), the public, slower way.
+
+
+class _WatchedRegistry(dict[str, contextvars.ContextVar[Any]]):
+    """structlog's registry of context variables, marking each context that binds one."""
+
+    __slots__ = ("marked",)
+
+    def __init__(
+        self,
+        variables: Mapping[str, contextvars.ContextVar[Any]],
+        marked: contextvars.ContextVar[bool],
+    ) -> None:
+        super().__init__(variables)
+        self.marked = marked
+
+    def __getitem__(self, name: str) -> contextvars.ContextVar[Any]:
+        self.marked.set(True)
+        return super().__getitem__(name)
+
+
+def _always() -> bool:
+    return True
+
+
+_watched: tuple[object, Any] = (None, _always)  # structlog's registry as watched, and its test
+
+
+def watch_structlog() -> Any:
+    """Watch structlog's registry of context variables (again, if it was replaced since).
+
+    Return the test a record makes: a callable telling whether values may be bound with
+    ``structlog.contextvars`` in the current context (a bind was seen in it, or in the
+    context it was copied from). Called when the module is imported and by ``configure()``.
+    """
+    global _watched  # noqa: PLW0603 - one watch per registry structlog has
+    variables = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+    if variables is _watched[0]:
+        return _watched[1]
+    if not isinstance(variables, dict):
+        _watched = (variables, _always)
+        return _always
+    if isinstance(variables, _WatchedRegistry):  # watched before (put back by a test, say)
+        registry = variables
+    else:
+        # Names bound before the watch began may have values in any context.
+        marked = contextvars.ContextVar("flext_logging.structlog_bound", default=bool(variables))
+        registry = _WatchedRegistry(variables, marked)
+        structlog.contextvars._CONTEXT_VARS = registry  # structlog's own look-ups now mark
+    _watched = (registry, registry.marked.get)
+    return registry.marked.get
+
+
+watch_structlog()
 _get_variable: Final = contextvars.ContextVar.get
 _current_context: Final = contextvars.copy_context  # O(1): it shares the mapping
-known_structlog_variables: tuple[
+_known_structlog_variables: tuple[
     tuple[str, ...], tuple[contextvars.ContextVar[Any], ...], frozenset[contextvars.ContextVar[Any]]
 ] = ((), (), frozenset())
-"""The names (without the prefix) of :data:`STRUCTLOG_REGISTRY`, their variables, and the
-same as a set, as of the last time :func:`structlog_context` saw a name added: while
-its length matches the registry's and no variable of it is set in a context, nothing
-is bound there."""
+"""The names (without the prefix) of structlog's registry, their variables, and the
+same as a set, as of the last time :func:`structlog_context` saw a name added."""
 
 
 def structlog_context() -> dict[str, Any] | None:
     """Return the values bound with ``structlog.contextvars`` here, or ``None`` if none."""
-    global known_structlog_variables  # noqa: PLW0603 - a cache of structlog's growing registry
-    variables = STRUCTLOG_REGISTRY
-    if not variables:
-        return None if variables is not None else structlog.contextvars.get_contextvars() or None
-    names, known, known_set = known_structlog_variables
+    global _known_structlog_variables  # noqa: PLW0603 - a cache of structlog's growing registry
+    variables, may_be_bound = _watched
+    if not may_be_bound():
+        return None
+    if not isinstance(variables, dict):
+        return structlog.contextvars.get_contextvars() or None
+    names, known, known_set = _known_structlog_variables
     if len(variables) != len(known):
         cut = len(_STRUCTLOG_PREFIX)
         items = tuple(variables.items())
         names = tuple(name[cut:] for name, _ in items)
         known = tuple(variable for _, variable in items)
         known_set = frozenset(known)
-        known_structlog_variables = (names, known, known_set)
-    # The variables set in this context are few: none of structlog's among them is the
-    # common case (structlog's context is used elsewhere, or not at all).
+        _known_structlog_variables = (names, known, known_set)
     if known_set.isdisjoint(_current_context()):
         return None
     values = list(map(_get_variable, known))

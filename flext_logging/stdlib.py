@@ -306,10 +306,9 @@ class FlextHandler(logging.Handler):
         if _handoff._handed_over_once and is_handed_over(record):  # the look-up inlined
             return  # a record of ours that a LoggingOutput handed to logging
         pipeline = _pipeline._active or _pipeline.active()
-        found = logging.root.manager.loggerDict.get(record.name)
-        # The logging.Logger tells the pipeline the record came from logging (the root
-        # logger is not in loggerDict), so a LoggingOutput does not hand it back.
-        logger = found if isinstance(found, logging.Logger) else logging.root
+        # A logging.Logger tells the pipeline the record came from logging, so a
+        # LoggingOutput does not hand it back. Only user processors see which one.
+        logger = _ANY_LOGGER if pipeline.plain_steps is not None else _logger_of(record)
         try:
             # An integration's fields for the records it recognises (gunicorn's access lines).
             resolved = (
@@ -362,6 +361,15 @@ class FlextHandler(logging.Handler):
             pipeline.emit(logger, _method_name(record), event_dict)
             return
         pipeline.write(logger, _method_name(record), built, detailed=detailed)
+
+
+_ANY_LOGGER: Final = logging.root
+
+
+def _logger_of(record: logging.LogRecord) -> logging.Logger:
+    """The logger that made *record* (the root logger is not in loggerDict)."""
+    found = logging.root.manager.loggerDict.get(record.name)
+    return found if isinstance(found, logging.Logger) else logging.root
 
 
 _field_resolvers: list[Callable[[logging.LogRecord], Mapping[str, Any] | None]] = []

@@ -191,6 +191,26 @@ def test_json_formatter_failing_processor_still_writes_a_record(
     assert "enricher bug" in record["logging_error"]
 
 
+def test_user_processors_see_the_logging_logger_that_made_the_record() -> None:
+    """A logging record reaches a user processor with its own logging.Logger (the root
+    logger for the root's records), as structlog's stdlib processors expect."""
+    seen: list[Any] = []
+
+    def remember(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        seen.append(logger)
+        return event_dict
+
+    configure(format="json", stream=io.StringIO(), processors=[remember])
+    library = logging.getLogger("tests.stdlib.library")
+    library.warning("from a library")
+    logging.getLogger().warning("from the root")
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        library.exception("with its exception")
+    assert seen == [library, logging.root, library]
+
+
 def test_json_formatter_through_dict_config(
     app_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:

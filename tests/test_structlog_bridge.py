@@ -6,7 +6,9 @@ import contextvars
 import io
 import json
 import logging
+import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -326,6 +328,76 @@ def test_bound_contextvars_are_merged_after_our_context_and_redacted(
     assert (inside["tenant"], inside["password"], inside["order_id"]) == ("t1", "[REDACTED]", 7)
     assert "order_id" not in outside
     assert outside["tenant"] == "t1"
+
+
+def test_values_bound_in_a_context_reach_the_contexts_copied_from_it_only(
+    json_stream: JsonStream,
+) -> None:
+    """A task or thread started after the bind sees its values; a context made before it,
+    or beside it, sees none; a thread that binds its own has them in its records."""
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+    log = get_logger("app")
+
+    def request() -> None:
+        before = contextvars.copy_context()
+        structlog.contextvars.bind_contextvars(tenant="t-1")
+        contextvars.copy_context().run(log.info, "copied after")
+        before.run(log.info, "copied before")
+
+        def worker() -> None:
+            log.info("thread, nothing bound")
+            structlog.contextvars.bind_contextvars(job="j-1")
+            log.info("thread, bound")
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        log.info("request")
+
+    contextvars.Context().run(request)
+    contextvars.Context().run(log.info, "another request")
+    seen = {record[keys.MESSAGE]: {"tenant", "job"} & set(record) for record in records()}
+    assert seen == {
+        "copied after": {"tenant"},
+        "copied before": set(),
+        "thread, nothing bound": set(),
+        "thread, bound": {"job"},
+        "request": {"tenant"},
+        "another request": set(),
+    }
+
+
+def test_values_bound_before_flext_logging_was_imported_are_merged() -> None:
+    """structlog bound first, flext-logging imported after: the bound values still join."""
+    program = (
+        "import structlog.contextvars\n"
+        "structlog.contextvars.bind_contextvars(tenant='t-1')\n"
+        "from flext_logging import configure, get_logger\n"
+        "configure(format='json')\n"
+        "get_logger('app').info('m')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(done.stdout)["tenant"] == "t-1"
+
+
+def test_a_replaced_structlog_registry_is_watched_again_by_configure(
+    json_stream: JsonStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """structlog's registry replaced (a reload, a test fixture): configure() watches the
+    new one, so values bound through it are merged."""
+    monkeypatch.setattr(structlog.contextvars, "_CONTEXT_VARS", {})
+    stream, records = json_stream
+    configure(format="json", stream=stream)
+
+    def bound() -> None:
+        structlog.contextvars.bind_contextvars(tenant_after_replace="t-1")
+        get_logger("app").info("m")
+
+    contextvars.Context().run(bound)
+    assert records()[0]["tenant_after_replace"] == "t-1"
 
 
 def test_a_structlog_contextvar_named_like_a_context_id_is_validated(
