@@ -1,7 +1,7 @@
 """Finding the request to trace: one row per root request, from one pass over the logs.
 
 A *root* is a correlation that names no parent (or, in logs without correlations, a
-trace). Its row says what it was (the route of its first server request, else its
+trace). Its row says what it was (the route of its outermost server request, else its
 RPC, task or operation name), which service took it, when it started, how long it
 took, how it ended (HTTP status or gRPC code), its first error code (its own, else
 the first of the work below it), and how many of the correlations it started failed:
@@ -78,8 +78,10 @@ class Request:
     failed_below: int = 0
     parent: str | None = None
     summary: dict[str, Any] | None = None
-    """The record the row was made from (its first server request's finishing record)."""
-    summary_start: float | None = field(default=None, repr=False)
+    """The record the row was made from (its outermost server request's finishing record)."""
+    summary_rank: tuple[bool, bool, float] = field(default=(True, True, 0.0), repr=False)
+    """Why the summary was chosen, the least first: whether it names a parent span,
+    whether it has no start, and its start."""
 
     @property
     def failed(self) -> bool:
@@ -150,24 +152,31 @@ def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
         request.error_code = request.error_code or error_code(record)
     event = record.get(keys.MESSAGE)
     duration = _duration(record)
+    # A record with a duration and a route or name of its own stands for a request
+    # (another library's access line), but not one of a timed operation inside it.
     is_server = (event in _SERVER_EVENTS and record.get(keys.RPC_SIDE) != keys.RPC_SIDE_CLIENT) or (
-        event not in FINISH_EVENTS and duration is not None and _label(record) is not None
+        event not in FINISH_EVENTS
+        and duration is not None
+        and keys.OPERATION not in record
+        and _label(record) is not None
     )
     if not is_server:
         return
     started = seconds - duration / 1000 if seconds is not None and duration is not None else seconds
     if started is not None and request.start_s is not None:
         request.start_s = min(request.start_s, started)
-    if request.summary is None or (
-        started is not None and (request.summary_start is None or started < request.summary_start)
-    ):
-        request.summary, request.summary_start = record, started
-        request.route = _label(record) or request.route
-        request.duration_ms = duration
-        request.service = _text(record, keys.SERVICE_NAME) or request.service
-        code = record.get(keys.STATUS_CODE, record.get(keys.RPC_CODE))
-        if isinstance(code, int | str) and not isinstance(code, bool):
-            request.status_code = code
+    # The request's outermost server request describes it: one that names no parent
+    # span, else the earliest (the earliest alone would be a callee whose clock is behind).
+    rank = (_text(record, keys.PARENT_SPAN_ID) is not None, started is None, started or 0.0)
+    if request.summary is not None and rank >= request.summary_rank:
+        return
+    request.summary, request.summary_rank = record, rank
+    request.route = _label(record) or request.route
+    request.duration_ms = duration
+    request.service = _text(record, keys.SERVICE_NAME) or request.service
+    code = record.get(keys.STATUS_CODE, record.get(keys.RPC_CODE))
+    if isinstance(code, int | str) and not isinstance(code, bool):
+        request.status_code = code
 
 
 def collect_requests(

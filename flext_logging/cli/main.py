@@ -106,6 +106,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files",
         nargs="*",
+        default=[],  # without a default argparse counts FILE as required in its errors
         metavar="FILE",
         help="log files, directories, globs or .gz files; '-' or nothing reads stdin",
     )

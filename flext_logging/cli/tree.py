@@ -18,6 +18,7 @@ the skew labelled.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -196,16 +197,45 @@ def _needles(value: str, *, quoted: bool) -> list[bytes]:
     return forms
 
 
-def _spool_stdin(sources: Sequence[str]) -> tuple[list[str], str | None]:
-    """Copy stdin to a temporary file so it can be scanned more than once."""
-    if STDIN not in sources:
-        return list(sources), None
-    import shutil
-    import tempfile
+def _read_once(source: str) -> bool:
+    """Whether *source* can be read only once: stdin, a FIFO, a pipe (``<(…)``), a device."""
+    if source == STDIN:
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(source).st_mode)
+    except OSError:
+        return False  # the reader says why it cannot be read
 
-    with tempfile.NamedTemporaryFile(prefix="flext-logging-", delete=False) as spool:
-        shutil.copyfileobj(sys.stdin.buffer, spool)
-    return [spool.name if source == STDIN else source for source in sources], spool.name
+
+def _spool_streams(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Copy each source that can be read only once to a temporary file.
+
+    ``trace`` reads its inputs once per level of the tree: a FIFO opened again waits for
+    a writer that is gone, and ``<(…)`` gives nothing the second time. Returns the
+    sources to read, and the temporary files to remove afterwards.
+    """
+    readable: list[str] = []
+    spooled: list[str] = []
+    for source in sources:
+        if not _read_once(source):
+            readable.append(source)
+            continue
+        import shutil
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="flext-logging-", delete=False) as spool:
+            spooled.append(spool.name)
+            if source == STDIN:
+                shutil.copyfileobj(sys.stdin.buffer, spool)
+            else:
+                try:
+                    with open(source, "rb") as stream:
+                        shutil.copyfileobj(stream, spool)
+                except OSError:
+                    readable.append(source)  # the reader says why it cannot be read
+                    continue
+        readable.append(spool.name)
+    return readable, spooled
 
 
 @dataclass
@@ -307,14 +337,14 @@ def collect_records(
     *meanwhile* may be called while a file is searched for the child correlations
     (``trace`` imports its renderer then).
     """
-    readable, spooled = _spool_stdin(sources)
+    readable, spooled = _spool_streams(sources)
     try:
         found_in = FileSearch(readable, reader, progress, meanwhile)
         return collect_from(found_in, ident, by=by)
     finally:
         reader.close()
-        if spooled is not None:
-            os.unlink(spooled)
+        for path in spooled:
+            os.unlink(path)
 
 
 def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> Collected:
@@ -492,6 +522,18 @@ def _spans_of(node: Node) -> dict[str, Node]:
             spans.setdefault(child.id, child)
             pending.extend(child.children)
     return spans
+
+
+def _span_depths(node: Node) -> list[tuple[Node, int]]:
+    """The span nodes of *node*'s own correlation, each with how deep it is nested (0: top)."""
+    found: list[tuple[Node, int]] = []
+    level = [child for child in node.children if child.kind == "span"]
+    depth = 0
+    while level:
+        found.extend((span, depth) for span in level)
+        level = [child for span in level for child in span.children if child.kind == "span"]
+        depth += 1
+    return found
 
 
 def _caller_span(node: Node) -> str | None:
@@ -770,12 +812,19 @@ def _summarize(node: Node) -> dict[str, Any] | None:
     labelled += [r for r in records if _event(r) == keys.EVENT_REQUEST_STARTED]
     node.operation = next((label for r in labelled if (label := _label(r))), None)
     if node.operation is None and node.kind != "span":
-        # A correlation whose records all sit in spans is named after its first span
-        # that served a request (the route it matched, not the raw path, nor the URL
-        # a client called it by), else after its first span.
-        spans = [span for span in _spans_of(node).values() if span.operation and span.start_s]
+        # A correlation whose records all sit in spans is named after its outermost
+        # span that served a request (the route it matched, not the raw path, nor the
+        # URL a client called it by), else after its outermost span; the earliest of
+        # a level. Not the earliest of all: a callee's clock may run behind.
+        depths = _span_depths(node)
+        spans = [span for span, _ in depths if span.operation and span.start_s]
         served = [span for span in spans if any(_served(r) for r in span.records)]
-        entry = min(served or spans, key=lambda span: span.start_s or 0.0, default=None)
+        depth = {id(span): level for span, level in depths}
+        entry = min(
+            served or spans,
+            key=lambda span: (depth[id(span)], span.start_s or 0.0),
+            default=None,
+        )
         node.operation = entry.operation if entry is not None else None
     if node.operation is None:
         # A span is never named after an operation that merely ran inside it.

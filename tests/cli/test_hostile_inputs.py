@@ -106,6 +106,50 @@ def test_a_named_fifo_is_read_to_its_end(tmp_path: Path, *, packed: bool) -> Non
     assert result.stdout.decode().splitlines()[1].startswith("op,1,0,")
 
 
+def _family() -> bytes:
+    """A request whose job started a child correlation, which started one of its own."""
+    return _lines(
+        make_record("root work", "01.000000", correlation="root"),
+        make_record("job started", "02.000000", correlation="kid", parent="root"),
+        make_record("job work", "02.500000", correlation="kid"),
+        make_record("grandchild work", "03.000000", correlation="grandkid", parent="kid"),
+    )
+
+
+_FAMILY_MESSAGES = ("root work", "job started", "job work", "grandchild work")
+
+
+def test_trace_reads_a_named_fifo_once_for_every_level_of_the_tree(tmp_path: Path) -> None:
+    """`trace` searches once per level: a FIFO is read once, the children still found."""
+    fifo = tmp_path / "app.fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("wb") as stream:
+            stream.write(_family())
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    result = _cli("trace", "root", str(fifo))
+    writer.join(timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert all(message in out for message in _FAMILY_MESSAGES), out
+
+
+def test_trace_through_process_substitution_finds_the_children(tmp_path: Path) -> None:
+    """`trace ID <(cat app.log)`: the pipe gives its bytes once; every level is searched."""
+    log = tmp_path / "app.log"
+    log.write_bytes(_family())
+    script = f'exec "{sys.executable}" -m flext_logging trace root <(cat "{log}")'
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert all(message in out for message in _FAMILY_MESSAGES), out
+
+
 def test_a_file_truncated_while_it_is_searched_does_not_kill_the_command(tmp_path: Path) -> None:
     """copytruncate under a running trace: no SIGBUS; the file is read as it now is."""
     log = tmp_path / "app.log"

@@ -134,7 +134,7 @@ def test_trace_draws_a_tree_by_default(tmp_path: Path, capsys: pytest.CaptureFix
         (["trace", "x", "missing.log"], 2, "flext-logging: no such file: missing.log\n"),
         (["trace", "x", "--where", "oops"], 2, "flext-logging: --where needs KEY=VALUE"),
         (["stats", "--since", "noon"], 2, "flext-logging: --since: not an RFC 3339 time: 'noon'\n"),
-        (["trace"], 2, "error: the following arguments are required: ID"),
+        (["trace"], 2, "error: the following arguments are required: ID\n"),
         (["explode"], 2, "invalid choice: 'explode'"),
         (["stats", "--width", "0"], 2, "at least 20 columns, got 0"),
     ],

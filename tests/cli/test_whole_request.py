@@ -393,3 +393,75 @@ def test_a_short_id_as_printed_is_traced_when_it_is_unambiguous(
     assert (status, orjson.loads(out)["id"]) == (0, first)
     status, _, err = _run(["trace", "ab12", str(log)], capsys)  # two ids start so
     assert (status, "no record of 'ab12' found" in err) == (1, True)
+
+
+def _callee_clock_behind() -> list[Record]:
+    """gateway serves GET /orders (01.000-01.050) and calls users, whose clock is 60 ms
+    behind: users' span and the timed operation in it seem to start before the gateway's."""
+    return [
+        make_record(
+            keys.EVENT_HTTP_REQUEST_FINISHED,
+            "01.040000",
+            correlation="c",
+            span="s-client",
+            parent_span_id="s-gateway",
+            service="gateway",
+            method="GET",
+            url="http://users/u",
+            duration_ms=30.0,
+        ),
+        make_record(
+            keys.EVENT_OPERATION_FINISHED,
+            "00.975000",
+            correlation="c",
+            span="s-users",
+            service="users",
+            operation="load_user",
+            operation_name="GET /u",
+            duration_ms=20.0,
+        ),
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "00.980000",
+            correlation="c",
+            span="s-users",
+            parent_span_id="s-client",
+            service="users",
+            method="GET",
+            path="/u",
+            status_code=200,
+            duration_ms=25.0,
+        ),
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "01.050000",
+            correlation="c",
+            span="s-gateway",
+            service="gateway",
+            method="GET",
+            path="/orders",
+            status_code=202,
+            duration_ms=50.0,
+        ),
+    ]
+
+
+def test_a_root_is_named_after_its_outermost_request_not_a_callee_whose_clock_is_behind() -> None:
+    """The correlation is the gateway's GET /orders, though users' lines seem earlier."""
+    assert _tree(*_callee_clock_behind())[0].endswith("  gateway GET /orders")
+
+
+def test_requests_lists_the_outermost_request_not_a_callee_whose_clock_is_behind(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The row is the gateway's request: not users' (earlier by its clock), nor its operation."""
+    log = write_log("app.log", *_callee_clock_behind())
+    status, out, _ = _run(["requests", str(log), "--format", "json"], capsys)
+    assert status == 0
+    [row] = orjson.loads(out)
+    assert (row["service"], row["route"], row["duration_ms"], row["status_code"]) == (
+        "gateway",
+        "GET /orders",
+        50.0,
+        202,
+    )
