@@ -70,14 +70,19 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return status, captured.out, captured.err
 
 
+def _through_a_pipe(log: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the command on bash's process substitution of *log*: `CMD <(cat app.log)`."""
+    script = f'exec "{sys.executable}" -m flext_logging {" ".join(argv)} <(cat "{log}")'
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+
+
 def test_process_substitution_loses_no_line(tmp_path: Path) -> None:
     """`pretty <(cat app.log)`: a pipe is opened once, its first bytes are not lost."""
     log = tmp_path / "app.log"
     log.write_bytes(_three())
-    script = f'exec "{sys.executable}" -m flext_logging pretty <(cat "{log}")'
-    result = subprocess.run(
-        ["bash", "-c", script], capture_output=True, timeout=RUN_TIMEOUT_S, check=False
-    )
+    result = _through_a_pipe(log, "pretty")
     assert result.returncode == 0, result.stderr
     assert [line.split()[3] for line in result.stdout.decode().splitlines()] == [
         "one",
@@ -141,10 +146,7 @@ def test_trace_through_process_substitution_finds_the_children(tmp_path: Path) -
     """`trace ID <(cat app.log)`: the pipe gives its bytes once; every level is searched."""
     log = tmp_path / "app.log"
     log.write_bytes(_family())
-    script = f'exec "{sys.executable}" -m flext_logging trace root <(cat "{log}")'
-    result = subprocess.run(
-        ["bash", "-c", script], capture_output=True, timeout=RUN_TIMEOUT_S, check=False
-    )
+    result = _through_a_pipe(log, "trace", "root")
     assert result.returncode == 0, result.stderr
     out = result.stdout.decode()
     assert all(message in out for message in _FAMILY_MESSAGES), out
