@@ -57,8 +57,19 @@ _AMBIGUOUS_NAMES: Final = frozenset({"duration"})
 """Preset names other libraries use in another sense: Datadog's ``duration`` is in
 nanoseconds, other loggers' in milliseconds or seconds. A line of the preset is
 still read whole (:func:`flext_logging.presets.detect`); the name alone is not."""
+_HTTP_READ: Final = (
+    keys.HTTP_METHOD,
+    keys.HTTP_ROUTE,
+    keys.HTTP_PATH,
+    keys.HTTP_URL,
+    keys.STATUS_CODE,
+    keys.CLIENT_IP,
+    keys.USER_AGENT,
+)
+"""A request's fields, which the tree and ``requests`` name a request by: read from the
+presets' names too (ecs-logging nests ``http.request.method`` as objects)."""
 _OURS_READ: Final = frozenset(
-    (*keys.HEAD_KEYS, *keys.CONTEXT_KEYS, keys.PARENT_SPAN_ID, keys.DURATION_MS)
+    (*keys.HEAD_KEYS, *keys.CONTEXT_KEYS, keys.PARENT_SPAN_ID, keys.DURATION_MS, *_HTTP_READ)
 )
 
 
@@ -174,6 +185,7 @@ _OURS: Final[Mapping[str, str]] = {
         *keys.CONTEXT_KEYS,
         keys.PARENT_SPAN_ID,
         keys.DURATION_MS,
+        *_HTTP_READ,
     )
 }
 
@@ -347,6 +359,7 @@ _TEXT_FIELDS: Final = (
     keys.USER_ID,
     keys.OPERATION_NAME,
     keys.OPERATION,
+    *(name for name in _HTTP_READ if name != keys.STATUS_CODE),
 )
 _ID_LIKE: Final = (
     keys.CORRELATION_ID,
@@ -469,8 +482,9 @@ class Schema:
         for name, value in record.items():
             if name not in used and name not in normalized:
                 normalized[name] = value
-        if keys.DURATION_MS in found:
-            normalized[keys.DURATION_MS] = found[keys.DURATION_MS]
+        for name in (*_HTTP_READ, keys.DURATION_MS):
+            if name in found:
+                normalized[name] = found[name]
         for name in _ID_LIKE:  # an id that is none (all zeros, empty) must not group records
             if name not in found:
                 normalized.pop(name, None)

@@ -273,3 +273,37 @@ def test_the_dialect_table_names_every_library_it_reads() -> None:
     for fields in DIALECTS.values():
         assert set(fields) <= set(ALIASES)
     assert sys.modules["flext_logging.cli.fields"] is not None
+
+
+def test_a_request_logged_by_ecs_logging_is_listed_with_its_route_and_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ecs-logging nests `http.request.method` as objects: the request is still named."""
+    import ecs_logging
+
+    logger, stream = _stdlib_logger("ecs-request", ecs_logging.StdlibFormatter())
+    logger.error(
+        "request_finished",
+        extra={
+            "labels.correlation_id": CORRELATION,
+            "http.request.method": "POST",
+            "url.path": "/pay",
+            "http.response.status_code": 500,
+            "event.duration": 3_000_000,  # nanoseconds
+        },
+    )
+    log = tmp_path / "ecs.log"
+    log.write_text(stream.getvalue())
+    assert '"http":{"request":{"method":"POST"}' in stream.getvalue()  # nested, as it writes
+    status, out, _ = _run(["requests", str(log), "--format", "csv"], capsys)
+    assert status == 0
+    row = out.splitlines()[1].split(",")
+    assert (row[0], row[2], row[4], row[5], row[6]) == (
+        CORRELATION,
+        "POST /pay",
+        "3.0",
+        "failed",
+        "500",
+    )
+    status, out, _ = _run(["stats", str(log), "--format", "csv"], capsys)
+    assert out.splitlines()[1] == "POST /pay,1,1,3.0,3.0,3.0"
