@@ -12,14 +12,21 @@ child correlations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from flext_logging import keys
 from flext_logging.cli.reading import Progress, Reader, RecordFilter
 from flext_logging.cli.times import record_seconds
-from flext_logging.cli.tree import FINISH_EVENTS, TASK_CLOSING_EVENTS, error_code, is_failure
+from flext_logging.cli.tree import (
+    FINISH_EVENTS,
+    TASK_CLOSING_EVENTS,
+    error_code,
+    is_failure,
+    spool_streams,
+)
 
 __all__ = ["NEEDLES", "REQUEST_COLUMNS", "Request", "collect_requests", "select"]
 
@@ -52,6 +59,8 @@ NEEDLES: Final = (
 )
 """What a line must hold to matter here: a finish, a failure, a duration or a parent."""
 
+_CALL_EVENTS: Final = frozenset({keys.EVENT_HTTP_REQUEST_FINISHED, keys.EVENT_HTTP_REQUEST_FAILED})
+_RPC_EVENTS: Final = frozenset({keys.EVENT_RPC_FINISHED, keys.EVENT_RPC_FAILED})
 _SERVER_EVENTS: Final = frozenset(
     {
         keys.EVENT_REQUEST_FINISHED,
@@ -130,7 +139,8 @@ def _duration(record: dict[str, Any]) -> float | None:
     return float(value)
 
 
-def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
+def _add(requests: dict[str, Request], record: dict[str, Any], calls: dict[str, str]) -> None:
+    """Take what *record* says of its request; note in *calls* the span of a call it made."""
     # A request made in a request_context() of its own carries only its request id.
     key = (
         _text(record, keys.CORRELATION_ID)
@@ -151,10 +161,17 @@ def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
         request.status = keys.STATUS_FAILED
         request.error_code = request.error_code or error_code(record)
     event = record.get(keys.MESSAGE)
+    client_side = record.get(keys.RPC_SIDE) == keys.RPC_SIDE_CLIENT
+    if event in _CALL_EVENTS or (event in _RPC_EVENTS and client_side):
+        span = _text(record, keys.SPAN_ID)
+        if span is not None:  # a service called here may log under a correlation of its own
+            calls[span] = key
+    if request.route is None and keys.OPERATION not in record:
+        request.route = _label(record)  # a name until a server request gives its route
     duration = _duration(record)
     # A record with a duration and a route or name of its own stands for a request
     # (another library's access line), but not one of a timed operation inside it.
-    is_server = (event in _SERVER_EVENTS and record.get(keys.RPC_SIDE) != keys.RPC_SIDE_CLIENT) or (
+    is_server = (event in _SERVER_EVENTS and not client_side) or (
         event not in FINISH_EVENTS
         and duration is not None
         and keys.OPERATION not in record
@@ -180,13 +197,62 @@ def _add(requests: dict[str, Request], record: dict[str, Any]) -> None:
 
 
 def collect_requests(
-    sources: Iterable[str], reader: Reader, *, progress: Progress | None = None
+    sources: Sequence[str], reader: Reader, *, progress: Progress | None = None
 ) -> list[Request]:
-    """Return the root requests of *sources*, in time order, failures below counted."""
+    """Return the root requests of *sources*, in time order, failures below counted.
+
+    A root is a correlation with no parent among them: one that names none, or whose
+    parent was not seen. A correlation that names no parent but whose first server
+    request was called from a span of another (only ``traceparent`` crossed) is that
+    one's child.
+    """
+    readable, spooled = spool_streams(sources)
+    try:
+        requests = _read(readable, reader, progress)
+    finally:
+        for path in spooled:
+            os.unlink(path)
+    _count_failures_below(requests)
+    roots = [
+        request
+        for request in requests.values()
+        if request.parent is None or request.parent not in requests
+    ]
+    roots.sort(key=lambda one: (one.start_s is None, one.start_s or 0.0, one.id))
+    return roots
+
+
+def _read(sources: Sequence[str], reader: Reader, progress: Progress | None) -> dict[str, Request]:
+    """Read the requests of *sources*, each with its parent.
+
+    The parents known only from their children (their own lines hold no finish,
+    failure or duration) are read in a second pass, for their ids alone.
+    """
     requests: dict[str, Request] = {}
+    calls: dict[str, str] = {}
     for source in sources:
         for record in reader.records(source, needles=NEEDLES, progress=progress):
-            _add(requests, record)
+            _add(requests, record, calls)
+    unseen = {
+        request.parent
+        for request in requests.values()
+        if request.parent is not None and request.parent not in requests
+    }
+    if unseen:
+        needles = [f'"{ident}"'.encode() for ident in sorted(unseen)]
+        for source in sources:
+            for record in reader.records(source, needles=needles):
+                if _text(record, keys.CORRELATION_ID) in unseen:
+                    _add(requests, record, calls)
+    for request in requests.values():
+        if request.parent is None and request.summary is not None:
+            caller = calls.get(_text(request.summary, keys.PARENT_SPAN_ID) or "")
+            if caller is not None and caller != request.id:
+                request.parent = caller
+    return requests
+
+
+def _count_failures_below(requests: dict[str, Request]) -> None:
     for request in requests.values():
         if request.status != keys.STATUS_FAILED:
             continue
@@ -198,13 +264,6 @@ def collect_requests(
             above.failed_below += 1
             above.error_code = above.error_code or request.error_code
             parent = above.parent
-    roots = [
-        request
-        for request in requests.values()
-        if (request.parent is None or request.parent not in requests) and request.summary
-    ]
-    roots.sort(key=lambda one: (one.start_s is None, one.start_s or 0.0, one.id))
-    return roots
 
 
 def select(

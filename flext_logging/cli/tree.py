@@ -46,6 +46,7 @@ __all__ = [
     "detect_by",
     "error_code",
     "is_failure",
+    "spool_streams",
     "to_data",
 ]
 
@@ -207,11 +208,12 @@ def _read_once(source: str) -> bool:
         return False  # the reader says why it cannot be read
 
 
-def _spool_streams(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+def spool_streams(sources: Sequence[str]) -> tuple[list[str], list[str]]:
     """Copy each source that can be read only once to a temporary file.
 
-    ``trace`` reads its inputs once per level of the tree: a FIFO opened again waits for
-    a writer that is gone, and ``<(…)`` gives nothing the second time. Returns the
+    ``trace`` reads its inputs once per level of the tree, ``requests`` twice when a
+    root's own lines are needed: a FIFO opened again waits for a writer that is gone,
+    and ``<(…)`` gives nothing the second time. Returns the
     sources to read, and the temporary files to remove afterwards.
     """
     readable: list[str] = []
@@ -337,7 +339,7 @@ def collect_records(
     *meanwhile* may be called while a file is searched for the child correlations
     (``trace`` imports its renderer then).
     """
-    readable, spooled = _spool_streams(sources)
+    readable, spooled = spool_streams(sources)
     try:
         found_in = FileSearch(readable, reader, progress, meanwhile)
         return collect_from(found_in, ident, by=by)

@@ -465,3 +465,97 @@ def test_requests_lists_the_outermost_request_not_a_callee_whose_clock_is_behind
         50.0,
         202,
     )
+
+
+def _requests_rows(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str], *records: Record
+) -> list[dict[str, Any]]:
+    log = write_log("app.log", *records)
+    status, out, _ = _run(["requests", str(log), "--format", "json"], capsys)
+    assert status == 0
+    rows: list[dict[str, Any]] = orjson.loads(out)
+    return rows
+
+
+def test_requests_counts_a_callee_joined_by_traceparent_alone_below_its_caller(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """billing logs its own correlation, called from shop's span: not a root, failed below."""
+    rows = _requests_rows(
+        write_log,
+        capsys,
+        make_record(
+            keys.EVENT_HTTP_REQUEST_FINISHED,
+            "01.040000",
+            correlation="shop-c",
+            span="s-call",
+            parent_span_id="s-shop",
+            method="POST",
+            url="http://billing/invoices",
+            status_code=503,
+            duration_ms=30.0,
+        ),
+        make_record(
+            keys.EVENT_REQUEST_FAILED,
+            "01.030000",
+            correlation="billing-c",
+            span="s-billing",
+            parent_span_id="s-call",
+            service="billing",
+            level="error",
+            method="POST",
+            path="/invoices",
+            status_code=503,
+            duration_ms=20.0,
+            error={"type": "KeyError", "message": "nope", "code": "BILLING_DOWN"},
+        ),
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "01.050000",
+            correlation="shop-c",
+            span="s-shop",
+            method="POST",
+            path="/orders",
+            status_code=202,
+            duration_ms=50.0,
+        ),
+    )
+    assert [(row["id"], row["failed_below"], row["error_code"]) for row in rows] == [
+        ("shop-c", 1, "BILLING_DOWN")
+    ]
+
+
+def test_requests_lists_roots_whose_own_lines_hold_no_finish(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch known by its jobs, and a job that crashed on its own, are both listed."""
+    rows = _requests_rows(
+        write_log,
+        capsys,
+        make_record("batch received", "01.000000", correlation="batch", service="gateway"),
+        make_record(
+            keys.EVENT_TASK_FAILED,
+            "02.000000",
+            correlation="job-1",
+            parent="batch",
+            level="error",
+            service="worker",
+            task_name="send_invoice",
+            error={"type": "OSError", "message": "smtp", "code": "SMTP_DOWN"},
+        ),
+        make_record(
+            "cron crashed",
+            "03.000000",
+            correlation="cron",
+            service="cron",
+            level="error",
+            error={"type": "ValueError", "message": "bad", "code": "CRON_ERR"},
+        ),
+    )
+    summary = [
+        (r["id"], r["service"], r["status"], r["failed_below"], r["error_code"]) for r in rows
+    ]
+    assert summary == [
+        ("batch", "gateway", "ok", 1, "SMTP_DOWN"),
+        ("cron", "cron", "failed", 0, "CRON_ERR"),
+    ]
