@@ -379,6 +379,10 @@ def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> C
         known.add(ident)
     new = _correlations(kept, known, by)
     searches = 1
+    asked: set[str] = set()
+    if not new:
+        new, searches = _callees(search, _unanswered_calls(kept, asked), known)
+        searches += 1
     while new:
         known |= new
         more = search.of_correlations(new)
@@ -391,7 +395,46 @@ def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> C
                 seen.add(line)
                 kept.append(record)
         new = _child_correlations(kept, known)
+        if not new:  # the services called under correlations of their own, if any
+            new, count = _callees(search, _unanswered_calls(kept, asked), known)
+            searches += count
     return Collected(by, kept, searches=searches, ident=ident)
+
+
+_CALL_EVENTS: Final = frozenset({keys.EVENT_HTTP_REQUEST_FINISHED, keys.EVENT_HTTP_REQUEST_FAILED})
+_RPC_FINISH_EVENTS: Final = frozenset({keys.EVENT_RPC_FINISHED, keys.EVENT_RPC_FAILED})
+
+
+def _unanswered_calls(records: Iterable[dict[str, Any]], asked: set[str]) -> dict[str, str]:
+    """The calls among *records* that no record answers (its span is no one's parent),
+    by span, with their trace ids; each is returned once (*asked* keeps them)."""
+    records = list(records)
+    answered = {parent for r in records if (parent := _text(r, keys.PARENT_SPAN_ID))}
+    calls: dict[str, str] = {}
+    for record in records:
+        event = _event(record)
+        if event not in _CALL_EVENTS and not (
+            event in _RPC_FINISH_EVENTS and record.get(keys.RPC_SIDE) == keys.RPC_SIDE_CLIENT
+        ):
+            continue
+        span, trace = _text(record, keys.SPAN_ID), _text(record, keys.TRACE_ID)
+        if span is not None and trace is not None and span not in answered | asked:
+            calls[span] = trace
+    asked.update(calls)
+    return calls
+
+
+def _callees(search: RecordSearch, calls: dict[str, str], known: set[str]) -> tuple[set[str], int]:
+    """The correlations that served *calls* (only ``traceparent`` crossed: a span of
+    theirs names a call as its parent), found by the calls' trace ids; and the searches."""
+    found: set[str] = set()
+    traces = sorted(set(calls.values()))
+    for trace in traces:
+        for _, record in search.mentioning(trace):
+            correlation = _text(record, keys.CORRELATION_ID)
+            if correlation not in known and _text(record, keys.PARENT_SPAN_ID) in calls:
+                found.add(correlation)  # type: ignore[arg-type] # not None: not in known
+    return found, len(traces)
 
 
 def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> tuple[str, By] | None:

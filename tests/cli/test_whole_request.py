@@ -119,11 +119,14 @@ def test_a_request_id_and_its_correlation_draw_the_same_tree(
     assert "(1 failed below)" in by_request.splitlines()[0]
 
 
-def test_by_trace_id_a_callee_in_another_correlation_nests_under_its_caller(
-    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("given", ["trace", "correlation", "request"])
+def test_a_callee_in_another_correlation_nests_under_its_caller_whatever_id_is_given(
+    given: str, write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Only traceparent crossed: the callee's correlation hangs under the client span."""
+    """Only traceparent crossed: the callee's correlation hangs under the client span,
+    traced by the trace id, the caller's correlation id or its request id alike."""
     trace = "0af7651916cd43dd8448eb211c80319c"
+    ident = {"trace": trace, "correlation": "c-caller", "request": "r-caller"}[given]
     log = write_log(
         "app.log",
         make_record(
@@ -132,6 +135,7 @@ def test_by_trace_id_a_callee_in_another_correlation_nests_under_its_caller(
             correlation="c-caller",
             span="s-client",
             trace_id=trace,
+            request_id="r-caller",
             service="shop",
             method="POST",
             url="http://billing/invoices",
@@ -162,7 +166,7 @@ def test_by_trace_id_a_callee_in_another_correlation_nests_under_its_caller(
             duration_ms=80.0,
         ),
     )
-    status, out, _ = _run(["trace", trace, str(log), "--format", "json", "--no-records"], capsys)
+    status, out, _ = _run(["trace", ident, str(log), "--format", "json", "--no-records"], capsys)
     assert status == 0
     assert _outline(orjson.loads(out)) == [
         "correlation c-caller ok",
