@@ -487,6 +487,9 @@ def _run(args: argparse.Namespace, early: dict[str, search.Searcher]) -> int:
         return _EXIT_OUTPUT_FAILED
 
 
+_AMBIGUOUS_SHOWN: Final = 5
+"""How many of the ids a short id starts the message names."""
+
 # Write errors that end the command: the destination accepts no more.
 _OUTPUT_ERRORS: Final = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG))
 
@@ -537,6 +540,15 @@ def _trace(args: argparse.Namespace, sources: list[str], early: dict[str, search
             )
     _report(reader)
     if found.by is None or not found.records:
+        if found.ambiguous:
+            listed = ", ".join(plain.safe(one) for one in found.ambiguous[:_AMBIGUOUS_SHOWN])
+            more = ", …" if len(found.ambiguous) > _AMBIGUOUS_SHOWN else ""
+            print(
+                f"flext-logging: {plain.safe(args.id)!r} is the start of"
+                f" {len(found.ambiguous)} ids ({listed}{more}); give more of it",
+                file=sys.stderr,
+            )
+            return _EXIT_NOT_FOUND
         print(f"flext-logging: no record of {plain.safe(args.id)!r} found", file=sys.stderr)
         if found.unmatched_lines:
             lines = "line contains" if found.unmatched_lines == 1 else "lines contain"

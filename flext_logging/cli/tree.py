@@ -252,6 +252,8 @@ class Collected:
     """How many searches of the inputs were made (one per level of the tree)."""
     ident: str | None = None
     """The id in full (a short one given is expanded when it is unambiguous)."""
+    ambiguous: list[str] = field(default_factory=list)
+    """The ids a short id given starts, when it starts more than one."""
 
 
 Found = list[tuple[bytes, dict[str, Any]]]
@@ -356,15 +358,9 @@ def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> C
     detected, or *by*), or when it is of a correlation found so far or started inside
     one; the same bytes are taken once.
     """
-    ident = normalize_id(ident) or ident
-    candidates = search.mentioning(ident)
-    if by is None:
-        by = detect_by((record for _, record in candidates), ident)
-    if by is None:  # a short id, as `requests` and the tree print them?
-        shortened = search.shortened(ident, candidates)
-        full = _expand_prefix((record for _, record in shortened), ident)
-        if full is not None:
-            (ident, by), candidates = full, shortened
+    ident, by, candidates, ambiguous = _identify(search, normalize_id(ident) or ident, by)
+    if ambiguous:
+        return Collected(None, [], searches=1, ambiguous=ambiguous)
     if by is None:
         unmatched = len({line for line, _ in candidates})
         return Collected(None, [], unmatched_lines=unmatched, searches=1)
@@ -437,8 +433,26 @@ def _callees(search: RecordSearch, calls: dict[str, str], known: set[str]) -> tu
     return found, len(traces)
 
 
-def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> tuple[str, By] | None:
-    """The one id that starts with *prefix* (a short id, as git takes them), and its kind."""
+def _identify(
+    search: RecordSearch, ident: str, by: By | None
+) -> tuple[str, By | None, Found, list[str]]:
+    """Which id *ident* is, and the records mentioning it: the id in full, its kind (or
+    ``None``: not found), the records, and the ids a short id starts if it starts several."""
+    candidates = search.mentioning(ident)
+    if by is None:
+        by = detect_by((record for _, record in candidates), ident)
+    if by is None:  # a short id, as `requests` and the tree print them?
+        shortened = search.shortened(ident, candidates)
+        matches = _expand_prefix((record for _, record in shortened), ident)
+        if len(matches) > 1:
+            return ident, None, [], sorted(matches)
+        if matches:
+            (ident, by), candidates = next(iter(matches.items())), shortened
+    return ident, by, candidates, []
+
+
+def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> dict[str, By]:
+    """The ids that start with *prefix* (a short id, as git takes them), and their kinds."""
     matches: dict[str, By] = {}
     kinds: tuple[By, ...] = ("correlation", "request", "trace")
     for record in records:
@@ -446,7 +460,7 @@ def _expand_prefix(records: Iterable[dict[str, Any]], prefix: str) -> tuple[str,
             value = _text(record, BY_FIELDS[by])
             if value is not None and value.startswith(prefix):
                 matches.setdefault(value, by)
-    return next(iter(matches.items())) if len(matches) == 1 else None
+    return matches
 
 
 def _belongs(record: dict[str, Any], ident: str, by: By) -> bool:
