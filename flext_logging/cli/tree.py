@@ -614,7 +614,7 @@ def _choose_root(tops: list[Node], ident: str, by: By, loose: list[dict[str, Any
 
     A top correlation called from a span of another one nests under that span. Of the
     rest, the root is the id itself (for a correlation id), else the earliest one
-    without a parent; when there are several, a made-up root holds them all.
+    without a parent, or the only one; otherwise a made-up root holds them all.
     """
     spans: dict[str, Node] = {}
     for top in tops:
@@ -632,8 +632,8 @@ def _choose_root(tops: list[Node], ident: str, by: By, loose: list[dict[str, Any
             free.append(top)
     if by == "correlation":
         chosen = next((top for top in free if top.id == ident), None)
-    else:
-        chosen = next((top for top in free if not top.orphan), None)
+    else:  # one correlation whose parent is outside the request is its root all the same
+        chosen = next((top for top in free if not top.orphan), free[0] if len(free) == 1 else None)
     if chosen is None:
         for top in free:
             if top.missing_parent == ident:  # the root drawn above it is that parent

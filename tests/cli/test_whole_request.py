@@ -566,3 +566,21 @@ def test_requests_lists_roots_whose_own_lines_hold_no_finish(
         ("batch", "gateway", "ok", 1, "SMTP_DOWN"),
         ("cron", "cron", "failed", 0, "CRON_ERR"),
     ]
+
+
+def test_a_request_inside_a_child_correlation_is_rooted_at_it_not_an_orphan(
+    write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """r-job is the request id of a job started by another request: the job is the root,
+    and its parent, not asked for, is not said to be missing."""
+    log = write_log(
+        "app.log",
+        make_record("order placed", "01.000000", correlation="c-web", request_id="r-web"),
+        make_record("job started", "02.000000", correlation="c-job", parent="c-web"),
+        make_record("job step", "02.500000", correlation="c-job", request_id="r-job"),
+    )
+    status, out, _ = _run(["trace", "r-job", str(log), "--format", "json"], capsys)
+    assert status == 0
+    tree = orjson.loads(out)
+    assert (tree["kind"], tree["id"], tree["orphan"]) == ("correlation", "c-job", False)
+    assert [record[keys.MESSAGE] for record in tree["records"]] == ["job started", "job step"]
