@@ -527,12 +527,13 @@ def build_tree(records: Iterable[dict[str, Any]], ident: str, by: By) -> Node:
             by_correlation.setdefault(correlation, []).append(record)
         else:
             loose.append(record)
-    # A correlation's parent is what its earliest record says, even if a duplicated id
+    # A correlation's parent is the first its records name, even if a duplicated id
     # makes later records disagree.
     parents = {
         correlation: _first_text(group, keys.PARENT_CORRELATION_ID)
         for correlation, group in by_correlation.items()
     }
+    _cut_cycles(parents, ident if by == "correlation" else None)
     children: dict[str, list[str]] = {}
     for correlation, parent in parents.items():
         if parent is not None and parent in by_correlation:
@@ -557,6 +558,22 @@ def build_tree(records: Iterable[dict[str, Any]], ident: str, by: By) -> Node:
     _finish(root)
     _place(root)
     return root
+
+
+def _cut_cycles(parents: dict[str, str | None], root: str | None) -> None:
+    """Make each cycle of parents (duplicated ids) a chain, so each is drawn once: *root*
+    (the correlation asked for), if in it, else the member that started first (*parents*
+    is in order of first record) names no parent."""
+    order = {correlation: index for index, correlation in enumerate(parents)}
+    for correlation in parents:
+        chain: dict[str, None] = {}
+        current: str | None = correlation
+        while current is not None and current in parents and current not in chain:
+            chain[current] = None
+            current = parents[current]
+        if current is not None and current in chain:
+            members = list(chain)[list(chain).index(current) :]
+            parents[root if root in members else min(members, key=order.__getitem__)] = None
 
 
 def _top_of(

@@ -584,3 +584,25 @@ def test_a_request_inside_a_child_correlation_is_rooted_at_it_not_an_orphan(
     tree = orjson.loads(out)
     assert (tree["kind"], tree["id"], tree["orphan"]) == ("correlation", "c-job", False)
     assert [record[keys.MESSAGE] for record in tree["records"]] == ["job started", "job step"]
+
+
+@pytest.mark.parametrize("ident", ["A", "B"])
+def test_a_cycle_of_parents_draws_each_correlation_once_from_the_first(
+    ident: str, write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A's later line names C (a duplicated id) as its parent: each is drawn once, the
+    cycle cut at the correlation asked for."""
+    log = write_log(
+        "app.log",
+        make_record("root", "01.000000", correlation="A"),
+        make_record("b", "01.010000", correlation="B", parent="A"),
+        make_record("c", "01.020000", correlation="C", parent="B"),
+        make_record("a again", "01.030000", correlation="A", parent="C"),
+    )
+    status, out, _ = _run(["trace", ident, str(log), "--format", "json", "--no-records"], capsys)
+    assert status == 0
+    outline = _outline(orjson.loads(out))
+    if ident == "A":
+        assert outline == ["correlation A ok", "  correlation B ok", "    correlation C ok"]
+    else:  # B's tree: what B started, then what its lines say C started
+        assert outline == ["correlation B ok", "  correlation C ok", "    correlation A ok"]
