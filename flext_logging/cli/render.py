@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from rich.console import Console
 from rich.text import Text
@@ -271,15 +271,42 @@ def render_table(
     columns: Sequence[tuple[str, bool]],
     rows: Sequence[Sequence[object]],
 ) -> None:
-    """Print a table; each column is (header, right-aligned), every cell is safe text."""
+    """Print a table; each column is (header, right-aligned), every cell is safe text.
+
+    On a narrow terminal only names and codes wrap, folded: an id, a time, a number or a
+    status keeps its width (it is never cut, so an id can still be copied).
+    """
     from rich.table import Table  # only tables need it: not loaded for trace and pretty
 
-    table = Table(title=title, title_justify="left")
-    for header, right in columns:
-        table.add_column(header, justify="right" if right else "left")
-    for row in rows:
-        table.add_row(*(Text(safe(cell)) for cell in row))
+    cells = [[Text(safe(cell)) for cell in row] for row in rows]
+    widths = [
+        max([len(header), *(row[index].cell_len for row in cells)])
+        for index, (header, _) in enumerate(columns)
+    ]
+    if sum(widths) + 3 * len(columns) + 1 <= console.width:
+        table = Table(title=title, title_justify="left")
+    else:  # narrow: no vertical rules, one space between columns
+        from rich import box
+
+        table = Table(
+            title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0)
+        )
+    for index, (header, right) in enumerate(columns):
+        justify: Literal["left", "right"] = "right" if right else "left"
+        if header in _WRAPPING_HEADERS:
+            table.add_column(header, justify=justify, overflow="fold")
+        else:
+            table.add_column(header, justify=justify, no_wrap=True, min_width=widths[index])
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
+
+
+_WRAPPING_HEADERS: Final = frozenset(
+    {"service", "route", "operation", "route / operation", "code", "error code"}
+)
+"""The columns that wrap on a narrow terminal (names and codes, folded: no character is
+lost); the others keep their width."""
 
 
 def stats_cells(row: Row, view: View, *, every: bool) -> list[str]:

@@ -168,6 +168,37 @@ def test_requests_lists_roots_with_failures_below(
     assert "GET /slow" in table[0]
 
 
+@pytest.mark.parametrize("width", [80, 100])
+def test_requests_on_a_narrow_terminal_never_cut_an_id_a_time_or_a_status(
+    width: int, write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names and codes wrap; every id, start, duration and status is whole, so an id
+    can be copied to `trace`, and no line is wider than the terminal."""
+    log = write_log(
+        "app.log",
+        make_record(
+            keys.EVENT_REQUEST_FINISHED,
+            "01.000000",
+            correlation="6513270e269e0d37f2a74de452e6b438",
+            service="gateway-with-a-long-name",
+            method="POST",
+            path="/orders/u-730355/invoices/with/a/long/path",
+            status_code=500,
+            duration_ms=153.6,
+            level="error",
+            error={"type": "ValueError", "code": "FLEXT_VALIDATION_ERROR"},
+        ),
+    )
+    status, out, _ = _run(["requests", str(log), "--width", str(width)], capsys)
+    assert status == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= width
+    row = next(line for line in lines if "6513270e" in line)
+    for whole in ("6513270e", "10:00:00.846", "153.6 ms", "failed 500"):
+        assert whole in row, (whole, out)
+    assert "…" not in out
+
+
 def test_stats_by_service_and_code(
     write_log: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
