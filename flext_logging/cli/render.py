@@ -288,9 +288,7 @@ def render_table(
     else:  # narrow: no vertical rules, one space between columns
         from rich import box
 
-        table = Table(
-            title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0)
-        )
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
     for index, (header, right) in enumerate(columns):
         justify: Literal["left", "right"] = "right" if right else "left"
         if header in _WRAPPING_HEADERS:
