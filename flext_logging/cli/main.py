@@ -313,7 +313,14 @@ def _is_terminal(stream: Any) -> bool:
 def _report(reader: Reader) -> None:
     summary = reader.stats.summary()
     if summary is not None:
-        print(summary, file=sys.stderr)
+        print(_safe_lines(summary), file=sys.stderr)
+
+
+def _safe_lines(text: str) -> str:
+    """*text* with no control sequence left in its lines: file names are anyone's."""
+    from flext_logging.cli.plain import safe
+
+    return "\n".join(safe(line) for line in text.split("\n"))
 
 
 def _view(args: argparse.Namespace) -> View:
@@ -470,7 +477,7 @@ def _run(args: argparse.Namespace, early: dict[str, search.Searcher]) -> int:
         }[args.command]
         return command(args, sources)
     except UsageError as error:
-        print(f"flext-logging: {error}", file=sys.stderr)
+        print(_safe_lines(f"flext-logging: {error}"), file=sys.stderr)
         return _EXIT_USAGE
     except BrokenPipeError:  # `| head`, `less` quit: the reader is gone, which is no error
         from flext_logging.cli.plain import devnull_stdout

@@ -407,3 +407,18 @@ def _children() -> list[int]:
             if int(fields[1]) == os.getpid():
                 found.append(int(entry))
     return found
+
+
+def test_a_file_name_reaches_the_terminal_as_text_never_as_a_control_sequence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """File names are anyone's: an ESC or a bidi override in one is shown escaped."""
+    evil = tmp_path / "ev\x1b[31mil\u202e.log"
+    evil.write_bytes(b"not json\n" + _three())
+    status, _, err = _run(["stats", str(evil)], capsys)
+    assert status == 0
+    assert "ev\\x1b[31mil\\u202e.log" in err
+    status, _, err = _run(["stats", str(tmp_path / "no\x1b[31m.log")], capsys)
+    assert status == 2
+    assert err.endswith("no\\x1b[31m.log\n")
+    assert "\x1b" not in err
