@@ -285,7 +285,7 @@ def render_table(
     ]
     if sum(widths) + 3 * len(columns) + 1 <= console.width:
         table = Table(title=title, title_justify="left")
-    else:  # narrow: no vertical rules, one space between columns
+    else:  # narrow: no vertical rules, no padding at the edges
         from rich import box
 
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
