@@ -63,8 +63,41 @@ def _from_number(number: float) -> float | None:
     return number / 1e9
 
 
-@lru_cache(maxsize=4096)
+_OURS_LENGTH: Final = len("2026-11-23T10:00:00.000000Z")
+
+
 def _parse_text(text: str) -> float | None:
+    # Our own form, fixed-width (``2026-11-23T10:00:00.123456Z``), is most lines' time:
+    # read from its hour's start (remembered per hour) and three slices of digits.
+    if (
+        len(text) == _OURS_LENGTH
+        and text[10] == "T"
+        and text[13] == text[16] == ":"
+        and text[19] == "."
+        and text[26] == "Z"
+    ):
+        digits = text[14:16] + text[17:19] + text[20:26]
+        hour = _hour_start(text[:13])
+        if hour is not None and digits.isascii() and digits.isdigit():
+            minute, second = int(digits[:2]), int(digits[2:4])
+            if minute <= _LAST_MINUTE and second <= _LAST_MINUTE:
+                return hour + minute * 60 + second + int(digits[4:]) / 1e6
+    return _parse_any(text)
+
+
+_LAST_MINUTE: Final = 59
+
+
+@lru_cache(maxsize=256)
+def _hour_start(text: str) -> float | None:
+    """Seconds at the start of the hour ``YYYY-MM-DDTHH``, or ``None`` if it is none."""
+    if not (text.isascii() and text[:4].isdigit() and text[4] == text[7] == "-"):
+        return None
+    return _parse_any(text + ":00:00Z")
+
+
+@lru_cache(maxsize=4096)
+def _parse_any(text: str) -> float | None:
     match = _RFC3339.match(text)
     if match is None:
         if _DIGITS.match(text.strip()):

@@ -113,3 +113,30 @@ def test_epoch_times_sort_and_pass_the_time_filters(
     assert status == 0
     assert [r[keys.MESSAGE] for r in orjson.loads(out)["records"]] == ["text", "ms", "seconds"]
     assert "1 record without a readable time left out by the time filter" in err
+
+
+def test_our_fixed_width_times_read_exactly_as_any_rfc_3339_time() -> None:
+    """Our own form (read by slices) gives the very float the general reader gives,
+    across years, months and the day's edges; an impossible date or time is none."""
+    import calendar
+    import random
+
+    rng = random.Random(2026)
+    for _ in range(5_000):
+        year, month = rng.randint(1970, 2200), rng.randint(1, 12)
+        day = rng.randint(1, calendar.monthrange(year, month)[1])
+        hour, minute, second = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
+        micros = rng.choice([0, 999_999, rng.randint(0, 999_999)])
+        ours = (
+            f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{micros:06d}Z"
+        )
+        same_instant = ours[:-1] + "+00:00"  # the general reader's path
+        assert parse_instant(ours) == parse_instant(same_instant), ours
+    for impossible in (
+        "2026-02-31T10:00:00.000000Z",
+        "2026-11-23T24:00:00.000000Z",
+        "2026-11-23T10:60:00.000000Z",
+        "2026-11-23T10:00:00.12345²Z",
+        "2026-13-01T10:00:00.000000Z",
+    ):
+        assert parse_instant(impossible) is None, impossible
