@@ -24,6 +24,7 @@ from flext_logging.cli.tree import (
     FINISH_EVENTS,
     TASK_CLOSING_EVENTS,
     error_code,
+    is_call,
     is_failure,
     spool_streams,
 )
@@ -59,8 +60,6 @@ NEEDLES: Final = (
 )
 """What a line must hold to matter here: a finish, a failure, a duration or a parent."""
 
-_CALL_EVENTS: Final = frozenset({keys.EVENT_HTTP_REQUEST_FINISHED, keys.EVENT_HTTP_REQUEST_FAILED})
-_RPC_EVENTS: Final = frozenset({keys.EVENT_RPC_FINISHED, keys.EVENT_RPC_FAILED})
 _SERVER_EVENTS: Final = frozenset(
     {
         keys.EVENT_REQUEST_FINISHED,
@@ -162,7 +161,7 @@ def _add(requests: dict[str, Request], record: dict[str, Any], calls: dict[str, 
         request.error_code = request.error_code or error_code(record)
     event = record.get(keys.MESSAGE)
     client_side = record.get(keys.RPC_SIDE) == keys.RPC_SIDE_CLIENT
-    if event in _CALL_EVENTS or (event in _RPC_EVENTS and client_side):
+    if is_call(record):
         span = _text(record, keys.SPAN_ID)
         if span is not None:  # a service called here may log under a correlation of its own
             calls[span] = key

@@ -45,6 +45,7 @@ __all__ = [
     "collect_records",
     "detect_by",
     "error_code",
+    "is_call",
     "is_failure",
     "spool_streams",
     "to_data",
@@ -401,6 +402,14 @@ _CALL_EVENTS: Final = frozenset({keys.EVENT_HTTP_REQUEST_FINISHED, keys.EVENT_HT
 _RPC_FINISH_EVENTS: Final = frozenset({keys.EVENT_RPC_FINISHED, keys.EVENT_RPC_FAILED})
 
 
+def is_call(record: dict[str, Any]) -> bool:
+    """Whether *record* finishes a call this service made (HTTP client, gRPC client)."""
+    event = _event(record)
+    return event in _CALL_EVENTS or (
+        event in _RPC_FINISH_EVENTS and record.get(keys.RPC_SIDE) == keys.RPC_SIDE_CLIENT
+    )
+
+
 def _unanswered_calls(records: Iterable[dict[str, Any]], asked: set[str]) -> dict[str, str]:
     """The calls among *records* that no record answers (its span is no one's parent),
     by span, with their trace ids; each is returned once (*asked* keeps them)."""
@@ -408,13 +417,10 @@ def _unanswered_calls(records: Iterable[dict[str, Any]], asked: set[str]) -> dic
     answered = {parent for r in records if (parent := _text(r, keys.PARENT_SPAN_ID))}
     calls: dict[str, str] = {}
     for record in records:
-        event = _event(record)
-        if event not in _CALL_EVENTS and not (
-            event in _RPC_FINISH_EVENTS and record.get(keys.RPC_SIDE) == keys.RPC_SIDE_CLIENT
-        ):
+        if not is_call(record):
             continue
         span, trace = _text(record, keys.SPAN_ID), _text(record, keys.TRACE_ID)
-        if span is not None and trace is not None and span not in answered | asked:
+        if span is not None and trace is not None and span not in answered and span not in asked:
             calls[span] = trace
     asked.update(calls)
     return calls
