@@ -377,10 +377,12 @@ def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> C
     new = _correlations(kept, known, by)
     searches = 1
     asked: set[str] = set()
-    if not new:
-        new, searches = _callees(search, _unanswered_calls(kept, asked), known)
-        searches += 1
-    while new:
+    while True:
+        if not new:  # the services called under correlations of their own, if any
+            new, count = _callees(search, _unanswered_calls(kept, asked), known)
+            searches += count
+            if not new:
+                break
         known |= new
         more = search.of_correlations(new)
         searches += 1
@@ -392,9 +394,6 @@ def collect_from(search: RecordSearch, ident: str, *, by: By | None = None) -> C
                 seen.add(line)
                 kept.append(record)
         new = _child_correlations(kept, known)
-        if not new:  # the services called under correlations of their own, if any
-            new, count = _callees(search, _unanswered_calls(kept, asked), known)
-            searches += count
     return Collected(by, kept, searches=searches, ident=ident)
 
 
